@@ -1,0 +1,58 @@
+/* main.c -- presence-ingest: dispatch to a subcommand */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+
+typedef struct pi_cmd {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+} pi_cmd;
+
+static const pi_cmd commands[] = {
+    {"run", pi_cmd_run, "consume a topic with a consumer group, forever"},
+    {"load", pi_cmd_load,
+     "read messages from a file or stdin, one message value per line, then "
+     "exit"},
+    {"migrate", pi_cmd_migrate, "apply pending migrations, then exit"},
+    {"version", pi_cmd_version, "print the version"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: presence-ingest COMMAND [OPTIONS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n'presence-ingest COMMAND --help' lists its options.\n");
+}
+
+int pi_cmd_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("presence-ingest %s\n", PI_VERSION);
+    return PI_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return PI_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return PI_EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0)
+        return pi_cmd_version(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].fn(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "presence-ingest: unknown command '%s' (try --help)\n",
+            argv[1]);
+    return PI_EXIT_USAGE;
+}

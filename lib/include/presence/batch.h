@@ -1,0 +1,63 @@
+/* batch.h -- messages decoded and waiting to be written in one transaction
+ *
+ * A batch owns everything a write needs: the decoded presences and rejects,
+ * the per-message provenance (topic, partition, offset; key and raw value are
+ * copied only for messages that produced a reject), and per partition the
+ * range of offsets covered. Strings live in the batch's arena, so a batch in
+ * steady state allocates nothing per message. Single-threaded; the pipeline
+ * hands whole batches between threads.
+ */
+#ifndef PRESENCE_BATCH_H
+#define PRESENCE_BATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "presence/decode.h"
+
+/* Provenance of one message, indexed by the tag stamped on its presences and
+ * rejects. */
+typedef struct pi_msg_meta {
+    uint32_t topic;    /* index for pi_batch_topic() */
+    int32_t partition; /* -1 for `load` */
+    int64_t offset;    /* Kafka offset, or line number for `load` */
+    pi_str key;        /* ptr NULL unless the message has a reject */
+    pi_str payload;    /* ptr NULL unless the message has a reject */
+} pi_msg_meta;
+
+/* The offsets a batch covers on one partition. */
+typedef struct pi_position {
+    uint32_t topic;
+    int32_t partition;
+    int64_t first_offset; /* lowest offset in the batch */
+    int64_t next_offset;  /* highest offset in the batch + 1 */
+} pi_position;
+
+typedef struct pi_batch pi_batch;
+
+void pi_batch_new(pi_batch **out);
+void pi_batch_destroy(pi_batch *batch);
+
+/* Forget every message; keep the memory. */
+void pi_batch_reset(pi_batch *batch);
+
+/* Decode one message value with dec and add the result. topic is copied once
+ * per distinct name. Never fails: bad input becomes rejects. */
+void pi_batch_add(pi_batch *batch, pi_decoder *dec, const char *topic,
+                  int32_t partition, int64_t offset, const void *key,
+                  size_t key_len, const void *value, size_t value_len);
+
+/* Remove every message of (topic, partition) from the batch (a lost or
+ * revoked partition that will be redelivered to its next owner). */
+void pi_batch_drop_partition(pi_batch *batch, const char *topic,
+                             int32_t partition);
+
+size_t pi_batch_messages(const pi_batch *batch);
+size_t pi_batch_bytes(const pi_batch *batch); /* sum of value lengths */
+uint64_t pi_batch_skipped(const pi_batch *batch);
+const pi_decode_result *pi_batch_result(const pi_batch *batch);
+const pi_msg_meta *pi_batch_msg(const pi_batch *batch, uint32_t tag);
+const char *pi_batch_topic(const pi_batch *batch, uint32_t topic);
+const pi_position *pi_batch_positions(const pi_batch *batch, size_t *n);
+
+#endif

@@ -1,0 +1,185 @@
+/* log.c -- leveled logfmt / JSON-lines logging and conninfo masking */
+#include "presence/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+pi_log_level pi_log_threshold = PI_LOG_INFO;
+static pi_log_format log_format = PI_LOG_LOGFMT;
+
+static const char *const level_names[] = {"debug", "info", "warn", "error",
+                                          "off"};
+
+void pi_log_setup(pi_log_level level, pi_log_format format)
+{
+    pi_log_threshold = level;
+    log_format = format;
+}
+
+int pi_log_level_parse(const char *s, pi_log_level *out)
+{
+    for (int i = PI_LOG_DEBUG; i <= PI_LOG_OFF; i++) {
+        if (strcmp(s, level_names[i]) == 0) {
+            *out = (pi_log_level)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int pi_log_format_parse(const char *s, pi_log_format *out)
+{
+    if (strcmp(s, "logfmt") == 0)
+        *out = PI_LOG_LOGFMT;
+    else if (strcmp(s, "json") == 0)
+        *out = PI_LOG_JSON;
+    else
+        return -1;
+    return 0;
+}
+
+/* Append s quoted for the current format: JSON string escaping, which is
+ * also valid for logfmt's quoted values. */
+static size_t put_quoted(char *buf, size_t pos, size_t cap, const char *s)
+{
+    if (pos < cap)
+        buf[pos++] = '"';
+    for (; *s && pos + 7 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            buf[pos++] = '\\';
+            buf[pos++] = (char)c;
+        } else if (c < 0x20) {
+            pos += (size_t)snprintf(buf + pos, cap - pos, "\\u%04x", c);
+        } else {
+            buf[pos++] = (char)c;
+        }
+    }
+    if (pos < cap)
+        buf[pos++] = '"';
+    return pos;
+}
+
+void pi_log_write(pi_log_level level, const char *topic, int32_t partition,
+                  int64_t offset, const char *fmt, ...)
+{
+    char msg[2048], line[4096], ts[80];
+    struct timespec now;
+    struct tm tm;
+    va_list ap;
+    size_t pos = 0, cap = sizeof(line) - 2;
+    int json = log_format == PI_LOG_JSON;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    gmtime_r(&now.tv_sec, &tm);
+    snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec, (int)(now.tv_nsec / 1000000));
+
+    if (json)
+        pos += (size_t)snprintf(line + pos, cap - pos,
+                                "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":", ts,
+                                level_names[level]);
+    else
+        pos += (size_t)snprintf(line + pos, cap - pos, "ts=%s level=%s msg=",
+                                ts, level_names[level]);
+    pos = put_quoted(line, pos, cap, msg);
+    if (topic && pos < cap) {
+        if (json) {
+            pos += (size_t)snprintf(line + pos, cap - pos, ",\"topic\":");
+            pos = put_quoted(line, pos, cap, topic);
+        } else {
+            pos += (size_t)snprintf(line + pos, cap - pos, " topic=");
+            pos = put_quoted(line, pos, cap, topic);
+        }
+        if (pos < cap)
+            pos += (size_t)snprintf(
+                line + pos, cap - pos,
+                json ? ",\"partition\":%d,\"offset\":%lld"
+                     : " partition=%d offset=%lld",
+                (int)partition, (long long)offset);
+    }
+    if (pos > cap)
+        pos = cap;
+    if (json)
+        line[pos++] = '}';
+    line[pos++] = '\n';
+    /* One write per line; a short write to stderr is not worth a retry. */
+    ssize_t rc = write(STDERR_FILENO, line, pos);
+    (void)rc;
+}
+
+void pi_log_mask_conninfo(const char *conninfo, char *out, size_t outsz)
+{
+    size_t o = 0;
+    const char *p = conninfo;
+
+    if (outsz == 0)
+        return;
+    if (strncmp(p, "postgresql://", 13) == 0 ||
+        strncmp(p, "postgres://", 11) == 0) {
+        /* scheme://user:password@host → mask between ':' and '@' of the
+         * authority part. */
+        const char *auth = strstr(p, "://") + 3;
+        const char *at = strchr(auth, '@');
+        const char *slash = strchr(auth, '/');
+        const char *colon = strchr(auth, ':');
+        if (at && (!slash || at < slash) && colon && colon < at) {
+            snprintf(out, outsz, "%.*s****%s", (int)(colon + 1 - p), p, at);
+        } else {
+            snprintf(out, outsz, "%s", p);
+        }
+        /* A password may also come as a query parameter. */
+        char *q = strstr(out, "password=");
+        if (q) {
+            char *end = strchr(q, '&');
+            char rest[1024];
+            snprintf(rest, sizeof(rest), "%s", end ? end : "");
+            snprintf(q, outsz - (size_t)(q - out), "password=****%s", rest);
+        }
+        return;
+    }
+    /* key=value form: copy, masking the value of password=. */
+    while (*p && o + 1 < outsz) {
+        if (strncmp(p, "password", 8) == 0 &&
+            (p == conninfo || p[-1] == ' ' || p[-1] == '\t')) {
+            const char *v = p + 8;
+            while (*v == ' ')
+                v++;
+            if (*v == '=') {
+                v++;
+                while (*v == ' ')
+                    v++;
+                o += (size_t)snprintf(out + o, outsz - o, "password=****");
+                if (o >= outsz) {
+                    o = outsz - 1;
+                    break;
+                }
+                if (*v == '\'') {
+                    v++;
+                    while (*v && *v != '\'') {
+                        if (*v == '\\' && v[1])
+                            v++;
+                        v++;
+                    }
+                    if (*v == '\'')
+                        v++;
+                } else {
+                    while (*v && *v != ' ' && *v != '\t')
+                        v++;
+                }
+                p = v;
+                continue;
+            }
+        }
+        out[o++] = *p++;
+    }
+    out[o] = '\0';
+}

@@ -1,0 +1,1 @@
+# Unit tests: one cmocka executable per module.
