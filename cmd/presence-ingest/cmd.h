@@ -10,6 +10,16 @@ enum {
     PI_EXIT_SCHEMA = 3   /* schema older than this build: run migrate */
 };
 
+struct pi_config;
+
+/* Parse argv into cfg for subcommand cmd (a PI_CMD_* bit) and set up
+ * logging. Returns -1 to go on, else the exit code to return (0 after
+ * --help, PI_EXIT_USAGE with the one-line error printed). */
+int pi_cmd_setup(struct pi_config *cfg, unsigned cmd, int argc, char **argv);
+
+/* The exit code for a module's return code (PI_EINVAL → usage, …). */
+int pi_cmd_exit_code(int rc);
+
 /* argv[0] is the subcommand name. */
 int pi_cmd_run(int argc, char **argv);
 int pi_cmd_load(int argc, char **argv);

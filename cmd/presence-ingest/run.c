@@ -1,12 +1,107 @@
-/* run.c -- placeholder while the subcommand is being written (replaced) */
+/* run.c -- `presence-ingest run`: consume with a consumer group until signalled */
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "cmd.h"
+#include "presence/config.h"
+#include "presence/consumer.h"
+#include "presence/log.h"
+
+static atomic_int stop_requested;
+
+/* First SIGTERM/SIGINT: stop fetching, flush, commit, leave the group.
+ * Second: exit at once. That is still safe: a transaction not committed is
+ * rolled back and its messages are consumed again from ingest_offsets. */
+static void on_signal(int sig)
+{
+    if (atomic_exchange(&stop_requested, 1)) {
+        static const char msg[] = "second signal: exiting now\n";
+        ssize_t rc = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+        (void)rc;
+        _exit(128 + sig);
+    }
+}
+
+/* Map a module error code to the process exit code. */
+int pi_cmd_exit_code(int rc)
+{
+    switch (rc) {
+    case 0:
+        return PI_EXIT_OK;
+    case PI_EINVAL:
+        return PI_EXIT_USAGE;
+    case PI_ESCHEMA:
+        return PI_EXIT_SCHEMA;
+    default:
+        return PI_EXIT_FAILURE;
+    }
+}
+
+/* Parse options and set up logging; returns -1 to go on, else an exit
+ * code. */
+int pi_cmd_setup(pi_config *cfg, unsigned cmd, int argc, char **argv)
+{
+    pi_log_level level;
+    pi_log_format format;
+    pi_err err;
+    int rc = pi_config_parse(cfg, cmd, argc, argv, &err);
+
+    if (rc == PI_CONFIG_HELP)
+        return PI_EXIT_OK;
+    if (rc != 0) {
+        fprintf(stderr, "presence-ingest %s: %s\n", argv[0], err.msg);
+        return PI_EXIT_USAGE;
+    }
+    /* Both values were checked against their choices by the parser. */
+    pi_log_level_parse(cfg->log_level, &level);
+    pi_log_format_parse(cfg->log_format, &format);
+    pi_log_setup(level, format);
+    return -1;
+}
 
 int pi_cmd_run(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "presence-ingest: 'run' is not built yet\n");
-    return PI_EXIT_FAILURE;
+    pi_config cfg;
+    pi_consumer *c = NULL;
+    pi_err err;
+    struct sigaction sa;
+    int rc, code;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--print-config") == 0) {
+            pi_config_print_sample(stdout);
+            return PI_EXIT_OK;
+        }
+    }
+    pi_config_init(&cfg);
+    code = pi_cmd_setup(&cfg, PI_CMD_RUN, argc, argv);
+    if (code >= 0)
+        goto cleanup;
+    if (cfg.n_args > 0) {
+        fprintf(stderr, "presence-ingest run: unexpected argument '%s'\n",
+                cfg.args[0]);
+        code = PI_EXIT_USAGE;
+        goto cleanup;
+    }
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    rc = pi_consumer_new(&c, &cfg, &err);
+    if (rc == 0)
+        rc = pi_consumer_run(c, &stop_requested, &err);
+    if (rc != 0)
+        pi_error("run: %s", err.msg);
+    code = pi_cmd_exit_code(rc);
+cleanup:
+    pi_consumer_destroy(c);
+    pi_config_fini(&cfg);
+    return code;
 }

@@ -1,1 +1,4 @@
 # Integration tests: against the harness's real PostgreSQL.
+pi_c_test(integration pg_smoke FIXTURES pg)
+pi_script_test(integration cli_errors TIMEOUT 120 FIXTURES pg)
+pi_c_test(integration writer FIXTURES pg TIMEOUT 120)

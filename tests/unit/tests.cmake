@@ -1,1 +1,3 @@
 # Unit tests: one cmocka executable per module.
+pi_c_test(unit config)
+pi_c_test(unit decode)

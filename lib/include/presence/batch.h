@@ -1,8 +1,8 @@
 /* batch.h -- messages decoded and waiting to be written in one transaction
  *
  * A batch owns everything a write needs: the decoded presences and rejects,
- * the per-message provenance (topic, partition, offset; key and raw value are
- * copied only for messages that produced a reject), and per partition the
+ * the per-message provenance (topic, partition, offset, key; the raw value is
+ * copied only for messages that produced a decoder reject), and per partition the
  * range of offsets covered. Strings live in the batch's arena, so a batch in
  * steady state allocates nothing per message. Single-threaded; the pipeline
  * hands whole batches between threads.
@@ -21,8 +21,9 @@ typedef struct pi_msg_meta {
     uint32_t topic;    /* index for pi_batch_topic() */
     int32_t partition; /* -1 for `load` */
     int64_t offset;    /* Kafka offset, or line number for `load` */
-    pi_str key;        /* ptr NULL unless the message has a reject */
+    pi_str key;        /* ptr NULL when the message had no key */
     pi_str payload;    /* ptr NULL unless the message has a reject */
+    uint32_t skipped;  /* envelopes of this message the decoder skipped */
 } pi_msg_meta;
 
 /* The offsets a batch covers on one partition. */
@@ -47,6 +48,16 @@ void pi_batch_add(pi_batch *batch, pi_decoder *dec, const char *topic,
                   int32_t partition, int64_t offset, const void *key,
                   size_t key_len, const void *value, size_t value_len);
 
+/* Add a message that is rejected without decoding, with one reject (element
+ * 0, code, detail) and value as its payload: for a caller that could not
+ * hold the whole value (`load` keeps only the first max_message_bytes of an
+ * overlong line, and says so in detail). value_len counts in
+ * pi_batch_bytes. */
+void pi_batch_add_reject(pi_batch *batch, const char *topic, int32_t partition,
+                         int64_t offset, const void *key, size_t key_len,
+                         const void *value, size_t value_len,
+                         pi_reject_code code, const char *detail);
+
 /* Remove every message of (topic, partition) from the batch (a lost or
  * revoked partition that will be redelivered to its next owner). */
 void pi_batch_drop_partition(pi_batch *batch, const char *topic,
@@ -58,6 +69,7 @@ uint64_t pi_batch_skipped(const pi_batch *batch);
 const pi_decode_result *pi_batch_result(const pi_batch *batch);
 const pi_msg_meta *pi_batch_msg(const pi_batch *batch, uint32_t tag);
 const char *pi_batch_topic(const pi_batch *batch, uint32_t topic);
+/* One entry per (topic, partition) present, in order of first appearance. */
 const pi_position *pi_batch_positions(const pi_batch *batch, size_t *n);
 
 #endif

@@ -1,4 +1,4 @@
-/* decode.h -- turn one Kafka message value into normalized presences and rejects
+/* decode.h -- one Kafka message value to normalized presences and rejects
  *
  * Accepted input (CONTRACT.md §1-2). One message value is one of:
  *   1. a presence object {"id":…, "id_str":"…", "connection_id":…,
@@ -9,9 +9,60 @@
  *   3. an array whose elements are (1) or (2); each element is decoded on its
  *      own and carries its index as `element` (0 for a non-array value).
  *
- * Every rejected element yields one pi_reject with a stable code (below) and a
- * one-line detail naming the field. Whole-message failures (empty, too_large,
- * malformed_json, not_an_object) yield one reject with element 0.
+ * Every element becomes exactly one of: a pi_presence, a pi_reject, or a
+ * skip. Whole-message failures (empty, too_large, malformed_json,
+ * not_an_object) yield one reject with element 0. The first failing rule
+ * is the reject; fields are checked in the order id, connection_id, type,
+ * reason, asset, time.
+ *
+ * Shapes
+ *   - An object with a "meta" member is an envelope, any other object a bare
+ *     presence. meta not an object → wrong_type "meta"; meta.event missing →
+ *     missing_field "meta.event", not a string → wrong_type "meta.event";
+ *     meta.event other than "presence" (byte-exact) → skipped, payload not
+ *     looked at; payload missing → missing_field "payload", not an object →
+ *     wrong_type "payload". A payload is decoded as a bare presence.
+ *   - Array element that is not an object (array, number, null, …) →
+ *     not_an_object for that element. Empty array → no element, returns 0.
+ *   - Top level neither object nor array (also JSON null) → not_an_object.
+ *
+ * Whole message
+ *   - len == 0 → empty (whitespace only is malformed_json).
+ *   - len > max_bytes → too_large, without parsing.
+ *   - Not one JSON value → malformed_json: "malformed JSON at byte N: <json-c
+ *     message>", also for anything but whitespace after the value, and for
+ *     nesting deeper than 32. The tokener is strict (no comments, trailing
+ *     commas, single-quoted values, leading zeros). Leniencies json-c keeps
+ *     even then: 'single-quoted' member names, NaN/Infinity and "1." as
+ *     numbers (→ wrong_type where an integer is needed), unescaped control
+ *     characters inside strings, a lone \uD800 escape decoded as U+FFFD.
+ *
+ * Fields (missing → missing_field "missing field <name>"; wrong JSON type,
+ * including null where null is not allowed → wrong_type "wrong type for
+ * <name>: expected <type>, got <type>")
+ *   - id / id_str, connection_id / connection_id_str: the number must be a
+ *     JSON integer (fraction or exponent → wrong_type), the string digits
+ *     only (leading zeros allowed; empty, sign, space, … → invalid_id). The
+ *     value must be 1 … INT64_MAX (else id_out_of_range /
+ *     connection_id_out_of_range; with both forms the string decides). Both
+ *     given: equal, or the number is the string's value rounded through an
+ *     IEEE-754 double (same double) → the string's value, ids_repaired += 1;
+ *     else id_mismatch / connection_id_mismatch. One form only → accepted,
+ *     ids_single += 1. Neither → missing_field "id" / "connection_id".
+ *   - type: exactly connect | disconnect | failed_connect | declare_asset,
+ *     else unknown_type.
+ *   - reason: any string up to 1024 bytes (empty too), else bad_reason.
+ *   - asset: null, or a string of 1 … 64 bytes (no IMEI check), else
+ *     bad_asset.
+ *   - time: see pi_rfc3339_parse, else bad_time.
+ *   - Every string read (not those of ignored members, which are never
+ *     stored) must be valid UTF-8 (RFC 3629: no overlong forms, surrogates
+ *     or code points above U+10FFFF) without U+0000, after escapes are
+ *     decoded → else bad_encoding, for that element only.
+ *   - Unknown members are ignored; a duplicated member: the last one wins.
+ *
+ * Details are one line of printable ASCII (at most 255 bytes) that name the
+ * field; a quoted input value is cut at 40 bytes, odd bytes shown as '?'.
  */
 #ifndef PRESENCE_DECODE_H
 #define PRESENCE_DECODE_H
@@ -68,12 +119,12 @@ typedef struct pi_presence {
     int64_t id;            /* 1 … INT64_MAX */
     int64_t connection_id; /* 1 … INT64_MAX */
     pi_presence_type type;
-    pi_str reason;       /* verbatim, ≤ 1024 bytes, valid UTF-8 */
-    pi_str asset;        /* NULL or 1 … 64 bytes, valid UTF-8 */
-    int64_t time_us;     /* microseconds since 1970-01-01T00:00:00Z */
-    int16_t offset_min;  /* the original UTC offset, in minutes */
-    uint32_t element;    /* index in the array, 0 for a non-array value */
-    uint32_t tag;        /* the caller's tag passed to pi_decoder_decode */
+    pi_str reason;      /* verbatim, ≤ 1024 bytes, valid UTF-8 */
+    pi_str asset;       /* NULL or 1 … 64 bytes, valid UTF-8 */
+    int64_t time_us;    /* microseconds since 1970-01-01T00:00:00Z */
+    int16_t offset_min; /* the original UTC offset, in minutes */
+    uint32_t element;   /* index in the array, 0 for a non-array value */
+    uint32_t tag;       /* the caller's tag passed to pi_decoder_decode */
 } pi_presence;
 
 /* One rejected element. detail lives in the arena. */
@@ -104,22 +155,33 @@ typedef struct pi_decoder pi_decoder;
 
 #define PI_DECODE_DEFAULT_MAX_BYTES (1024 * 1024)
 
-/* Create a decoder that refuses values larger than max_bytes (too_large).
+/* Create a decoder that refuses values larger than max_bytes (too_large);
+ * 0 means PI_DECODE_DEFAULT_MAX_BYTES, and json-c caps it below INT_MAX.
  * One decoder per thread; it reuses one json_tokener. Never fails (aborts on
- * out-of-memory). */
+ * out-of-memory). Free with pi_decoder_destroy (NULL is a no-op). */
 void pi_decoder_new(pi_decoder **out, size_t max_bytes);
 void pi_decoder_destroy(pi_decoder *dec);
 
 /* Decode one message value (buf, len; not NUL-terminated), appending its
- * presences and rejects to res, each stamped with tag. Strings are copied
- * into arena. Returns the number of elements the value held (presences +
- * rejects + skipped it added). Pure: no I/O, no global state. */
+ * presences and rejects to res, each stamped with tag; ids_repaired and
+ * ids_single count stored presences only. reason, asset and reject details
+ * are copied into arena (NUL-terminated there, the NUL not counted): they
+ * stay valid until the arena is reset, whatever happens to buf. Returns the
+ * number of elements the value held (presences + rejects + skipped it
+ * added: 1 for a non-array value, the length for an array). Pure: no I/O,
+ * no global state. */
 size_t pi_decoder_decode(pi_decoder *dec, const char *buf, size_t len,
                          uint32_t tag, pi_decode_result *res, pi_arena *arena);
 
-/* Parse an RFC 3339 date-time as CONTRACT §2 says (strict, calendar-valid,
- * leap second as the next second, fraction truncated to microseconds).
- * On success returns 0 and sets *time_us and *offset_min; else -1. */
+/* Parse an RFC 3339 date-time as CONTRACT §2 says: exactly
+ * YYYY-MM-DD, 'T' | 't' | ' ', HH:MM:SS, optional '.' and 1-9 digits, then
+ * 'Z' | 'z' | ±HH:MM — nothing before or after. Calendar-valid (Gregorian
+ * leap years), hour ≤ 23, minute ≤ 59, second ≤ 60 (60, at any minute, is
+ * the next second), offset hours ≤ 23 and minutes ≤ 59 (-00:00 is 0).
+ * Fraction digits beyond microseconds are truncated, never rounded. Years
+ * 0000-9999: every result fits PostgreSQL timestamptz (4713 BC - 294276 AD).
+ * On success returns 0 and sets *time_us (UTC, since 1970-01-01) and
+ * *offset_min; else -1 and leaves them alone. */
 int pi_rfc3339_parse(const char *s, size_t len, int64_t *time_us,
                      int16_t *offset_min);
 

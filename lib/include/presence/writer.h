@@ -1,6 +1,45 @@
 /* writer.h -- write a batch to PostgreSQL in one transaction, exactly once
  *
- * (Interface agreed between modules; the implementation documents the SQL.)
+ * One pi_writer_write is one transaction on the writer's connection (READ
+ * COMMITTED), in this order:
+ *
+ *   BEGIN
+ *   -- only with opts.group (the consumer); `load` has no group:
+ *   INSERT INTO ingest_offsets … ON CONFLICT DO NOTHING   -- rows of the
+ *   SELECT … FROM ingest_offsets … FOR UPDATE               -- batch's
+ *       partitions, locked: the fence. A message whose offset is below the
+ *       stored next_offset was already written (by us before a crash, or by
+ *       the partition's newer owner) and is skipped whole: rows, rejects.
+ *   -- in C: the same id twice in the batch is resolved here (keep: the
+ *   -- first wins, a different later one is an id_conflict reject;
+ *   -- replace: the later wins); identical repeats are duplicates.
+ *   COPY pi_stage FROM STDIN (FORMAT binary)   -- TEMP, ON COMMIT DELETE ROWS
+ *   WITH e AS MATERIALIZED (stored rows with the staged ids, compared),
+ *        ins AS (INSERT INTO presences SELECT … FROM pi_stage
+ *                ON CONFLICT (id) DO NOTHING RETURNING 1)
+ *       [, upd AS (UPDATE presences … WHERE content differs)]  -- replace
+ *   SELECT counts, and the differing rows           -- one statement
+ *   COPY pi_stage_rejects …; INSERT INTO presence_rejects SELECT …
+ *       ON CONFLICT (topic, partition, "offset", element) DO NOTHING
+ *   INSERT INTO ingest_offsets … ON CONFLICT DO UPDATE
+ *       … WHERE ingest_offsets.next_offset < EXCLUDED.next_offset
+ *   COMMIT
+ *
+ * An identical stored row is never touched (no UPDATE, no new tuple): a
+ * replay writes nothing but the offsets. Counts are exact: stored + existing
+ * must equal the rows staged, else a concurrent writer inserted one of our ids
+ * between the snapshot and the insert and the transaction is retried.
+ *
+ * Failures, by SQLSTATE (see db.h): transient → reconnect, recreate the
+ * staging tables and retry the same batch with exponential backoff and jitter,
+ * forever, one warning per attempt, until opts.cancel is set; a COMMIT whose
+ * outcome was lost with the connection is resolved with pg_xact_status()
+ * rather than guessed. Data (class 22/23) → the batch is written again with
+ * each range of rows under a SAVEPOINT, bisecting until the refused rows are
+ * isolated: they become rejects (code from the column or constraint when it
+ * names one: presences_reason_check → bad_reason, …; otherwise wrong_type,
+ * the detail always carrying the SQLSTATE and PostgreSQL's message); the
+ * rest commits. Anything else → PI_EFATAL with SQLSTATE and message.
  */
 #ifndef PRESENCE_WRITER_H
 #define PRESENCE_WRITER_H
@@ -27,18 +66,34 @@ typedef struct pi_writer_opts {
                                   PI_ERETRY; may be NULL */
 } pi_writer_opts;
 
+/* Fill opts with the defaults above (everything else 0/NULL). */
+void pi_writer_opts_init(pi_writer_opts *opts);
+
 typedef struct pi_write_stats {
     uint64_t messages;
     uint64_t stored;
     uint64_t duplicates;
     uint64_t conflicts;
     uint64_t rejected;
-    uint64_t skipped;
+    uint64_t skipped;  /* envelopes that are not presences (decoder) */
+    uint64_t fenced;   /* messages not written: their partition's stored
+                          next_offset was already past them */
+    uint64_t batches;  /* transactions committed */
+    uint64_t retries;  /* transient failures retried */
+    uint64_t splits;   /* batches written again bisected (data errors) */
 } pi_write_stats;
+
+/* Every element of a written, unfenced message ends as exactly one of
+ * stored, duplicates, conflicts, rejected, skipped. conflicts counts both
+ * kept (recorded as id_conflict rejects, not counted in rejected) and
+ * replaced rows. messages counts every message of the batch, fenced ones
+ * included. */
 
 typedef struct pi_writer pi_writer;
 
-/* Connect and check the schema version (PI_ESCHEMA: "run migrate"). */
+/* Connect and check the schema version (PI_ESCHEMA: "run migrate").
+ * PI_ERETRY: the server cannot be reached now (the caller decides whether to
+ * wait; `load` exits). opts is copied. */
 PI_MUST_CHECK int pi_writer_new(pi_writer **out, const pi_writer_opts *opts,
                                 pi_err *err);
 void pi_writer_destroy(pi_writer *w);
@@ -47,11 +102,14 @@ void pi_writer_destroy(pi_writer *w);
  * transient failures with backoff until it commits or opts->cancel is set.
  * Messages of a partition whose stored next_offset is already past them
  * (another owner got there first) are skipped, and ingest_offsets only ever
- * moves forward. On success adds the batch's figures to *stats (not reset). */
+ * moves forward. On success adds the batch's figures to *stats (not reset).
+ * Returns 0; PI_ERETRY only when cancelled (nothing of the batch committed);
+ * PI_EFATAL (err has the SQLSTATE and message). The batch is not modified. */
 PI_MUST_CHECK int pi_writer_write(pi_writer *w, pi_batch *batch,
                                   pi_write_stats *stats, pi_err *err);
 
-/* Read the stored next offset of (group, topic, partition); -1 if none. */
+/* Read the stored next offset of (group, topic, partition); -1 if none.
+ * Retries transient failures like pi_writer_write. */
 PI_MUST_CHECK int pi_writer_next_offset(pi_writer *w, const char *topic,
                                         int32_t partition, int64_t *next,
                                         pi_err *err);

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# install-deps.sh -- everything presence-ingest needs to build, test and run
+# locally, on a fresh Debian 12 (bookworm), as root. Idempotent: it installs
+# only what is missing, says what, and does nothing when all is there.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+# Why each one is here:
+packages=(
+    build-essential cmake pkg-config       # the C17 build
+    librdkafka-dev libjson-c-dev libpq-dev # the three libraries the service links
+    libcmocka-dev                          # unit/integration test framework
+    postgresql-15                          # the server tests/support/pg.sh runs
+    kcat                                   # independent Kafka client for tests
+    maven openjdk-17-jre-headless          # fetch and run the Kafka broker
+    clang clang-format libclang-rt-14-dev  # libFuzzer + sanitizers, format check
+    python3 procps util-linux ca-certificates # harness helpers (ports, runuser)
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null |
+        grep -q 'install ok installed'; then
+        missing+=("$pkg")
+    fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-deps: all ${#packages[@]} packages present, nothing to install"
+else
+    # As a developer (not root), go through sudo for apt only.
+    sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null ||
+            { echo "install-deps: missing ${missing[*]}; run me as root" >&2; exit 1; }
+        sudo=(sudo)
+    fi
+    if ! grep -qs 'VERSION_CODENAME=bookworm' /etc/os-release; then
+        echo "install-deps: warning: written for Debian 12 (bookworm)" >&2
+    fi
+    echo "install-deps: installing: ${missing[*]}"
+    "${sudo[@]}" apt-get update -q
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# The Kafka broker's jars come from Maven Central, cached under
+# ~/.cache/presence-ingest; fetching them now keeps the first test run fast.
+libs=$(bash "$here/../tests/support/kafka.sh" fetch)
+echo "install-deps: Kafka jars in $libs"

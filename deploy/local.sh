@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# local.sh -- presence-ingest on this machine, end to end, for trying it out.
+#
+#   sudo bash deploy/local.sh [up]   install deps, build (release), start
+#                                    PostgreSQL and Kafka (the test harness),
+#                                    create schema and topic, feed sample
+#                                    presences, run the service
+#   sudo bash deploy/local.sh down   stop everything and remove the state
+#
+# State lives in ${PI_LOCAL_DIR:-/tmp/presence-ingest-local}: pg/ and kafka/
+# (as written by tests/support/{pg,kafka}.sh), service.log, service.pid.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LOCAL=${PI_LOCAL_DIR:-/tmp/presence-ingest-local}
+TOPIC=${PRESENCE_TOPIC:-presences}
+PARTITIONS=${PI_LOCAL_PARTITIONS:-4}
+GROUP=${PRESENCE_GROUP:-presence-ingest-local}
+BIN=$root/build/release/cmd/presence-ingest/presence-ingest
+support=$root/tests/support
+
+say() { printf '\n==> %s\n' "$*"; }
+
+# True when the subcommand exists in this build: the real ones answer
+# --help with exit 0, the placeholders left while one is written do not.
+have_cmd() { "$BIN" "$1" --help >/dev/null 2>&1; }
+
+services_up() {
+    [ -f "$LOCAL/pg/conninfo" ] && [ -f "$LOCAL/kafka/brokers" ] &&
+        psql "$(cat "$LOCAL/pg/conninfo")" -qAtc 'select 1' >/dev/null 2>&1 &&
+        kcat -L -b "$(cat "$LOCAL/kafka/brokers")" -m 2 >/dev/null 2>&1
+}
+
+start_services() {
+    if services_up; then
+        echo "already running in $LOCAL"
+        return 0
+    fi
+    # Half-up from an earlier run: start both from scratch.
+    stop_services
+    mkdir -p "$LOCAL"
+    bash "$support/pg.sh" start "$LOCAL/pg"
+    bash "$support/kafka.sh" start "$LOCAL/kafka"
+}
+
+stop_services() {
+    stop_service
+    bash "$support/kafka.sh" stop "$LOCAL/kafka"
+    bash "$support/pg.sh" stop "$LOCAL/pg"
+}
+
+# --- the service itself ------------------------------------------------------
+
+# create_schema: the tables, through the service's own migrations.
+create_schema() {
+    "$BIN" migrate --pg "$(cat "$LOCAL/pg/conninfo")"
+}
+
+create_topic() {
+    if kcat -L -b "$(cat "$LOCAL/kafka/brokers")" -t "$TOPIC" -m 2 2>/dev/null |
+        grep -q 'partition 0,'; then
+        echo "topic $TOPIC exists"
+    else
+        bash "$support/kafka.sh" topic "$LOCAL/kafka" "$TOPIC" "$PARTITIONS"
+        echo "topic $TOPIC created with $PARTITIONS partitions"
+    fi
+}
+
+# feed_samples: the two real CloudConnect bodies in deploy/samples (one
+# message value each), then connect/disconnect pairs for a few assets in the
+# same shape, one message value per line, produced with kcat.
+feed_samples() {
+    {
+        cat "$root"/deploy/samples/*.json
+        python3 - <<'PY'
+import json, time
+EPOCH_MS = 1262304000000  # 2010-01-01T00:00:00Z: ids carry ms since then << 22
+now_ms = int(time.time() * 1000)
+for n in range(10):
+    asset = "35615606035%04d" % n
+    t0 = now_ms - 60000 * (10 - n)
+    conn_id = ((t0 - EPOCH_MS) << 22) | (2 * n)
+    for k, (typ, reason, t) in enumerate(
+            [("connect", "idle_out", t0), ("disconnect", "closed_by_device", t0 + 30000)]):
+        pid = ((t - EPOCH_MS) << 22) | (2 * n + k + 1)
+        p = {"id": pid, "id_str": str(pid), "connection_id": conn_id,
+             "connection_id_str": str(conn_id), "asset": asset, "type": typ,
+             "reason": reason,
+             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t / 1000)) + "Z"}
+        print(json.dumps({"meta": {"account": "local", "event": "presence"},
+                          "payload": p}, separators=(",", ":")))
+PY
+    } | kcat -P -b "$(cat "$LOCAL/kafka/brokers")" -t "$TOPIC"
+    echo "fed 2 sample bodies + 20 generated presences into $TOPIC"
+}
+
+# run_service: `presence-ingest run` in the background, detached (setsid) so
+# it outlives this script; `local.sh down` stops it.
+run_service() {
+    local pid i n=0
+    stop_service
+    setsid "$BIN" run --brokers "$(cat "$LOCAL/kafka/brokers")" \
+        --topic "$TOPIC" --group "$GROUP" --pg "$(cat "$LOCAL/pg/conninfo")" \
+        </dev/null >>"$LOCAL/service.log" 2>&1 &
+    pid=$!
+    echo "$pid" >"$LOCAL/service.pid"
+    # 22 presences were fed (2 real + 20 generated); wait for them to land.
+    for ((i = 0; i < 60; i++)); do
+        kill -0 "$pid" 2>/dev/null ||
+            { tail -n 20 "$LOCAL/service.log" >&2; echo "service exited" >&2; return 1; }
+        n=$(psql "$(cat "$LOCAL/pg/conninfo")" -qAtc \
+            'select count(*) from presences' 2>/dev/null || echo 0)
+        [ "$n" -ge 22 ] && break
+        sleep 0.5
+    done
+    echo "presence-ingest run: pid $pid, log $LOCAL/service.log; presences stored: $n"
+}
+
+stop_service() {
+    local pid i
+    pid=$(cat "$LOCAL/service.pid" 2>/dev/null || true)
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null &&
+        grep -qs presence-ingest "/proc/$pid/cmdline"; then
+        kill -TERM "$pid"
+        for ((i = 0; i < 100; i++)); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$LOCAL/service.pid"
+}
+
+# --- commands ----------------------------------------------------------------
+
+up() {
+    say "dependencies"
+    bash "$root/deploy/install-deps.sh"
+
+    say "build (release)"
+    cmake --preset release >/dev/null
+    cmake --build --preset release --target presence-ingest
+
+    say "PostgreSQL and Kafka in $LOCAL"
+    start_services
+    conninfo=$(cat "$LOCAL/pg/conninfo")
+    brokers=$(cat "$LOCAL/kafka/brokers")
+
+    # Each step runs once its subcommand exists in the build.
+    if have_cmd migrate; then
+        say "schema"
+        create_schema
+    else
+        say "schema: skipped, 'presence-ingest migrate' is not built yet"
+    fi
+    say "topic"
+    create_topic
+    if have_cmd run; then
+        say "samples"
+        feed_samples
+        say "service"
+        run_service
+    else
+        say "samples and service: skipped, 'presence-ingest run' is not built yet"
+    fi
+
+    cat <<EOF
+
+presence-ingest local stack is up.
+  PostgreSQL: $conninfo
+              psql '$conninfo' -c 'select * from presences limit 5'
+  Kafka:      $brokers   (topic $TOPIC, group $GROUP)
+              kcat -C -b $brokers -t $TOPIC -e
+  Stop it:    sudo bash deploy/local.sh down
+EOF
+}
+
+down() {
+    stop_services
+    rm -rf -- "$LOCAL"
+    echo "presence-ingest local stack stopped; $LOCAL removed"
+}
+
+case "${1:-up}" in
+    up) up ;;
+    down) down ;;
+    *) echo "usage: $0 [up|down]" >&2; exit 2 ;;
+esac

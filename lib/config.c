@@ -1,0 +1,453 @@
+/* config.c -- the option table and its parser, --help and sample generators */
+#include "presence/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "presence/mem.h"
+
+typedef enum opt_type { OPT_STR, OPT_INT, OPT_ENUM } opt_type;
+
+/* One option. `choices` is a '|'-separated list for OPT_ENUM. */
+typedef struct pi_opt {
+    const char *name; /* flag --name and config-file key */
+    const char *env;  /* environment variable, or NULL */
+    opt_type type;
+    size_t field; /* offsetof(pi_config, …) */
+    const char *def;
+    int64_t min, max;
+    const char *choices;
+    unsigned cmds; /* PI_CMD_* bits */
+    const char *help;
+} pi_opt;
+
+#define F(x) offsetof(pi_config, x)
+#define KAFKA (PI_CMD_RUN | PI_CMD_REPLAY)
+#define WRITE (PI_CMD_RUN | PI_CMD_REPLAY | PI_CMD_LOAD)
+
+static const pi_opt options[] = {
+    {"brokers", "PRESENCE_BROKERS", OPT_STR, F(brokers), NULL, 0, 0, NULL,
+     KAFKA, "Kafka bootstrap servers, host:port[,host:port…] (required)"},
+    {"topic", "PRESENCE_TOPIC", OPT_STR, F(topic), NULL, 0, 0, NULL, KAFKA,
+     "topic(s) to consume: a comma-separated list, or one ^regex (required)"},
+    {"group", "PRESENCE_GROUP", OPT_STR, F(group), "presence-ingest", 0, 0,
+     NULL, PI_CMD_RUN,
+     "consumer group; also the key of its rows in ingest_offsets"},
+    {"pg", "PRESENCE_PG", OPT_STR, F(pg), NULL, 0, 0, NULL, PI_CMD_ALL,
+     "libpq conninfo or postgresql:// URI (default: libpq's PG* "
+     "environment)"},
+    {"on-conflict", "PRESENCE_ON_CONFLICT", OPT_ENUM, F(on_conflict), "keep",
+     0, 0, "keep|replace", WRITE,
+     "same id, different content: keep the stored row (and record an "
+     "id_conflict reject) or replace it"},
+    {"batch-size", "PRESENCE_BATCH_SIZE", OPT_INT, F(batch_size), "5000", 1,
+     1000000, NULL, WRITE, "messages per database transaction, at most"},
+    {"batch-bytes", "PRESENCE_BATCH_BYTES", OPT_INT, F(batch_bytes),
+     "8388608", 1024, 1073741824, NULL, WRITE,
+     "message bytes per database transaction, at most"},
+    {"linger-ms", "PRESENCE_LINGER_MS", OPT_INT, F(linger_ms), "200", 0,
+     60000, NULL, PI_CMD_RUN | PI_CMD_REPLAY,
+     "write a partial batch once its oldest message is this old"},
+    {"max-message-bytes", "PRESENCE_MAX_MESSAGE_BYTES", OPT_INT,
+     F(max_message_bytes), "1048576", 16, 104857600, NULL, WRITE,
+     "larger message values are rejected as too_large"},
+    {"backoff-min-ms", "PRESENCE_BACKOFF_MIN_MS", OPT_INT, F(backoff_min_ms),
+     "100", 1, 600000, NULL, WRITE,
+     "first delay before retrying a failed database write"},
+    {"backoff-max-ms", "PRESENCE_BACKOFF_MAX_MS", OPT_INT, F(backoff_max_ms),
+     "10000", 1, 3600000, NULL, WRITE,
+     "longest delay between database retries (they go on forever)"},
+    {"shutdown-timeout-ms", "PRESENCE_SHUTDOWN_TIMEOUT_MS", OPT_INT,
+     F(shutdown_timeout_ms), "30000", 0, 3600000, NULL,
+     PI_CMD_RUN | PI_CMD_REPLAY,
+     "on SIGTERM, time allowed to flush and leave the group"},
+    {"stats-interval-ms", "PRESENCE_STATS_INTERVAL_MS", OPT_INT,
+     F(stats_interval_ms), "60000", 0, 86400000, NULL,
+     PI_CMD_RUN | PI_CMD_REPLAY, "log a progress line this often (0: never)"},
+    {"log-level", "PRESENCE_LOG_LEVEL", OPT_ENUM, F(log_level), "info", 0, 0,
+     "debug|info|warn|error", PI_CMD_ALL, "log threshold"},
+    {"log-format", "PRESENCE_LOG_FORMAT", OPT_ENUM, F(log_format), "logfmt", 0,
+     0, "logfmt|json", PI_CMD_ALL, "log line format on stderr"},
+};
+
+#define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+/* Where a value came from: a later source only fills what an earlier one
+ * (higher precedence) left unset. */
+typedef enum { SRC_DEFAULT = 0, SRC_FILE, SRC_ENV, SRC_FLAG } src;
+
+static char **str_field(pi_config *cfg, const pi_opt *o)
+{
+    return (char **)((char *)cfg + o->field);
+}
+
+static int64_t *int_field(pi_config *cfg, const pi_opt *o)
+{
+    return (int64_t *)((char *)cfg + o->field);
+}
+
+static int enum_ok(const char *choices, const char *v)
+{
+    size_t n = strlen(v);
+    const char *p = choices;
+
+    while (*p) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && strncmp(p, v, n) == 0)
+            return 1;
+        if (bar == NULL)
+            break;
+        p = bar + 1;
+    }
+    return 0;
+}
+
+static int set_value(pi_config *cfg, const pi_opt *o, const char *v,
+                     const char *where, pi_err *err)
+{
+    if (o->type == OPT_INT) {
+        char *end;
+        long long n;
+
+        errno = 0;
+        n = strtoll(v, &end, 10);
+        if (*v == '\0' || *end != '\0' || errno == ERANGE || isspace(*v))
+            return pi_err_set(err, PI_EINVAL,
+                              "%s must be an integer, got '%s'", where, v);
+        if (n < o->min || n > o->max)
+            return pi_err_set(err, PI_EINVAL,
+                              "%s must be between %lld and %lld, got %lld",
+                              where, (long long)o->min,
+                              (long long)o->max, n);
+        *int_field(cfg, o) = n;
+        return 0;
+    }
+    if (o->type == OPT_ENUM && !enum_ok(o->choices, v))
+        return pi_err_set(err, PI_EINVAL, "%s must be one of %s, got '%s'", where,
+                          o->choices, v);
+    if (o->type == OPT_STR && *v == '\0')
+        return pi_err_set(err, PI_EINVAL, "%s must not be empty", where);
+    free(*str_field(cfg, o));
+    *str_field(cfg, o) = pi_strdup(v);
+    return 0;
+}
+
+static const pi_opt *find_opt(const char *name, size_t len)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        if (strlen(options[i].name) == len &&
+            strncmp(options[i].name, name, len) == 0)
+            return &options[i];
+    }
+    return NULL;
+}
+
+static void add_kafka(pi_config *cfg, const char *key, size_t key_len,
+                      const char *value)
+{
+    /* A later setting of the same key wins, as with rd_kafka_conf_set. */
+    for (size_t i = 0; i < cfg->n_kafka; i++) {
+        if (strlen(cfg->kafka_keys[i]) == key_len &&
+            strncmp(cfg->kafka_keys[i], key, key_len) == 0) {
+            free(cfg->kafka_values[i]);
+            cfg->kafka_values[i] = pi_strdup(value);
+            return;
+        }
+    }
+    cfg->kafka_keys =
+        pi_realloc(cfg->kafka_keys, (cfg->n_kafka + 1) * sizeof(char *));
+    cfg->kafka_values =
+        pi_realloc(cfg->kafka_values, (cfg->n_kafka + 1) * sizeof(char *));
+    cfg->kafka_keys[cfg->n_kafka] = pi_strndup(key, key_len);
+    cfg->kafka_values[cfg->n_kafka] = pi_strdup(value);
+    cfg->n_kafka++;
+}
+
+static int parse_kafka_pair(pi_config *cfg, const char *kv, const char *where,
+                            pi_err *err)
+{
+    const char *eq = strchr(kv, '=');
+
+    if (eq == NULL || eq == kv)
+        return pi_err_set(err, PI_EINVAL,
+                          "%s: -X expects key=value (a librdkafka property), "
+                          "got '%s'",
+                          where, kv);
+    add_kafka(cfg, kv, (size_t)(eq - kv), eq + 1);
+    return 0;
+}
+
+void pi_config_init(pi_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const pi_opt *o = &options[i];
+        if (o->def == NULL)
+            continue;
+        if (o->type == OPT_INT)
+            *int_field(cfg, o) = strtoll(o->def, NULL, 10);
+        else
+            *str_field(cfg, o) = pi_strdup(o->def);
+    }
+}
+
+void pi_config_fini(pi_config *cfg)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        if (options[i].type != OPT_INT)
+            free(*str_field(cfg, &options[i]));
+    }
+    free(cfg->config_file);
+    for (size_t i = 0; i < cfg->n_kafka; i++) {
+        free(cfg->kafka_keys[i]);
+        free(cfg->kafka_values[i]);
+    }
+    free(cfg->kafka_keys);
+    free(cfg->kafka_values);
+    free(cfg->args);
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+static char *trim(char *s)
+{
+    char *end;
+
+    while (isspace((unsigned char)*s))
+        s++;
+    end = s + strlen(s);
+    while (end > s && isspace((unsigned char)end[-1]))
+        *--end = '\0';
+    return s;
+}
+
+/* Read key=value lines; '#' starts a comment line. `kafka.X=v` is a
+ * librdkafka property. Options already set from flags or environment
+ * (seen[i] != SRC_DEFAULT) keep their value. */
+static int read_file(pi_config *cfg, unsigned cmd, const char *path,
+                     src *seen, pi_err *err)
+{
+    FILE *f = fopen(path, "r");
+    char line[4096], where[8300];
+    int lineno = 0, rc = 0;
+
+    if (f == NULL)
+        return pi_err_set(err, PI_EINVAL, "--config %s: %s", path,
+                          strerror(errno));
+    while (fgets(line, sizeof(line), f)) {
+        char *s, *eq, *key, *value;
+        const pi_opt *o;
+
+        lineno++;
+        snprintf(where, sizeof(where), "%s:%d", path, lineno);
+        if (strchr(line, '\n') == NULL && !feof(f)) {
+            rc = pi_err_set(err, PI_EINVAL, "%s: line too long", where);
+            break;
+        }
+        s = trim(line);
+        if (*s == '\0' || *s == '#')
+            continue;
+        eq = strchr(s, '=');
+        if (eq == NULL) {
+            rc = pi_err_set(err, PI_EINVAL, "%s: expected key=value, got '%s'",
+                            where, s);
+            break;
+        }
+        *eq = '\0';
+        key = trim(s);
+        value = trim(eq + 1);
+        if (strncmp(key, "kafka.", 6) == 0) {
+            if (cmd & (PI_CMD_RUN | PI_CMD_REPLAY))
+                add_kafka(cfg, key + 6, strlen(key + 6), value);
+            continue;
+        }
+        o = find_opt(key, strlen(key));
+        if (o == NULL) {
+            rc = pi_err_set(err, PI_EINVAL, "%s: unknown option '%s'", where,
+                            key);
+            break;
+        }
+        /* A shared file may hold options of other subcommands. */
+        if (!(o->cmds & cmd) || seen[o - options] != SRC_DEFAULT)
+            continue;
+        snprintf(where, sizeof(where), "%s:%d: %s", path, lineno, o->name);
+        rc = set_value(cfg, o, value, where, err);
+        if (rc != 0)
+            break;
+        seen[o - options] = SRC_FILE;
+    }
+    fclose(f);
+    return rc;
+}
+
+int pi_config_parse(pi_config *cfg, unsigned cmd, int argc, char **argv,
+                    pi_err *err)
+{
+    src seen[N_OPTIONS] = {0};
+    const char *file = NULL;
+    int rc;
+
+    cfg->args = pi_calloc((size_t)argc + 1, sizeof(char *));
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *value = NULL, *name;
+        size_t name_len;
+        const pi_opt *o;
+
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            pi_config_print_help(stdout, cmd, argv[0]);
+            return PI_CONFIG_HELP;
+        }
+        if (strcmp(a, "--") == 0) {
+            while (++i < argc)
+                cfg->args[cfg->n_args++] = argv[i];
+            break;
+        }
+        if (strcmp(a, "-X") == 0 || strncmp(a, "-X", 2) == 0) {
+            const char *kv = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!(cmd & (PI_CMD_RUN | PI_CMD_REPLAY)))
+                return pi_err_set(err, PI_EINVAL,
+                                  "-X: '%s' does not talk to Kafka", argv[0]);
+            if (kv == NULL)
+                return pi_err_set(err, PI_EINVAL, "-X needs key=value");
+            rc = parse_kafka_pair(cfg, kv, "-X", err);
+            if (rc != 0)
+                return rc;
+            continue;
+        }
+        if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+            if (a[0] == '-' && a[1] != '\0')
+                return pi_err_set(err, PI_EINVAL,
+                                  "unknown option '%s' (try --help)", a);
+            cfg->args[cfg->n_args++] = argv[i];
+            continue;
+        }
+        name = a + 2;
+        value = strchr(name, '=');
+        name_len = value ? (size_t)(value - name) : strlen(name);
+        if (value)
+            value++;
+        if (name_len == 6 && strncmp(name, "config", 6) == 0) {
+            file = value ? value : (i + 1 < argc ? argv[++i] : NULL);
+            if (file == NULL)
+                return pi_err_set(err, PI_EINVAL, "--config needs a file");
+            continue;
+        }
+        o = find_opt(name, name_len);
+        if (o == NULL || !(o->cmds & cmd))
+            return pi_err_set(err, PI_EINVAL,
+                              "unknown option '--%.*s' for '%s' (try --help)",
+                              (int)name_len, name, argv[0]);
+        if (value == NULL) {
+            if (i + 1 >= argc)
+                return pi_err_set(err, PI_EINVAL, "--%s needs a value",
+                                  o->name);
+            value = argv[++i];
+        }
+        char where[128];
+        snprintf(where, sizeof(where), "--%s", o->name);
+        rc = set_value(cfg, o, value, where, err);
+        if (rc != 0)
+            return rc;
+        seen[o - options] = SRC_FLAG;
+    }
+
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const pi_opt *o = &options[i];
+        const char *v;
+
+        if (seen[i] != SRC_DEFAULT || o->env == NULL || !(o->cmds & cmd))
+            continue;
+        v = getenv(o->env);
+        if (v == NULL || *v == '\0')
+            continue;
+        rc = set_value(cfg, o, v, o->env, err);
+        if (rc != 0)
+            return rc;
+        seen[i] = SRC_ENV;
+    }
+
+    if (file == NULL)
+        file = getenv("PRESENCE_CONFIG");
+    if (file && *file) {
+        cfg->config_file = pi_strdup(file);
+        rc = read_file(cfg, cmd, file, seen, err);
+        if (rc != 0)
+            return rc;
+    }
+
+    if (cfg->backoff_min_ms > cfg->backoff_max_ms)
+        return pi_err_set(err, PI_EINVAL,
+                          "backoff-min-ms (%lld) exceeds backoff-max-ms (%lld)",
+                          (long long)cfg->backoff_min_ms,
+                          (long long)cfg->backoff_max_ms);
+    return 0;
+}
+
+static void print_default(FILE *out, const pi_opt *o)
+{
+    if (o->def)
+        fprintf(out, " (default: %s)", o->def);
+}
+
+void pi_config_print_help(FILE *out, unsigned cmd, const char *usage)
+{
+    fprintf(out, "usage: presence-ingest %s [OPTIONS]\n\noptions:\n", usage);
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const pi_opt *o = &options[i];
+        char flag[64];
+
+        if (!(o->cmds & cmd))
+            continue;
+        snprintf(flag, sizeof(flag), "--%s %s", o->name,
+                 o->type == OPT_INT    ? "N"
+                 : o->type == OPT_ENUM ? o->choices
+                                       : "VALUE");
+        fprintf(out, "  %-34s %s", flag, o->help);
+        print_default(out, o);
+        if (o->type == OPT_INT)
+            fprintf(out, " [%lld..%lld]", (long long)o->min,
+                    (long long)o->max);
+        if (o->env)
+            fprintf(out, " [env %s]", o->env);
+        fputc('\n', out);
+    }
+    fprintf(out, "  %-34s %s\n", "--config FILE",
+            "read key=value lines with the same names; kafka.KEY=VALUE "
+            "lines are librdkafka properties [env PRESENCE_CONFIG]");
+    if (cmd & (PI_CMD_RUN | PI_CMD_REPLAY))
+        fprintf(out, "  %-34s %s\n", "-X KEY=VALUE",
+                "any librdkafka property, passed through (as kcat does)");
+    fprintf(out, "\nprecedence: flag > environment > --config file > "
+                 "default\n");
+}
+
+void pi_config_print_sample(FILE *out)
+{
+    fprintf(out, "# presence-ingest configuration (--config FILE).\n"
+                 "# key = value; flags and PRESENCE_* environment variables "
+                 "override these.\n"
+                 "# Generated by `presence-ingest run --print-config`.\n");
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const pi_opt *o = &options[i];
+
+        fprintf(out, "\n# %s", o->help);
+        if (o->type == OPT_INT)
+            fprintf(out, " [%lld..%lld]", (long long)o->min,
+                    (long long)o->max);
+        if (o->type == OPT_ENUM)
+            fprintf(out, " [%s]", o->choices);
+        if (o->env)
+            fprintf(out, " (env %s)", o->env);
+        fputc('\n', out);
+        if (o->def)
+            fprintf(out, "#%s = %s\n", o->name, o->def);
+        else
+            fprintf(out, "#%s =\n", o->name);
+    }
+    fprintf(out, "\n# Any librdkafka property, prefixed with kafka.:\n"
+                 "#kafka.fetch.max.bytes = 52428800\n"
+                 "#kafka.security.protocol = plaintext\n");
+}

@@ -1,0 +1,797 @@
+/* consumer.c -- the run loop: librdkafka consumer → decoder → batch → writer */
+#include "presence/consumer.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+
+#include "presence/batch.h"
+#include "presence/decode.h"
+#include "presence/log.h"
+#include "presence/mem.h"
+#include "presence/pipeline.h"
+
+/* Properties we set unless -X says otherwise: chosen for an ingest service
+ * that must not lose anything and must bound its memory. */
+static const char *const kafka_defaults[][2] = {
+    {"client.id", "presence-ingest"},
+    {"auto.offset.reset", "earliest"},
+    {"partition.assignment.strategy", "cooperative-sticky"},
+    {"queued.max.messages.kbytes", "16384"},
+    {"fetch.max.bytes", "16777216"},
+    {"fetch.wait.max.ms", "100"},
+    {"session.timeout.ms", "45000"},
+    {"enable.partition.eof", "false"},
+};
+
+/* Properties the service manages itself: offsets are committed by us, after
+ * the database commit, so auto-commit would publish positions not yet
+ * stored. */
+static const char *const kafka_managed[][2] = {
+    {"enable.auto.commit", "false"},
+    {"enable.auto.offset.store", "false"},
+};
+
+/* Per assigned partition. */
+typedef struct part {
+    char *topic;
+    int32_t partition;
+    bool assigned;
+    int64_t next; /* next offset expected from Kafka; -1: any */
+} part;
+
+struct pi_consumer {
+    const pi_config *cfg;
+    rd_kafka_t *rk;
+    pi_writer *w;      /* used by the pipeline's thread only */
+    pi_writer *meta;   /* this thread's connection: offsets on assignment */
+    pi_pipeline *pipe; /* owns the batch in flight */
+    atomic_int cancel;
+    pi_decoder *dec;
+    pi_batch *fill;    /* being filled */
+    pi_batch *spare;   /* written and reset, ready to fill next */
+    pi_batch *requeue; /* came back unwritten: write before fill */
+    int64_t fill_since_ms;
+    bool paused;
+    bool cooperative;
+    bool earliest; /* auto.offset.reset: where a partition without a row
+                      in ingest_offsets starts */
+    part *parts;
+    size_t n_parts, cap_parts;
+    size_t last_part; /* cache for the per-message lookup */
+    pi_write_stats total;
+    const atomic_int *stop;
+    int fatal;
+    pi_err fatal_err;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
+                   const char *buf)
+{
+    pi_log_level l = level <= LOG_ERR       ? PI_LOG_ERROR
+                     : level <= LOG_WARNING ? PI_LOG_WARN
+                     : level <= LOG_INFO    ? PI_LOG_INFO
+                                            : PI_LOG_DEBUG;
+    (void)rk;
+    pi_log(l, "librdkafka %s: %s", fac, buf);
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    pi_consumer *c = opaque;
+
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char buf[512];
+        rd_kafka_fatal_error(rk, buf, sizeof(buf));
+        pi_err_set(&c->fatal_err, PI_EFATAL, "kafka fatal error: %s", buf);
+        c->fatal = 1;
+        return;
+    }
+    /* Everything else (brokers down, timeouts) librdkafka retries itself:
+     * say so and go on. */
+    pi_warn("kafka: %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err),
+            reason);
+}
+
+static part *find_part(pi_consumer *c, const char *topic, int32_t partition,
+                       bool create)
+{
+    if (c->last_part < c->n_parts) {
+        part *p = &c->parts[c->last_part];
+        if (p->partition == partition && strcmp(p->topic, topic) == 0)
+            return p;
+    }
+    for (size_t i = 0; i < c->n_parts; i++) {
+        part *p = &c->parts[i];
+        if (p->partition == partition && strcmp(p->topic, topic) == 0) {
+            c->last_part = i;
+            return p;
+        }
+    }
+    if (!create)
+        return NULL;
+    pi_grow((void **)&c->parts, &c->cap_parts, c->n_parts + 1,
+            sizeof(*c->parts));
+    part *p = &c->parts[c->n_parts];
+    p->topic = pi_strdup(topic);
+    p->partition = partition;
+    p->assigned = false;
+    p->next = -1;
+    c->last_part = c->n_parts;
+    return &c->parts[c->n_parts++];
+}
+
+static bool batch_full(const pi_consumer *c, const pi_batch *batch)
+{
+    return pi_batch_messages(batch) >= (size_t)c->cfg->batch_size ||
+           pi_batch_bytes(batch) >= (size_t)c->cfg->batch_bytes;
+}
+
+/* Commit the positions a written batch reached to Kafka, for the partitions
+ * still ours (lag tools read them; the database already has them). */
+static void commit_positions(pi_consumer *c, const pi_batch *batch, bool sync)
+{
+    size_t n;
+    const pi_position *pos = pi_batch_positions(batch, &n);
+    rd_kafka_topic_partition_list_t *list;
+    rd_kafka_resp_err_t kerr;
+
+    if (n == 0)
+        return;
+    list = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++) {
+        const char *topic = pi_batch_topic(batch, pos[i].topic);
+        part *p = find_part(c, topic, pos[i].partition, false);
+        if (p == NULL || !p->assigned)
+            continue;
+        rd_kafka_topic_partition_list_add(list, topic, pos[i].partition)
+            ->offset = pos[i].next_offset;
+    }
+    if (list->cnt > 0) {
+        kerr = rd_kafka_commit(c->rk, list, sync ? 0 : 1);
+        if (kerr && kerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
+            pi_warn("kafka offset commit failed (the database has the "
+                    "offsets; lag tools will catch up on the next commit): %s",
+                    rd_kafka_err2str(kerr));
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+static void add_totals(pi_write_stats *t, const pi_write_stats *s)
+{
+    t->messages += s->messages;
+    t->stored += s->stored;
+    t->duplicates += s->duplicates;
+    t->conflicts += s->conflicts;
+    t->rejected += s->rejected;
+    t->skipped += s->skipped;
+    t->fenced += s->fenced;
+    t->batches += s->batches;
+    t->retries += s->retries;
+    t->splits += s->splits;
+}
+
+/* A batch came back from the writer thread. */
+static void handle_done(pi_consumer *c, pi_batch *batch, int rc,
+                        const pi_write_stats *stats, const pi_err *err,
+                        bool sync_commit)
+{
+    if (rc == 0) {
+        add_totals(&c->total, stats);
+        pi_debug("batch written: messages=%" PRIu64 " stored=%" PRIu64
+                 " duplicates=%" PRIu64 " conflicts=%" PRIu64
+                 " rejected=%" PRIu64,
+                 stats->messages, stats->stored, stats->duplicates,
+                 stats->conflicts, stats->rejected);
+        commit_positions(c, batch, sync_commit);
+        pi_batch_reset(batch);
+        if (c->spare == NULL)
+            c->spare = batch;
+        else
+            pi_batch_destroy(batch);
+        return;
+    }
+    if (rc == PI_ERETRY) {
+        /* Cancelled before it committed: it must still be written, and
+         * before anything newer of its partitions. */
+        c->requeue = batch;
+        return;
+    }
+    pi_batch_destroy(batch);
+    if (!c->fatal) {
+        c->fatal = 1;
+        c->fatal_err = *err;
+    }
+}
+
+/* Wait for the batch in flight until deadline (ms, monotonic); past it,
+ * cancel its retries and take it back unwritten. */
+static void drain(pi_consumer *c, int64_t deadline, bool sync_commit)
+{
+    pi_batch *batch;
+    pi_write_stats stats;
+    pi_err err;
+    int rc;
+    bool cancelled = false;
+
+    while (!pi_pipeline_idle(c->pipe)) {
+        int64_t left = deadline - now_ms();
+        if (left <= 0 && !cancelled) {
+            pi_warn("writer still busy at the deadline: cancelling; its "
+                    "messages will be consumed again");
+            pi_pipeline_cancel(c->pipe);
+            cancelled = true;
+        }
+        if (pi_pipeline_collect(c->pipe, left > 0 ? (int)left : 100, &batch,
+                                &rc, &stats, &err) == 0)
+            handle_done(c, batch, rc, &stats, &err, sync_commit);
+    }
+}
+
+static pi_batch *take_empty_batch(pi_consumer *c)
+{
+    pi_batch *batch = c->spare;
+
+    c->spare = NULL;
+    if (batch == NULL)
+        pi_batch_new(&batch);
+    return batch;
+}
+
+/* Hand the next batch to the writer if it is idle: a batch that came back
+ * unwritten first, then the filling one when it is full, lingered long
+ * enough, or force is set. */
+static void maybe_submit(pi_consumer *c, bool force)
+{
+    if (!pi_pipeline_idle(c->pipe))
+        return;
+    if (c->requeue) {
+        pi_pipeline_submit(c->pipe, c->requeue);
+        c->requeue = NULL;
+        return;
+    }
+    if (pi_batch_messages(c->fill) == 0)
+        return;
+    if (!force && !batch_full(c, c->fill) &&
+        now_ms() - c->fill_since_ms < c->cfg->linger_ms)
+        return;
+    pi_pipeline_submit(c->pipe, c->fill);
+    c->fill = take_empty_batch(c);
+}
+
+static void set_paused(pi_consumer *c, bool pause)
+{
+    rd_kafka_topic_partition_list_t *list = NULL;
+
+    if (c->paused == pause)
+        return;
+    if (rd_kafka_assignment(c->rk, &list) == 0 && list) {
+        if (list->cnt > 0) {
+            if (pause)
+                rd_kafka_pause_partitions(c->rk, list);
+            else
+                rd_kafka_resume_partitions(c->rk, list);
+        }
+        rd_kafka_topic_partition_list_destroy(list);
+    }
+    c->paused = pause;
+    pi_debug("%s fetching: %s", pause ? "pausing" : "resuming",
+             pause ? "the writer is behind" : "the writer caught up");
+}
+
+static void add_message(pi_consumer *c, const rd_kafka_message_t *rkm)
+{
+    const char *topic = rd_kafka_topic_name(rkm->rkt);
+    part *p = find_part(c, topic, rkm->partition, false);
+
+    /* Not ours any more (revoked while it was in the queue): its next owner
+     * reads it. Already buffered (librdkafka re-fetched after a pause): the
+     * copy in the batch stands. */
+    if (p == NULL || !p->assigned)
+        return;
+    if (p->next >= 0 && rkm->offset < p->next)
+        return;
+    if (pi_batch_messages(c->fill) == 0)
+        c->fill_since_ms = now_ms();
+    pi_batch_add(c->fill, c->dec, topic, rkm->partition, rkm->offset,
+                 rkm->key, rkm->key_len, rkm->payload, rkm->len);
+    p->next = rkm->offset + 1;
+}
+
+/* The stored next offset of a partition; -1 when none, -2 on a failure
+ * that stops the consumer (the writer already retried transient ones). */
+static int64_t stored_offset(pi_consumer *c, const char *topic,
+                             int32_t partition)
+{
+    int64_t next = -1;
+    pi_err err;
+
+    if (pi_writer_next_offset(c->meta, topic, partition, &next, &err) == 0)
+        return next;
+    if (!c->fatal) {
+        c->fatal = 1;
+        c->fatal_err = err;
+    }
+    return -2;
+}
+
+static void on_assign(pi_consumer *c, rd_kafka_topic_partition_list_t *parts)
+{
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t kerr = 0;
+
+    for (int i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        int64_t next = stored_offset(c, tp->topic, tp->partition);
+        part *p = find_part(c, tp->topic, tp->partition, true);
+
+        if (next == -2)
+            return; /* fatal: the loop stops */
+        tp->offset = next >= 0 ? next
+                     : c->earliest ? RD_KAFKA_OFFSET_BEGINNING
+                                   : RD_KAFKA_OFFSET_END;
+        p->assigned = true;
+        p->next = next;
+        pi_info("assigned %s[%d] from offset %" PRId64 "%s", tp->topic,
+                (int)tp->partition, next,
+                next >= 0 ? " (ingest_offsets)"
+                          : " (no stored offset: auto.offset.reset)");
+    }
+    if (c->cooperative)
+        error = rd_kafka_incremental_assign(c->rk, parts);
+    else
+        kerr = rd_kafka_assign(c->rk, parts);
+    if (error) {
+        pi_err_set(&c->fatal_err, PI_EFATAL, "kafka assign failed: %s",
+                   rd_kafka_error_string(error));
+        c->fatal = 1;
+        rd_kafka_error_destroy(error);
+    } else if (kerr) {
+        pi_err_set(&c->fatal_err, PI_EFATAL, "kafka assign failed: %s",
+                   rd_kafka_err2str(kerr));
+        c->fatal = 1;
+    }
+    if (c->paused && parts->cnt > 0)
+        rd_kafka_pause_partitions(c->rk, parts);
+}
+
+static void drop_partitions(pi_batch *batch,
+                            const rd_kafka_topic_partition_list_t *parts)
+{
+    if (batch == NULL)
+        return;
+    for (int i = 0; i < parts->cnt; i++)
+        pi_batch_drop_partition(batch, parts->elems[i].topic,
+                                parts->elems[i].partition);
+}
+
+static void on_revoke(pi_consumer *c, rd_kafka_topic_partition_list_t *parts)
+{
+    bool lost = rd_kafka_assignment_lost(c->rk);
+    rd_kafka_error_t *error = NULL;
+
+    if (lost) {
+        /* Someone else may own them already: drop what is buffered; the
+         * batch in flight is fenced by the writer. */
+        pi_warn("assignment lost: dropping buffered messages of %d "
+                "partition(s)",
+                parts->cnt);
+        drop_partitions(c->fill, parts);
+        drop_partitions(c->requeue, parts);
+    } else {
+        int64_t deadline = now_ms() + c->cfg->shutdown_timeout_ms;
+
+        /* Flush in order: the batch in flight, one that came back, then
+         * what is filling (all of it: a batch is cheap to write early). */
+        drain(c, deadline, true);
+        for (int round = 0; round < 2 && !c->fatal; round++) {
+            maybe_submit(c, true);
+            drain(c, deadline, true);
+        }
+        if (c->requeue) {
+            drop_partitions(c->requeue, parts);
+            if (pi_batch_messages(c->requeue) == 0) {
+                pi_batch_destroy(c->requeue);
+                c->requeue = NULL;
+            }
+        }
+        drop_partitions(c->fill, parts);
+    }
+    for (int i = 0; i < parts->cnt; i++) {
+        part *p = find_part(c, parts->elems[i].topic,
+                            parts->elems[i].partition, false);
+        if (p) {
+            p->assigned = false;
+            p->next = -1;
+        }
+        pi_info("%s %s[%d]", lost ? "lost" : "revoked", parts->elems[i].topic,
+                (int)parts->elems[i].partition);
+    }
+    if (c->cooperative) {
+        error = rd_kafka_incremental_unassign(c->rk, parts);
+        if (error) {
+            pi_warn("kafka unassign: %s", rd_kafka_error_string(error));
+            rd_kafka_error_destroy(error);
+        }
+    } else {
+        rd_kafka_assign(c->rk, NULL);
+    }
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t kerr,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    pi_consumer *c = opaque;
+
+    c->cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") ==
+                     0;
+    if (kerr == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
+        on_assign(c, parts);
+    else
+        on_revoke(c, parts);
+}
+
+static int set_prop(rd_kafka_conf_t *conf, const char *key, const char *value,
+                    const char *origin, pi_err *err)
+{
+    char errstr[512];
+
+    if (rd_kafka_conf_set(conf, key, value, errstr, sizeof(errstr)) !=
+        RD_KAFKA_CONF_OK)
+        return pi_err_set(err, PI_EINVAL, "%s %s=%s: %s", origin, key, value,
+                          errstr);
+    return 0;
+}
+
+static const char *user_prop(const pi_config *cfg, const char *key)
+{
+    for (size_t i = 0; i < cfg->n_kafka; i++) {
+        if (strcmp(cfg->kafka_keys[i], key) == 0)
+            return cfg->kafka_values[i];
+    }
+    return NULL;
+}
+
+static int build_conf(pi_consumer *c, rd_kafka_conf_t **out, pi_err *err)
+{
+    const pi_config *cfg = c->cfg;
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    const char *reset;
+    int rc = 0;
+
+    *out = NULL;
+    for (size_t i = 0; i < sizeof(kafka_defaults) / sizeof(*kafka_defaults);
+         i++) {
+        rc = set_prop(conf, kafka_defaults[i][0], kafka_defaults[i][1],
+                      "default", err);
+        if (rc)
+            goto cleanup;
+    }
+    for (size_t i = 0; i < cfg->n_kafka; i++) {
+        for (size_t j = 0; j < sizeof(kafka_managed) / sizeof(*kafka_managed);
+             j++) {
+            if (strcmp(cfg->kafka_keys[i], kafka_managed[j][0]) == 0 &&
+                strcmp(cfg->kafka_values[i], kafka_managed[j][1]) != 0) {
+                rc = pi_err_set(err, PI_EINVAL,
+                                "-X %s=%s: presence-ingest commits offsets "
+                                "itself, after the database; this property "
+                                "must stay %s",
+                                cfg->kafka_keys[i], cfg->kafka_values[i],
+                                kafka_managed[j][1]);
+                goto cleanup;
+            }
+        }
+        rc = set_prop(conf, cfg->kafka_keys[i], cfg->kafka_values[i], "-X",
+                      err);
+        if (rc)
+            goto cleanup;
+    }
+    for (size_t j = 0; j < sizeof(kafka_managed) / sizeof(*kafka_managed);
+         j++) {
+        rc = set_prop(conf, kafka_managed[j][0], kafka_managed[j][1],
+                      "managed", err);
+        if (rc)
+            goto cleanup;
+    }
+    if (cfg->brokers == NULL && user_prop(cfg, "bootstrap.servers") == NULL) {
+        rc = pi_err_set(err, PI_EINVAL,
+                        "--brokers is required (or PRESENCE_BROKERS)");
+        goto cleanup;
+    }
+    if (cfg->brokers) {
+        rc = set_prop(conf, "bootstrap.servers", cfg->brokers, "--brokers",
+                      err);
+        if (rc)
+            goto cleanup;
+    }
+    rc = set_prop(conf, "group.id", cfg->group, "--group", err);
+    if (rc)
+        goto cleanup;
+    reset = user_prop(cfg, "auto.offset.reset");
+    c->earliest = reset == NULL || strcmp(reset, "earliest") == 0 ||
+                  strcmp(reset, "smallest") == 0 ||
+                  strcmp(reset, "beginning") == 0;
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_opaque(conf, c);
+    *out = conf;
+    conf = NULL;
+cleanup:
+    if (conf)
+        rd_kafka_conf_destroy(conf);
+    return rc;
+}
+
+/* Fail early, in one line, when the brokers do not answer or a named topic
+ * does not exist. */
+static int check_kafka(pi_consumer *c, pi_err *err)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t kerr;
+    const char *topics = c->cfg->topic;
+    int rc = 0;
+
+    kerr = rd_kafka_metadata(c->rk, 1, NULL, &md, 10000);
+    if (kerr)
+        return pi_err_set(err, PI_ERETRY, "cannot reach Kafka brokers %s: %s",
+                          c->cfg->brokers ? c->cfg->brokers : "(-X)",
+                          rd_kafka_err2str(kerr));
+    if (topics[0] != '^') {
+        const char *p = topics;
+        while (*p && rc == 0) {
+            size_t len = strcspn(p, ",");
+            bool found = false;
+            for (int i = 0; i < md->topic_cnt && !found; i++)
+                found = strlen(md->topics[i].topic) == len &&
+                        strncmp(md->topics[i].topic, p, len) == 0 &&
+                        md->topics[i].err == 0;
+            if (!found)
+                rc = pi_err_set(err, PI_EINVAL,
+                                "--topic: topic '%.*s' does not exist on %s",
+                                (int)len, p,
+                                c->cfg->brokers ? c->cfg->brokers : "(-X)");
+            p += len;
+            if (*p == ',')
+                p++;
+        }
+    }
+    rd_kafka_metadata_destroy(md);
+    return rc;
+}
+
+int pi_consumer_new(pi_consumer **out, const pi_config *cfg, pi_err *err)
+{
+    pi_consumer *c = pi_calloc(1, sizeof(*c));
+    rd_kafka_conf_t *conf = NULL;
+    pi_writer_opts wopts;
+    char errstr[512];
+    int rc;
+
+    *out = NULL;
+    c->cfg = cfg;
+    atomic_init(&c->cancel, 0);
+    if (cfg->topic == NULL) {
+        rc = pi_err_set(err, PI_EINVAL,
+                        "--topic is required (or PRESENCE_TOPIC)");
+        goto cleanup;
+    }
+    rc = build_conf(c, &conf, err);
+    if (rc)
+        goto cleanup;
+
+    pi_writer_opts_init(&wopts);
+    wopts.conninfo = cfg->pg;
+    wopts.group = cfg->group;
+    wopts.on_conflict = strcmp(cfg->on_conflict, "replace") == 0
+                            ? PI_ON_CONFLICT_REPLACE
+                            : PI_ON_CONFLICT_KEEP;
+    wopts.backoff_min_ms = (int)cfg->backoff_min_ms;
+    wopts.backoff_max_ms = (int)cfg->backoff_max_ms;
+    wopts.cancel = &c->cancel;
+    rc = pi_writer_new(&c->w, &wopts, err);
+    if (rc)
+        goto cleanup;
+    wopts.cancel = NULL;
+    rc = pi_writer_new(&c->meta, &wopts, err);
+    if (rc)
+        goto cleanup;
+
+    c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    if (c->rk == NULL) {
+        rc = pi_err_set(err, PI_EINVAL, "kafka: %s", errstr);
+        goto cleanup;
+    }
+    conf = NULL; /* rd_kafka_new took it */
+    rd_kafka_poll_set_consumer(c->rk);
+    rc = check_kafka(c, err);
+    if (rc)
+        goto cleanup;
+
+    pi_decoder_new(&c->dec, (size_t)cfg->max_message_bytes);
+    pi_batch_new(&c->fill);
+    pi_pipeline_new(&c->pipe, c->w, &c->cancel);
+    *out = c;
+    return 0;
+cleanup:
+    if (conf)
+        rd_kafka_conf_destroy(conf);
+    pi_consumer_destroy(c);
+    return rc;
+}
+
+static int subscribe(pi_consumer *c, pi_err *err)
+{
+    const char *p = c->cfg->topic;
+    rd_kafka_topic_partition_list_t *list =
+        rd_kafka_topic_partition_list_new(4);
+    rd_kafka_resp_err_t kerr;
+
+    /* A ^regex is one pattern; otherwise a comma-separated list. */
+    if (*p == '^') {
+        rd_kafka_topic_partition_list_add(list, p, RD_KAFKA_PARTITION_UA);
+    } else {
+        while (*p) {
+            size_t len = strcspn(p, ",");
+            char *name = pi_strndup(p, len);
+            rd_kafka_topic_partition_list_add(list, name,
+                                              RD_KAFKA_PARTITION_UA);
+            free(name);
+            p += len;
+            if (*p == ',')
+                p++;
+        }
+    }
+    kerr = rd_kafka_subscribe(c->rk, list);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (kerr)
+        return pi_err_set(err, PI_EINVAL, "kafka subscribe to %s: %s",
+                          c->cfg->topic, rd_kafka_err2str(kerr));
+    return 0;
+}
+
+static void log_progress(pi_consumer *c, int64_t *last_ms,
+                         uint64_t *last_messages)
+{
+    int64_t now = now_ms();
+    double secs = (double)(now - *last_ms) / 1000.0;
+
+    if (c->cfg->stats_interval_ms == 0 ||
+        now - *last_ms < c->cfg->stats_interval_ms)
+        return;
+    pi_info("progress messages=%" PRIu64 " stored=%" PRIu64
+            " duplicates=%" PRIu64 " conflicts=%" PRIu64 " rejected=%" PRIu64
+            " skipped=%" PRIu64 " rate=%.0f/s",
+            c->total.messages, c->total.stored, c->total.duplicates,
+            c->total.conflicts, c->total.rejected, c->total.skipped,
+            secs > 0 ? (double)(c->total.messages - *last_messages) / secs
+                     : 0.0);
+    *last_ms = now;
+    *last_messages = c->total.messages;
+}
+
+static void handle_event(pi_consumer *c, rd_kafka_message_t *rkm)
+{
+    if (rkm->err == 0) {
+        add_message(c, rkm);
+        return;
+    }
+    if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        return;
+    if (rkm->err == RD_KAFKA_RESP_ERR__FATAL) {
+        char buf[512];
+        rd_kafka_fatal_error(c->rk, buf, sizeof(buf));
+        pi_err_set(&c->fatal_err, PI_EFATAL, "kafka fatal error: %s", buf);
+        c->fatal = 1;
+        return;
+    }
+    if (rkm->rkt)
+        pi_log_at(PI_LOG_WARN, rd_kafka_topic_name(rkm->rkt), rkm->partition,
+                  rkm->offset, "kafka: %s", rd_kafka_message_errstr(rkm));
+    else
+        pi_warn("kafka: %s", rd_kafka_message_errstr(rkm));
+}
+
+int pi_consumer_run(pi_consumer *c, const atomic_int *stop, pi_err *err)
+{
+    int64_t progress_ms = now_ms();
+    uint64_t progress_messages = 0;
+    int rc;
+
+    c->stop = stop;
+    rc = subscribe(c, err);
+    if (rc)
+        return rc;
+    pi_info("consuming %s as group %s", c->cfg->topic, c->cfg->group);
+
+    while (!atomic_load(stop) && !c->fatal) {
+        pi_batch *batch;
+        pi_write_stats stats;
+        pi_err werr;
+        int wrc;
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, 50);
+
+        if (rkm) {
+            handle_event(c, rkm);
+            rd_kafka_message_destroy(rkm);
+        }
+        if (pi_pipeline_collect(c->pipe, 0, &batch, &wrc, &stats, &werr) == 0)
+            handle_done(c, batch, wrc, &stats, &werr, false);
+        maybe_submit(c, false);
+        /* Backpressure: the filling batch is full and the writer busy. */
+        if (batch_full(c, c->fill) && !pi_pipeline_idle(c->pipe))
+            set_paused(c, true);
+        else if (c->paused && !batch_full(c, c->fill))
+            set_paused(c, false);
+        log_progress(c, &progress_ms, &progress_messages);
+    }
+
+    if (c->fatal) {
+        *err = c->fatal_err;
+        pi_error("stopping: %s", c->fatal_err.msg);
+    } else {
+        pi_info("stopping: flushing %zu buffered message(s)",
+                pi_batch_messages(c->fill) +
+                    (c->requeue ? pi_batch_messages(c->requeue) : 0));
+    }
+    /* Stop fetching, flush what is buffered (bounded), commit, leave. */
+    set_paused(c, true);
+    if (!c->fatal) {
+        int64_t deadline = now_ms() + c->cfg->shutdown_timeout_ms;
+        drain(c, deadline, true);
+        for (int round = 0; round < 2 && !c->fatal; round++) {
+            maybe_submit(c, true);
+            drain(c, deadline, true);
+        }
+    } else {
+        pi_pipeline_cancel(c->pipe);
+        drain(c, now_ms(), false);
+    }
+    rd_kafka_consumer_close(c->rk);
+    pi_info("stopped: messages=%" PRIu64 " stored=%" PRIu64
+            " duplicates=%" PRIu64 " conflicts=%" PRIu64 " rejected=%" PRIu64
+            " skipped=%" PRIu64,
+            c->total.messages, c->total.stored, c->total.duplicates,
+            c->total.conflicts, c->total.rejected, c->total.skipped);
+    if (c->fatal) {
+        *err = c->fatal_err;
+        return PI_EFATAL;
+    }
+    return 0;
+}
+
+void pi_consumer_totals(const pi_consumer *c, pi_write_stats *out)
+{
+    *out = c->total;
+}
+
+void pi_consumer_destroy(pi_consumer *c)
+{
+    if (c == NULL)
+        return;
+    pi_pipeline_destroy(c->pipe);
+    if (c->rk)
+        rd_kafka_destroy(c->rk);
+    pi_writer_destroy(c->w);
+    pi_writer_destroy(c->meta);
+    pi_decoder_destroy(c->dec);
+    pi_batch_destroy(c->fill);
+    pi_batch_destroy(c->spare);
+    pi_batch_destroy(c->requeue);
+    for (size_t i = 0; i < c->n_parts; i++)
+        free(c->parts[i].topic);
+    free(c->parts);
+    free(c);
+}

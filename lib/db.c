@@ -1,0 +1,145 @@
+/* db.c -- PostgreSQL connections, SQLSTATE classification and retry backoff */
+#include "presence/db.h"
+
+#include <string.h>
+#include <time.h>
+
+#include "presence/log.h"
+
+int pi_db_connect(PGconn **out, const char *conninfo, pi_err *err)
+{
+    const char *keys[3], *vals[3];
+    char masked[1024], *perr = NULL;
+    PQconninfoOption *opts;
+    PGconn *conn;
+    int n = 0;
+
+    *out = NULL;
+    pi_log_mask_conninfo(conninfo ? conninfo : "", masked, sizeof(masked));
+    if (conninfo && *conninfo) {
+        /* Parse first: a malformed conninfo is a configuration error that no
+         * amount of waiting will fix. */
+        opts = PQconninfoParse(conninfo, &perr);
+        if (opts == NULL) {
+            pi_err_set(err, PI_EINVAL, "bad PostgreSQL conninfo '%s': %s",
+                       masked, perr ? perr : "out of memory");
+            PQfreemem(perr);
+            return PI_EINVAL;
+        }
+        PQconninfoFree(opts);
+        keys[n] = "dbname";
+        vals[n++] = conninfo;
+    }
+    keys[n] = "fallback_application_name";
+    vals[n++] = "presence-ingest";
+    keys[n] = NULL;
+    vals[n] = NULL;
+    conn = PQconnectdbParams(keys, vals, 1);
+    if (conn == NULL)
+        return pi_err_set(err, PI_EFATAL, "PostgreSQL: out of memory");
+    if (PQstatus(conn) != CONNECTION_OK) {
+        /* libpq gives no SQLSTATE for a failed connection: a password
+         * problem is permanent, anything else (refused, starting up, too
+         * many clients) may pass. */
+        int code = PQconnectionNeedsPassword(conn) ? PI_EFATAL : PI_ERETRY;
+        pi_err_set(err, code, "cannot connect to PostgreSQL '%s': %s", masked,
+                   PQerrorMessage(conn));
+        PQfinish(conn);
+        return code;
+    }
+    *out = conn;
+    return 0;
+}
+
+const char *pi_db_sqlstate(const PGresult *res)
+{
+    const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    return s ? s : "";
+}
+
+int pi_db_classify(const PGconn *conn, const PGresult *res)
+{
+    const char *s = pi_db_sqlstate(res);
+
+    if (*s == '\0') {
+        /* No SQLSTATE: libpq generated the error itself, which means the
+         * connection broke (or never existed). */
+        return PI_ERETRY;
+    }
+    if (strncmp(s, "08", 2) == 0 || strncmp(s, "53", 2) == 0 ||
+        strncmp(s, "57", 2) == 0 || strcmp(s, "40001") == 0 ||
+        strcmp(s, "40P01") == 0)
+        return PI_ERETRY;
+    if (strncmp(s, "22", 2) == 0 || strncmp(s, "23", 2) == 0)
+        return PI_EDATA;
+    /* A statement failing while the connection is gone (e.g. 25P02 after a
+     * broken COPY) is still about the connection. */
+    if (PQstatus(conn) == CONNECTION_BAD)
+        return PI_ERETRY;
+    return PI_EFATAL;
+}
+
+int pi_db_fail(pi_err *err, const PGconn *conn, const PGresult *res,
+               const char *what)
+{
+    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
+                          : NULL;
+    const char *s = pi_db_sqlstate(res);
+    int code = pi_db_classify(conn, res);
+
+    if (msg == NULL)
+        msg = PQerrorMessage(conn);
+    return pi_err_set(err, code, "%s: %s%s%s", what, s, *s ? ": " : "", msg);
+}
+
+int pi_db_exec(PGconn *conn, const char *sql, pi_err *err)
+{
+    PGresult *res = PQexec(conn, sql);
+    ExecStatusType st = PQresultStatus(res);
+    int rc = 0;
+
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        rc = pi_db_fail(err, conn, res, sql);
+    PQclear(res);
+    return rc;
+}
+
+/* xorshift64*: plenty for spreading retry delays. */
+static uint64_t next_rand(uint64_t *seed)
+{
+    uint64_t x = *seed ? *seed : 0x9e3779b97f4a7c15ULL;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *seed = x;
+    return x * 0x2545f4914f6cdd1dULL;
+}
+
+int pi_db_backoff_ms(unsigned attempt, int min_ms, int max_ms, uint64_t *seed)
+{
+    int64_t step = min_ms > 0 ? min_ms : 1;
+    int64_t half;
+
+    if (max_ms < step)
+        max_ms = (int)step;
+    for (unsigned i = 1; i < attempt && step < max_ms; i++)
+        step *= 2;
+    if (step > max_ms)
+        step = max_ms;
+    half = step / 2;
+    return (int)(step - half + (int64_t)(next_rand(seed) % (uint64_t)(half + 1)));
+}
+
+int pi_db_sleep_ms(int ms, const atomic_int *cancel)
+{
+    while (ms > 0) {
+        int slice = ms < 50 ? ms : 50;
+        struct timespec ts = {slice / 1000, (long)(slice % 1000) * 1000000L};
+
+        if (cancel && atomic_load(cancel))
+            return -1;
+        nanosleep(&ts, NULL);
+        ms -= slice;
+    }
+    return cancel && atomic_load(cancel) ? -1 : 0;
+}

@@ -1,0 +1,694 @@
+/* decode.c -- one Kafka message value to normalized presences and rejects */
+#include "presence/decode.h"
+
+#include <json-c/json_object.h>
+#include <json-c/json_tokener.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Presences nest two levels (array, envelope, payload); 32 leaves room for
+ * unknown attributes while bounding json-c's recursion-free stack. */
+#define DECODE_DEPTH 32
+#define REASON_MAX 1024
+#define ASSET_MAX 64
+#define DETAIL_MAX 256
+/* How much of a rejected value a detail quotes. */
+#define QUOTE_MAX 40
+
+struct pi_decoder {
+    struct json_tokener *tok;
+    size_t max_bytes;
+};
+
+/* Where the outcome of the element being decoded goes. */
+typedef struct elem {
+    pi_decode_result *res;
+    pi_arena *arena;
+    uint32_t tag;
+    uint32_t element;
+} elem;
+
+/* The two spellings of a 64-bit identifier and its own reject codes. */
+typedef struct id_rule {
+    const char *num_name;
+    const char *str_name;
+    pi_reject_code mismatch;
+    pi_reject_code out_of_range;
+} id_rule;
+
+static const id_rule ID_RULE = {"id", "id_str", PI_REJ_ID_MISMATCH,
+                                PI_REJ_ID_OUT_OF_RANGE};
+static const id_rule CONNECTION_ID_RULE = {"connection_id", "connection_id_str",
+                                           PI_REJ_CONNECTION_ID_MISMATCH,
+                                           PI_REJ_CONNECTION_ID_OUT_OF_RANGE};
+
+/* An integer as json-c holds it. json-c keeps integers exactly within
+ * [-2^63, 2^64) and saturates beyond, which is out of range either way. */
+typedef struct wide {
+    bool neg;
+    uint64_t mag;
+} wide;
+
+/* Counters of one element, added to the result only if it is stored. */
+typedef struct id_stats {
+    unsigned repaired;
+    unsigned single;
+} id_stats;
+
+static const char *const reject_names[PI_REJ__COUNT] = {
+    [PI_REJ_EMPTY] = "empty",
+    [PI_REJ_TOO_LARGE] = "too_large",
+    [PI_REJ_MALFORMED_JSON] = "malformed_json",
+    [PI_REJ_NOT_AN_OBJECT] = "not_an_object",
+    [PI_REJ_MISSING_FIELD] = "missing_field",
+    [PI_REJ_WRONG_TYPE] = "wrong_type",
+    [PI_REJ_BAD_ENCODING] = "bad_encoding",
+    [PI_REJ_INVALID_ID] = "invalid_id",
+    [PI_REJ_ID_MISMATCH] = "id_mismatch",
+    [PI_REJ_ID_OUT_OF_RANGE] = "id_out_of_range",
+    [PI_REJ_CONNECTION_ID_MISMATCH] = "connection_id_mismatch",
+    [PI_REJ_CONNECTION_ID_OUT_OF_RANGE] = "connection_id_out_of_range",
+    [PI_REJ_UNKNOWN_TYPE] = "unknown_type",
+    [PI_REJ_BAD_REASON] = "bad_reason",
+    [PI_REJ_BAD_ASSET] = "bad_asset",
+    [PI_REJ_BAD_TIME] = "bad_time",
+    [PI_REJ_ID_CONFLICT] = "id_conflict",
+};
+
+static const char *const type_names[] = {
+    [PI_TYPE_CONNECT] = "connect",
+    [PI_TYPE_DISCONNECT] = "disconnect",
+    [PI_TYPE_FAILED_CONNECT] = "failed_connect",
+    [PI_TYPE_DECLARE_ASSET] = "declare_asset",
+};
+
+#define N_TYPES (sizeof(type_names) / sizeof(type_names[0]))
+
+const char *pi_reject_code_name(pi_reject_code code)
+{
+    return (unsigned)code < PI_REJ__COUNT ? reject_names[code] : "unknown";
+}
+
+const char *pi_presence_type_name(pi_presence_type type)
+{
+    return (unsigned)type < N_TYPES ? type_names[type] : "unknown";
+}
+
+void pi_decode_result_init(pi_decode_result *res)
+{
+    memset(res, 0, sizeof(*res));
+}
+
+void pi_decode_result_reset(pi_decode_result *res)
+{
+    res->n_presences = 0;
+    res->n_rejects = 0;
+    res->skipped = 0;
+    res->ids_repaired = 0;
+    res->ids_single = 0;
+}
+
+void pi_decode_result_fini(pi_decode_result *res)
+{
+    free(res->presences);
+    free(res->rejects);
+    pi_decode_result_init(res);
+}
+
+static pi_presence *push_presence(pi_decode_result *res)
+{
+    void *arr = res->presences;
+
+    pi_grow(&arr, &res->cap_presences, res->n_presences + 1,
+            sizeof(pi_presence));
+    res->presences = arr;
+    return &res->presences[res->n_presences++];
+}
+
+static pi_reject *push_reject(pi_decode_result *res)
+{
+    void *arr = res->rejects;
+
+    pi_grow(&arr, &res->cap_rejects, res->n_rejects + 1, sizeof(pi_reject));
+    res->rejects = arr;
+    return &res->rejects[res->n_rejects++];
+}
+
+/* Record the element as rejected. Every detail is built from field names,
+ * numbers and quote() output, so it is one line of ASCII. Returns -1 so
+ * that a check can `return reject(...)`. */
+__attribute__((format(printf, 3, 4))) static int
+reject(const elem *el, pi_reject_code code, const char *fmt, ...)
+{
+    char buf[DETAIL_MAX];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    else if ((size_t)n >= sizeof(buf))
+        n = sizeof(buf) - 1;
+
+    pi_reject *rej = push_reject(el->res);
+    rej->code = code;
+    rej->element = el->element;
+    rej->tag = el->tag;
+    rej->detail.ptr = pi_arena_memdup(el->arena, buf, (size_t)n);
+    rej->detail.len = (size_t)n;
+    return -1;
+}
+
+/* Copy at most QUOTE_MAX bytes of s for a detail, keeping it printable
+ * ASCII on one line whatever the input holds. */
+static const char *quote(char *dst, const char *s, size_t len)
+{
+    size_t n = len < QUOTE_MAX ? len : QUOTE_MAX;
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        dst[i] = c >= 0x20 && c < 0x7f && c != '"' ? (char)c : '?';
+    }
+    strcpy(dst + n, len > n ? "..." : "");
+    return dst;
+}
+
+static const char *kind(struct json_object *v)
+{
+    switch (json_object_get_type(v)) {
+    case json_type_null:
+        return "null";
+    case json_type_boolean:
+        return "boolean";
+    case json_type_double:
+    case json_type_int:
+        return "number";
+    case json_type_object:
+        return "object";
+    case json_type_array:
+        return "array";
+    case json_type_string:
+        return "string";
+    }
+    return "unknown";
+}
+
+static int reject_missing(const elem *el, const char *name)
+{
+    return reject(el, PI_REJ_MISSING_FIELD, "missing field %s", name);
+}
+
+static int reject_type(const elem *el, const char *name, const char *want,
+                       struct json_object *v)
+{
+    return reject(el, PI_REJ_WRONG_TYPE,
+                  "wrong type for %s: expected %s, got %s", name, want,
+                  kind(v));
+}
+
+static bool has_zero_byte(uint64_t w)
+{
+    return ((w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull) != 0;
+}
+
+/* Length of the multi-byte sequence starting at s[0] (RFC 3629: no
+ * overlongs, no surrogates, nothing above U+10FFFF), or 0 if invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t avail)
+{
+    unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+    size_t n;
+
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2;
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 3;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 4;
+    else
+        return 0;
+    if (avail < n)
+        return 0;
+    if (c == 0xe0)
+        lo = 0xa0;
+    else if (c == 0xed)
+        hi = 0x9f;
+    else if (c == 0xf0)
+        lo = 0x90;
+    else if (c == 0xf4)
+        hi = 0x8f;
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++) {
+        if (s[i] < 0x80 || s[i] > 0xbf)
+            return 0;
+    }
+    return n;
+}
+
+/* Offset of the first byte that is NUL or breaks UTF-8, or len if none.
+ * Mostly ASCII, so words without a high bit or a zero byte are skipped. */
+static size_t utf8_check(const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+
+    while (i < len) {
+        uint64_t w;
+        if (len - i >= 8) {
+            memcpy(&w, s + i, 8);
+            if (!(w & 0x8080808080808080ull) && !has_zero_byte(w)) {
+                i += 8;
+                continue;
+            }
+        }
+        if (s[i] == 0)
+            return i;
+        if (s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n = utf8_seq(s + i, len - i);
+        if (n == 0)
+            return i;
+        i += n;
+    }
+    return len;
+}
+
+/* A string value: right JSON type and valid text. The result points into
+ * the json-c object, valid until the tree is released. */
+static int get_string(const elem *el, struct json_object *v, const char *name,
+                      pi_str *out)
+{
+    if (!json_object_is_type(v, json_type_string))
+        return reject_type(el, name, "string", v);
+    out->ptr = json_object_get_string(v);
+    out->len = (size_t)json_object_get_string_len(v);
+
+    size_t bad = utf8_check(out->ptr, out->len);
+    if (bad == out->len)
+        return 0;
+    return reject(el, PI_REJ_BAD_ENCODING, "bad encoding in %s: %s at byte %zu",
+                  name, out->ptr[bad] ? "invalid UTF-8" : "U+0000", bad);
+}
+
+static int member(const elem *el, struct json_object *obj, const char *name,
+                  struct json_object **v)
+{
+    if (json_object_object_get_ex(obj, name, v))
+        return 0;
+    return reject_missing(el, name);
+}
+
+/* The JSON number form of an identifier. */
+static int get_num_id(const elem *el, struct json_object *v, const char *name,
+                      wide *out)
+{
+    if (json_object_is_type(v, json_type_double))
+        return reject(el, PI_REJ_WRONG_TYPE,
+                      "wrong type for %s: expected integer, got number with "
+                      "a fraction or exponent",
+                      name);
+    if (!json_object_is_type(v, json_type_int))
+        return reject_type(el, name, "integer", v);
+
+    /* get_int64 saturates at INT64_MAX for json-c's uint64 values. */
+    int64_t i = json_object_get_int64(v);
+    out->neg = i < 0;
+    if (i == INT64_MAX)
+        out->mag = json_object_get_uint64(v);
+    else
+        out->mag = i < 0 ? -(uint64_t)i : (uint64_t)i;
+    return 0;
+}
+
+static int num_out_of_range(const elem *el, const id_rule *rule,
+                            const wide *num)
+{
+    const char *cmp = "";
+
+    /* json-c saturates at the ends, so those values are bounds only. */
+    if (num->neg && num->mag == (uint64_t)INT64_MAX + 1)
+        cmp = "<= ";
+    else if (!num->neg && num->mag == UINT64_MAX)
+        cmp = ">= ";
+    return reject(el, rule->out_of_range,
+                  "%s out of range: %s%s%llu (must be 1 to %lld)",
+                  rule->num_name, cmp, num->neg ? "-" : "",
+                  (unsigned long long)num->mag, (long long)INT64_MAX);
+}
+
+/* The string form: decimal digits only (leading zeros allowed, they do not
+ * change the value), value in 1 … INT64_MAX. */
+static int get_str_id(const elem *el, struct json_object *v,
+                      const id_rule *rule, uint64_t *out)
+{
+    const char *name = rule->str_name;
+    pi_str s;
+    size_t i = 0, sig;
+    uint64_t val = 0;
+
+    if (get_string(el, v, name, &s) < 0)
+        return -1;
+    if (s.len == 0)
+        return reject(el, PI_REJ_INVALID_ID, "invalid %s: empty string", name);
+    while (i < s.len && s.ptr[i] == '0')
+        i++;
+    for (sig = 0; i < s.len; i++, sig++) {
+        char c = s.ptr[i];
+        if (c < '0' || c > '9')
+            return reject(el, PI_REJ_INVALID_ID,
+                          "invalid %s: not a decimal integer (digits only, "
+                          "no sign or spaces)",
+                          name);
+        if (sig < 19)
+            val = val * 10 + (uint64_t)(c - '0');
+    }
+    if (sig > 19)
+        return reject(el, rule->out_of_range,
+                      "%s out of range: %zu digits (must be 1 to %lld)", name,
+                      sig, (long long)INT64_MAX);
+    if (val == 0 || val > (uint64_t)INT64_MAX)
+        return reject(el, rule->out_of_range,
+                      "%s out of range: %llu (must be 1 to %lld)", name,
+                      (unsigned long long)val, (long long)INT64_MAX);
+    *out = val;
+    return 0;
+}
+
+/* id / id_str (or the connection pair) reconciled as CONTRACT §2 says. */
+static int decode_id(const elem *el, struct json_object *obj,
+                     const id_rule *rule, int64_t *out, id_stats *st)
+{
+    struct json_object *nv, *sv;
+    bool has_num = json_object_object_get_ex(obj, rule->num_name, &nv);
+    bool has_str = json_object_object_get_ex(obj, rule->str_name, &sv);
+    wide num = {false, 0};
+    uint64_t val = 0;
+
+    if (!has_num && !has_str)
+        return reject(el, PI_REJ_MISSING_FIELD,
+                      "missing field %s (neither %s nor %s given)",
+                      rule->num_name, rule->num_name, rule->str_name);
+    if (has_num && get_num_id(el, nv, rule->num_name, &num) < 0)
+        return -1;
+    if (has_str && get_str_id(el, sv, rule, &val) < 0)
+        return -1;
+    if (!has_str) {
+        if (num.neg || num.mag == 0 || num.mag > (uint64_t)INT64_MAX)
+            return num_out_of_range(el, rule, &num);
+        st->single++;
+        *out = (int64_t)num.mag;
+        return 0;
+    }
+    if (!has_num) {
+        st->single++;
+        *out = (int64_t)val;
+        return 0;
+    }
+    /* A producer that went through a double (JavaScript) printed the
+     * nearest double: same double, same identifier, id_str being exact. */
+    if (num.neg || (num.mag != val && (double)num.mag != (double)val))
+        return reject(el, rule->mismatch, "%s %s%llu does not match %s %llu",
+                      rule->num_name, num.neg ? "-" : "",
+                      (unsigned long long)num.mag, rule->str_name,
+                      (unsigned long long)val);
+    if (num.mag != val)
+        st->repaired++;
+    *out = (int64_t)val;
+    return 0;
+}
+
+static int match_type(const pi_str *s)
+{
+    for (unsigned t = 0; t < N_TYPES; t++) {
+        if (strlen(type_names[t]) == s->len &&
+            memcmp(type_names[t], s->ptr, s->len) == 0)
+            return (int)t;
+    }
+    return -1;
+}
+
+static int decode_type(const elem *el, struct json_object *obj,
+                       pi_presence_type *out)
+{
+    struct json_object *v;
+    char q[QUOTE_MAX + 4];
+    pi_str s;
+
+    if (member(el, obj, "type", &v) < 0 || get_string(el, v, "type", &s) < 0)
+        return -1;
+    int t = match_type(&s);
+    if (t < 0)
+        return reject(el, PI_REJ_UNKNOWN_TYPE,
+                      "unknown type \"%s\": expected connect, disconnect, "
+                      "failed_connect or declare_asset",
+                      quote(q, s.ptr, s.len));
+    *out = (pi_presence_type)t;
+    return 0;
+}
+
+static int decode_reason(const elem *el, struct json_object *obj, pi_str *out)
+{
+    struct json_object *v;
+
+    if (member(el, obj, "reason", &v) < 0 ||
+        get_string(el, v, "reason", out) < 0)
+        return -1;
+    if (out->len > REASON_MAX)
+        return reject(el, PI_REJ_BAD_REASON,
+                      "reason too long: %zu bytes (max %d)", out->len,
+                      REASON_MAX);
+    return 0;
+}
+
+static int decode_asset(const elem *el, struct json_object *obj, pi_str *out)
+{
+    struct json_object *v;
+
+    if (member(el, obj, "asset", &v) < 0)
+        return -1;
+    if (v == NULL) {
+        out->ptr = NULL;
+        out->len = 0;
+        return 0;
+    }
+    if (!json_object_is_type(v, json_type_string))
+        return reject_type(el, "asset", "string or null", v);
+    if (get_string(el, v, "asset", out) < 0)
+        return -1;
+    if (out->len == 0)
+        return reject(el, PI_REJ_BAD_ASSET, "empty asset");
+    if (out->len > ASSET_MAX)
+        return reject(el, PI_REJ_BAD_ASSET,
+                      "asset too long: %zu bytes (max %d)", out->len,
+                      ASSET_MAX);
+    return 0;
+}
+
+static int decode_time(const elem *el, struct json_object *obj, pi_presence *p)
+{
+    struct json_object *v;
+    char q[QUOTE_MAX + 4];
+    pi_str s;
+
+    if (member(el, obj, "time", &v) < 0 || get_string(el, v, "time", &s) < 0)
+        return -1;
+    if (pi_rfc3339_parse(s.ptr, s.len, &p->time_us, &p->offset_min) < 0)
+        return reject(el, PI_REJ_BAD_TIME,
+                      "bad time \"%s\": expected an RFC 3339 date-time",
+                      quote(q, s.ptr, s.len));
+    return 0;
+}
+
+static pi_str arena_str(pi_arena *arena, const pi_str *s)
+{
+    pi_str out = {NULL, 0};
+
+    if (s->ptr) {
+        out.ptr = pi_arena_memdup(arena, s->ptr, s->len);
+        out.len = s->len;
+    }
+    return out;
+}
+
+/* Fields are checked in a fixed order; the first failure is the reject. */
+static void decode_presence(const elem *el, struct json_object *obj)
+{
+    pi_presence p;
+    id_stats st = {0, 0};
+    pi_str reason, asset;
+
+    if (decode_id(el, obj, &ID_RULE, &p.id, &st) < 0 ||
+        decode_id(el, obj, &CONNECTION_ID_RULE, &p.connection_id, &st) < 0 ||
+        decode_type(el, obj, &p.type) < 0 ||
+        decode_reason(el, obj, &reason) < 0 ||
+        decode_asset(el, obj, &asset) < 0 || decode_time(el, obj, &p) < 0)
+        return;
+    p.reason = arena_str(el->arena, &reason);
+    p.asset = arena_str(el->arena, &asset);
+    p.element = el->element;
+    p.tag = el->tag;
+    *push_presence(el->res) = p;
+    el->res->ids_repaired += st.repaired;
+    el->res->ids_single += st.single;
+}
+
+static void decode_envelope(const elem *el, struct json_object *env,
+                            struct json_object *meta)
+{
+    struct json_object *event, *payload;
+
+    if (!json_object_is_type(meta, json_type_object)) {
+        reject_type(el, "meta", "object", meta);
+        return;
+    }
+    if (!json_object_object_get_ex(meta, "event", &event)) {
+        reject_missing(el, "meta.event");
+        return;
+    }
+    if (!json_object_is_type(event, json_type_string)) {
+        reject_type(el, "meta.event", "string", event);
+        return;
+    }
+    /* Not stored, so compared as bytes: anything else is another event. */
+    if (json_object_get_string_len(event) != 8 ||
+        memcmp(json_object_get_string(event), "presence", 8) != 0) {
+        el->res->skipped++;
+        return;
+    }
+    if (member(el, env, "payload", &payload) < 0)
+        return;
+    if (!json_object_is_type(payload, json_type_object)) {
+        reject_type(el, "payload", "object", payload);
+        return;
+    }
+    decode_presence(el, payload);
+}
+
+/* One element: an envelope (it has "meta") or a bare presence. */
+static void decode_element(const elem *el, struct json_object *v)
+{
+    struct json_object *meta;
+
+    if (!json_object_is_type(v, json_type_object)) {
+        reject(el, PI_REJ_NOT_AN_OBJECT,
+               "array element %u: expected an object, got %s", el->element,
+               kind(v));
+        return;
+    }
+    if (json_object_object_get_ex(v, "meta", &meta))
+        decode_envelope(el, v, meta);
+    else
+        decode_presence(el, v);
+}
+
+/* Parse the whole value; on failure record malformed_json and return -1.
+ * *out may be NULL on success: the value was JSON null. */
+static int parse(pi_decoder *dec, const elem *el, const char *buf, size_t len,
+                 struct json_object **out)
+{
+    struct json_tokener *tok = dec->tok;
+    struct json_object *root;
+    enum json_tokener_error jerr;
+    size_t end;
+
+    *out = NULL;
+    json_tokener_reset(tok);
+    root = json_tokener_parse_ex(tok, buf, (int)len);
+    jerr = json_tokener_get_error(tok);
+    end = json_tokener_get_parse_end(tok);
+    if (jerr == json_tokener_continue) {
+        /* A top-level number or an unfinished value: json-c waits for more
+         * input. A NUL byte is how it is told that the input has ended. */
+        root = json_tokener_parse_ex(tok, "", 1);
+        jerr = json_tokener_get_error(tok);
+        end = len;
+    }
+    if (jerr != json_tokener_success) {
+        json_object_put(root);
+        return reject(el, PI_REJ_MALFORMED_JSON,
+                      "malformed JSON at byte %zu: %s", end,
+                      json_tokener_error_desc(jerr));
+    }
+    if (end < len) {
+        json_object_put(root);
+        return reject(el, PI_REJ_MALFORMED_JSON,
+                      "malformed JSON at byte %zu: data after the JSON value",
+                      end);
+    }
+    *out = root;
+    return 0;
+}
+
+void pi_decoder_new(pi_decoder **out, size_t max_bytes)
+{
+    pi_decoder *dec = pi_calloc(1, sizeof(*dec));
+
+    dec->tok = json_tokener_new_ex(DECODE_DEPTH);
+    if (dec->tok == NULL) {
+        fprintf(stderr, "presence-ingest: out of memory creating a JSON "
+                        "tokener\n");
+        abort();
+    }
+    /* Strict: no comments, single quotes, trailing commas or data after the
+     * value. Not VALIDATE_UTF8: it fails the whole message, where the
+     * contract wants only the element with the bad string rejected. */
+    json_tokener_set_flags(dec->tok, JSON_TOKENER_STRICT);
+    if (max_bytes == 0)
+        max_bytes = PI_DECODE_DEFAULT_MAX_BYTES;
+    /* json-c takes an int length, and one more byte may be fed as EOF. */
+    dec->max_bytes = max_bytes < (size_t)INT_MAX ? max_bytes : INT_MAX - 1;
+    *out = dec;
+}
+
+void pi_decoder_destroy(pi_decoder *dec)
+{
+    if (dec == NULL)
+        return;
+    json_tokener_free(dec->tok);
+    free(dec);
+}
+
+size_t pi_decoder_decode(pi_decoder *dec, const char *buf, size_t len,
+                         uint32_t tag, pi_decode_result *res, pi_arena *arena)
+{
+    elem el = {res, arena, tag, 0};
+    struct json_object *root;
+
+    if (len == 0) {
+        reject(&el, PI_REJ_EMPTY, "empty message value");
+        return 1;
+    }
+    if (len > dec->max_bytes) {
+        reject(&el, PI_REJ_TOO_LARGE,
+               "message value of %zu bytes exceeds the maximum of %zu", len,
+               dec->max_bytes);
+        return 1;
+    }
+    if (parse(dec, &el, buf, len, &root) < 0)
+        return 1;
+    if (!json_object_is_type(root, json_type_array)) {
+        if (json_object_is_type(root, json_type_object))
+            decode_element(&el, root);
+        else
+            reject(&el, PI_REJ_NOT_AN_OBJECT,
+                   "expected an object or an array, got %s", kind(root));
+        json_object_put(root);
+        return 1;
+    }
+
+    size_t n = json_object_array_length(root);
+    for (size_t i = 0; i < n; i++) {
+        el.element = (uint32_t)i;
+        decode_element(&el, json_object_array_get_idx(root, i));
+    }
+    json_object_put(root);
+    return n;
+}

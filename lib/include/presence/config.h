@@ -1,0 +1,74 @@
+/* config.h -- options of every subcommand, from one declarative table
+ *
+ * Each option has one row {name, env, type, field, default, min, max, help}
+ * in config.c; the parser of flags, environment and --config files, the
+ * --help text and the documented sample file are all generated from it, so
+ * they cannot disagree. Precedence: command-line flag > environment variable
+ * > --config file > default. `-X key=value` (and `kafka.key=value` lines in a
+ * config file) are librdkafka properties passed through verbatim.
+ */
+#ifndef PRESENCE_CONFIG_H
+#define PRESENCE_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "presence/err.h"
+
+/* Which subcommands an option applies to (bit set). */
+enum {
+    PI_CMD_RUN = 1 << 0,
+    PI_CMD_LOAD = 1 << 1,
+    PI_CMD_MIGRATE = 1 << 2,
+    PI_CMD_REPLAY = 1 << 3,
+    PI_CMD_ALL = 0xff
+};
+
+typedef struct pi_config {
+    char *brokers;
+    char *topic; /* comma-separated list, or one ^regex */
+    char *group;
+    char *pg; /* conninfo or URI; NULL: libpq's PG* environment */
+    char *config_file;
+    char *on_conflict; /* "keep" | "replace" */
+    char *log_level;
+    char *log_format;
+    int64_t batch_size;        /* messages per transaction */
+    int64_t batch_bytes;       /* value bytes per transaction */
+    int64_t linger_ms;         /* flush a partial batch after this long */
+    int64_t max_message_bytes; /* larger values are rejected too_large */
+    int64_t backoff_min_ms;
+    int64_t backoff_max_ms;
+    int64_t shutdown_timeout_ms;
+    int64_t stats_interval_ms; /* periodic progress line; 0: off */
+    /* -X key=value pairs, in order. */
+    char **kafka_keys;
+    char **kafka_values;
+    size_t n_kafka;
+    /* Positional arguments left after the options (load's FILE). */
+    char **args;
+    size_t n_args;
+} pi_config;
+
+/* pi_config_parse's result when --help was asked for (already printed). */
+#define PI_CONFIG_HELP 1
+
+/* Fill cfg with the defaults. */
+void pi_config_init(pi_config *cfg);
+void pi_config_fini(pi_config *cfg);
+
+/* Parse argv (argv[0] is the subcommand name) for subcommand cmd (a PI_CMD_*
+ * bit), then the environment, then the --config file. Returns 0,
+ * PI_CONFIG_HELP after printing --help to stdout, or PI_EINVAL with a
+ * one-line message naming the option and the problem. */
+PI_MUST_CHECK int pi_config_parse(pi_config *cfg, unsigned cmd, int argc,
+                                  char **argv, pi_err *err);
+
+/* Print the options of cmd, generated from the table. */
+void pi_config_print_help(FILE *out, unsigned cmd, const char *usage);
+
+/* Print a commented sample --config file with every option and default. */
+void pi_config_print_sample(FILE *out);
+
+#endif

@@ -1,0 +1,51 @@
+/* consumer.h -- the Kafka side of `run`: poll, decode, batch, write, commit
+ *
+ * Delivery (CONTRACT §5): the database is the source of truth for positions.
+ * On every assignment the next offset of each partition is read from
+ * ingest_offsets and set when assigning (the group's committed offset is
+ * only used by lag tools); a batch's rows, rejects and ingest_offsets commit
+ * in one transaction, and only then is the offset committed to Kafka. A
+ * message consumed twice is therefore written twice at most, and the second
+ * time changes nothing. On revoke, what is buffered for the revoked partitions
+ * is flushed first (bounded by shutdown-timeout-ms; past that it is dropped
+ * and redelivered to the next owner); on a lost assignment it is dropped. The
+ * writer's fence (writer.h) keeps a stale owner from moving offsets back.
+ *
+ * Memory: at most two batches (one filling, one being written: each
+ * batch-size messages / batch-bytes bytes plus decoded rows and rejected
+ * payloads) plus librdkafka's pre-fetch queue (queued.max.messages.kbytes,
+ * 16 MiB by default here). When the writer falls behind, the partitions are
+ * paused and polling goes on, so the process stays in the group.
+ */
+#ifndef PRESENCE_CONSUMER_H
+#define PRESENCE_CONSUMER_H
+
+#include <stdatomic.h>
+
+#include "presence/config.h"
+#include "presence/err.h"
+#include "presence/writer.h"
+
+typedef struct pi_consumer pi_consumer;
+
+/* Build the Kafka handle from cfg (every -X property is checked by
+ * librdkafka and its error text shown verbatim), connect to PostgreSQL and
+ * check the schema, and check that the brokers answer and the named topics
+ * exist. cfg is borrowed and must outlive the consumer. Errors: PI_EINVAL
+ * (bad configuration), PI_ESCHEMA, PI_ERETRY/PI_EFATAL (unreachable
+ * service); err says which, in one line. */
+PI_MUST_CHECK int pi_consumer_new(pi_consumer **out, const pi_config *cfg,
+                                  pi_err *err);
+
+/* Subscribe and consume until *stop becomes non-zero, then stop fetching,
+ * flush, commit and leave the group. Returns 0 on a clean stop, PI_EFATAL
+ * (err filled) when it could not go on. */
+PI_MUST_CHECK int pi_consumer_run(pi_consumer *c, const atomic_int *stop,
+                                  pi_err *err);
+
+/* Totals since the consumer was created. */
+void pi_consumer_totals(const pi_consumer *c, pi_write_stats *out);
+
+void pi_consumer_destroy(pi_consumer *c);
+
+#endif

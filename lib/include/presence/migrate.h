@@ -1,0 +1,56 @@
+/* migrate.h -- apply the numbered SQL files of migrations/ and check the schema
+ *
+ * A migration is a file NNNN_description.sql (NNNN: its version, a positive
+ * integer; files not named so are ignored). Applying runs, on one connection:
+ *
+ *   SELECT pg_advisory_lock(PI_MIGRATE_LOCK_KEY)   -- one migrator at a time
+ *   SELECT version FROM schema_migrations          -- absent table: none yet
+ *   for each file with a version not recorded, in version order:
+ *       BEGIN; <the file>; INSERT INTO schema_migrations …; COMMIT
+ *   SELECT pg_advisory_unlock(PI_MIGRATE_LOCK_KEY)
+ *
+ * so a second run, or one racing another instance, applies nothing. The first
+ * migration creates schema_migrations itself.
+ *
+ * Where the files come from: the directory given, else $PRESENCE_MIGRATIONS_DIR
+ * (read by cmd/), else the directory compiled in (PI_MIGRATIONS_DIR: the
+ * source tree's migrations/, or wherever the build installed them).
+ */
+#ifndef PRESENCE_MIGRATE_H
+#define PRESENCE_MIGRATE_H
+
+#include <libpq-fe.h>
+#include <stdio.h>
+
+#include "presence/err.h"
+
+/* The schema version this build needs: the highest migration it ships. The
+ * writer refuses an older database (PI_ESCHEMA). A test checks that it
+ * matches the highest file in migrations/. */
+#define PI_SCHEMA_VERSION 1
+
+/* Key of the session advisory lock held while migrating ("presence"). */
+#define PI_MIGRATE_LOCK_KEY 0x70726573656e6365LL
+
+/* The directory compiled in. */
+const char *pi_migrate_default_dir(void);
+
+/* Apply the pending migrations of dir (NULL: the compiled-in directory) to
+ * the database at conninfo. Prints one line per applied file to out (may be
+ * NULL) and sets *applied to their number, *version to the resulting schema
+ * version. Errors: PI_EINVAL (unreadable directory, a file that is not valid
+ * SQL for the server is PI_EFATAL with its name), PI_ERETRY (cannot
+ * connect). A failed file rolls back alone; earlier ones stay applied. */
+PI_MUST_CHECK int pi_migrate_apply(int *applied, int *version,
+                                   const char *conninfo, const char *dir,
+                                   FILE *out, pi_err *err);
+
+/* The version recorded in the database on conn: 0 when schema_migrations
+ * does not exist. */
+PI_MUST_CHECK int pi_migrate_current(int *version, PGconn *conn, pi_err *err);
+
+/* 0 when the database on conn is at PI_SCHEMA_VERSION or newer, else
+ * PI_ESCHEMA with a message that says to run `presence-ingest migrate`. */
+PI_MUST_CHECK int pi_migrate_check(PGconn *conn, pi_err *err);
+
+#endif

@@ -1,0 +1,170 @@
+/* pipeline.c -- the writer thread: one batch in flight, handed back when done */
+#include "presence/pipeline.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "presence/mem.h"
+
+typedef enum slot_state {
+    SLOT_EMPTY = 0, /* nothing in flight */
+    SLOT_QUEUED,    /* submitted, the thread has not taken it yet */
+    SLOT_WRITING,   /* the thread is writing it */
+    SLOT_DONE       /* written (or failed): waiting for collect */
+} slot_state;
+
+struct pi_pipeline {
+    pi_writer *w;
+    atomic_int *cancel;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* signalled on every state change */
+    slot_state state;
+    bool quit;
+    pi_batch *batch;
+    int rc;
+    pi_write_stats stats;
+    pi_err err;
+};
+
+static void *writer_main(void *arg)
+{
+    pi_pipeline *p = arg;
+
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        while (p->state != SLOT_QUEUED && !p->quit)
+            pthread_cond_wait(&p->cond, &p->lock);
+        if (p->state != SLOT_QUEUED)
+            break;
+        p->state = SLOT_WRITING;
+        pthread_mutex_unlock(&p->lock);
+
+        pi_write_stats stats;
+        pi_err err;
+        memset(&stats, 0, sizeof(stats));
+        pi_err_clear(&err);
+        int rc = pi_writer_write(p->w, p->batch, &stats, &err);
+
+        pthread_mutex_lock(&p->lock);
+        p->rc = rc;
+        p->stats = stats;
+        p->err = err;
+        p->state = SLOT_DONE;
+        pthread_cond_broadcast(&p->cond);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+void pi_pipeline_new(pi_pipeline **out, pi_writer *w, atomic_int *cancel)
+{
+    pi_pipeline *p = pi_calloc(1, sizeof(*p));
+
+    p->w = w;
+    p->cancel = cancel;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->cond, NULL);
+    if (pthread_create(&p->thread, NULL, writer_main, p) != 0) {
+        /* Only on resource exhaustion: treated like out-of-memory. */
+        fprintf(stderr, "presence-ingest: cannot start the writer thread\n");
+        abort();
+    }
+    *out = p;
+}
+
+void pi_pipeline_destroy(pi_pipeline *p)
+{
+    if (p == NULL)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->quit = true;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+    pthread_join(p->thread, NULL);
+    /* A batch still held here was never collected: the caller gave up on it
+     * (its messages will be redelivered), so it is only freed. */
+    pi_batch_destroy(p->batch);
+    pthread_cond_destroy(&p->cond);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+bool pi_pipeline_idle(pi_pipeline *p)
+{
+    bool idle;
+
+    pthread_mutex_lock(&p->lock);
+    idle = p->state == SLOT_EMPTY;
+    pthread_mutex_unlock(&p->lock);
+    return idle;
+}
+
+void pi_pipeline_submit(pi_pipeline *p, pi_batch *batch)
+{
+    pthread_mutex_lock(&p->lock);
+    if (p->state != SLOT_EMPTY) {
+        /* A bug in the caller: submit only when idle. */
+        pthread_mutex_unlock(&p->lock);
+        abort();
+    }
+    atomic_store(p->cancel, 0);
+    p->batch = batch;
+    p->state = SLOT_QUEUED;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void deadline_after(struct timespec *ts, int ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+int pi_pipeline_collect(pi_pipeline *p, int timeout_ms, pi_batch **out,
+                        int *rc, pi_write_stats *stats, pi_err *err)
+{
+    struct timespec deadline;
+
+    *out = NULL;
+    memset(stats, 0, sizeof(*stats));
+    if (timeout_ms > 0)
+        deadline_after(&deadline, timeout_ms);
+    pthread_mutex_lock(&p->lock);
+    while (p->state == SLOT_QUEUED || p->state == SLOT_WRITING) {
+        if (timeout_ms == 0)
+            break;
+        if (timeout_ms < 0) {
+            pthread_cond_wait(&p->cond, &p->lock);
+        } else if (pthread_cond_timedwait(&p->cond, &p->lock, &deadline) ==
+                   ETIMEDOUT) {
+            break;
+        }
+    }
+    if (p->state != SLOT_DONE) {
+        pthread_mutex_unlock(&p->lock);
+        return PI_ERETRY;
+    }
+    *out = p->batch;
+    *rc = p->rc;
+    *stats = p->stats;
+    *err = p->err;
+    p->batch = NULL;
+    p->state = SLOT_EMPTY;
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+}
+
+void pi_pipeline_cancel(pi_pipeline *p)
+{
+    atomic_store(p->cancel, 1);
+}

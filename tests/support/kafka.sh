@@ -1,0 +1,235 @@
+#!/usr/bin/env bash
+# kafka.sh -- a throwaway single-node Apache Kafka (KRaft) for tests and local runs.
+#
+#   kafka.sh fetch                          download the jars into the cache (once)
+#   kafka.sh start  DIR [PARTITIONS]        format, start on free 127.0.0.1 ports,
+#                                           wait until kcat sees the broker
+#   kafka.sh stop   DIR                     SIGTERM, SIGKILL after 20 s; remove DIR
+#   kafka.sh topic  DIR NAME PARTITIONS     create a topic, wait until it has leaders
+#   kafka.sh groups DIR GROUP [ARGS...]     ConsumerGroupCommand --describe
+#
+# DIR receives: brokers (host:port for bootstrap.servers), pid, classpath (for
+# running Kafka's own tools with `java -cp "$(cat DIR/classpath)" ...`),
+# server.properties and server.log.
+#
+# The broker comes from Maven Central (tests/support/kafka/pom.xml), fetched
+# by `mvn dependency:copy-dependencies` into
+# ${PI_CACHE_DIR:-~/.cache/presence-ingest}/kafka-$KAFKA_VERSION/libs and
+# reused by every later run.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=common.sh
+. "$here/common.sh"
+
+KAFKA_VERSION=${KAFKA_VERSION:-4.4.0}
+CACHE_DIR=${PI_CACHE_DIR:-${HOME:-/tmp}/.cache/presence-ingest}
+LIBS=$CACHE_DIR/kafka-$KAFKA_VERSION/libs
+MARKER=.pi-harness-kafka
+STOP_TIMEOUT=20
+READY_TIMEOUT=${KAFKA_READY_TIMEOUT:-120}
+
+usage() {
+    die "usage: $0 fetch | start DIR [PARTITIONS] | stop DIR |" \
+        "topic DIR NAME PARTITIONS | groups DIR GROUP [ARGS...]"
+}
+
+cmd_fetch() {
+    if [ -f "$LIBS/kafka_2.13-$KAFKA_VERSION.jar" ]; then
+        return 0
+    fi
+    command -v mvn >/dev/null || die "mvn not found: run deploy/install-deps.sh"
+    mkdir -p "$CACHE_DIR"
+    # Two runs fetching at once (a CI run and a local one) must not both
+    # write into libs/: take a lock, re-check, then download into a temp
+    # dir and rename, so libs/ is either complete or absent.
+    exec 9>"$CACHE_DIR/.kafka-fetch.lock"
+    flock 9
+    if [ ! -f "$LIBS/kafka_2.13-$KAFKA_VERSION.jar" ]; then
+        local tmp
+        log "fetching Apache Kafka $KAFKA_VERSION jars from Maven Central (once)"
+        tmp=$(mktemp -d "$CACHE_DIR/.fetch.XXXXXX")
+        if ! mvn -q -B -Dstyle.color=never -f "$here/kafka/pom.xml" \
+            -Dkafka.version="$KAFKA_VERSION" \
+            dependency:copy-dependencies -DincludeScope=runtime \
+            -DoutputDirectory="$tmp/libs" >&2; then
+            rm -rf "$tmp"
+            die "mvn could not fetch Kafka $KAFKA_VERSION"
+        fi
+        rm -rf "$LIBS"
+        mkdir -p "$(dirname "$LIBS")"
+        mv "$tmp/libs" "$LIBS"
+        rmdir "$tmp"
+    fi
+    exec 9>&-
+}
+
+# run_java DIR CLASS ARGS...: one of Kafka's command-line tools, logging into
+# DIR/tools.log. C1-only JIT: these run for a second or two, and it halves
+# the JVM's start-up cost.
+run_java() {
+    local dir=$1
+    shift
+    java -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \
+        -Dlog4j2.configurationFile="$here/kafka/log4j2.properties" \
+        -Dkafka.logs.dir="$dir" -Dkafka.log.name=tools.log \
+        -cp "$(cat "$dir/classpath")" "$@"
+}
+
+# A random Kafka cluster id: 16 random bytes, base64url without padding,
+# which is what `StorageTool random-uuid` prints (saves a JVM start). Like
+# Kafka's Uuid.randomUuid, never one starting with '-', which the tool's
+# option parser would take for an option.
+cluster_id() {
+    python3 - <<'PY'
+import base64, os
+while True:
+    s = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+    if not s.startswith("-"):
+        print(s)
+        break
+PY
+}
+
+cmd_start() {
+    local dir=$1 partitions=${2:-1} bport cport pid i
+    command -v java >/dev/null || die "java not found: run deploy/install-deps.sh"
+    command -v kcat >/dev/null || die "kcat not found: run deploy/install-deps.sh"
+    cmd_fetch
+    # A DIR left by a killed run: clear it so every start is from scratch.
+    if [ -e "$dir" ]; then
+        cmd_stop "$dir"
+    fi
+    mkdir -p "$dir/data"
+    : >"$dir/$MARKER"
+    # From here on, any failure undoes everything started so far.
+    trap 'log "start failed; cleaning up"; cmd_stop "$dir" || true' EXIT
+
+    read -r bport cport < <(free_ports 2)
+    echo "$LIBS/*" >"$dir/classpath"
+    # One node that is both broker and controller. Replication factors are 1
+    # because there is one node; the initial rebalance delay is 0 so a test's
+    # consumer joins at once; topics are created only on purpose
+    # (auto.create off), so a typo in a test fails instead of passing.
+    cat >"$dir/server.properties" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:$cport
+listeners=PLAINTEXT://127.0.0.1:$bport,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$bport
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$dir/data
+num.partitions=$partitions
+auto.create.topics.enable=false
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=5
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+EOF
+    run_java "$dir" kafka.tools.StorageTool format --standalone \
+        -t "$(cluster_id)" -c "$dir/server.properties" \
+        >"$dir/format.log" 2>&1 ||
+        { cat "$dir/format.log" >&2; return 1; }
+
+    # setsid: the broker outlives this script (and a terminal's ^C or
+    # hangup when started from deploy/local.sh); stdio goes to files so
+    # ctest does not wait on an inherited pipe.
+    setsid java -Xms256m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+        -Djava.awt.headless=true \
+        -Dlog4j2.configurationFile="$here/kafka/log4j2.properties" \
+        -Dkafka.logs.dir="$dir" -Dkafka.log.name=server.log \
+        -cp "$LIBS/*" kafka.Kafka "$dir/server.properties" \
+        </dev/null >"$dir/stdout.log" 2>&1 &
+    pid=$!
+    echo "$pid" >"$dir/pid"
+
+    for ((i = 0; i < READY_TIMEOUT * 4; i++)); do
+        if ! pid_alive "$pid"; then
+            log "broker exited during start-up; last lines of its logs:"
+            tail -n 20 "$dir/stdout.log" "$dir/server.log" >&2 || true
+            return 1
+        fi
+        if kcat -L -b "127.0.0.1:$bport" -m 1 2>/dev/null |
+            grep -q '1 brokers:'; then
+            echo "127.0.0.1:$bport" >"$dir/brokers"
+            trap - EXIT
+            log "Kafka $KAFKA_VERSION ready: brokers=127.0.0.1:$bport (pid $pid)"
+            return 0
+        fi
+        sleep 0.25
+    done
+    log "broker not ready within $READY_TIMEOUT s; last lines of $dir/server.log:"
+    tail -n 30 "$dir/server.log" >&2 || true
+    return 1
+}
+
+cmd_stop() {
+    local dir=$1 pid
+    [ -e "$dir" ] || return 0
+    # Refuse to delete a directory this script did not create.
+    if [ ! -e "$dir/$MARKER" ] && [ -n "$(ls -A "$dir")" ]; then
+        die "$dir was not made by kafka.sh (no $MARKER); not removing it"
+    fi
+    pid=$(cat "$dir/pid" 2>/dev/null || true)
+    # Only signal the pid if it still is our java: after a reboot or a long
+    # pause the number may belong to someone else.
+    if pid_alive "$pid" && grep -qs "$dir/server.properties" "/proc/$pid/cmdline"; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for ((i = 0; i < STOP_TIMEOUT * 10; i++)); do
+            pid_alive "$pid" || break
+            sleep 0.1
+        done
+        if pid_alive "$pid"; then
+            log "broker $pid did not stop within $STOP_TIMEOUT s; killing it"
+            kill -KILL "$pid" 2>/dev/null || true
+            while pid_alive "$pid"; do sleep 0.1; done
+        fi
+    fi
+    rm -rf -- "$dir"
+}
+
+cmd_topic() {
+    local dir=$1 name=$2 partitions=$3 i
+    [ -f "$dir/brokers" ] || die "no broker in $dir (run: $0 start $dir)"
+    run_java "$dir" org.apache.kafka.tools.TopicCommand \
+        --bootstrap-server "$(cat "$dir/brokers")" --create --topic "$name" \
+        --partitions "$partitions" --replication-factor 1 >/dev/null
+    # CreateTopics returns before every partition has a leader in the
+    # metadata a client sees; wait for that so a producer's first send works.
+    for ((i = 0; i < 40; i++)); do
+        if [ "$(kcat -L -b "$(cat "$dir/brokers")" -t "$name" -m 1 2>/dev/null |
+            grep -c 'partition [0-9]*, leader 1,')" -eq "$partitions" ]; then
+            return 0
+        fi
+        sleep 0.25
+    done
+    die "topic $name created but its $partitions partitions have no leader after 10 s"
+}
+
+cmd_groups() {
+    local dir=$1 group=$2
+    shift 2
+    [ -f "$dir/brokers" ] || die "no broker in $dir (run: $0 start $dir)"
+    run_java "$dir" org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
+        --bootstrap-server "$(cat "$dir/brokers")" --describe --group "$group" "$@"
+}
+
+[ $# -ge 1 ] || usage
+# Everything given a DIR may end in rm -rf DIR: refuse empty or /.
+if [ "$1" != fetch ]; then
+    [ $# -ge 2 ] && [ -n "$2" ] && [ "$2" != / ] || usage
+    dir=$(abspath "$2")
+fi
+case "$1" in
+    fetch) [ $# -eq 1 ] || usage; cmd_fetch; echo "$LIBS" ;;
+    start) [ $# -le 3 ] || usage; cmd_start "$dir" "${3:-1}" ;;
+    stop) [ $# -eq 2 ] || usage; cmd_stop "$dir" ;;
+    topic) [ $# -eq 4 ] || usage; cmd_topic "$dir" "$3" "$4" ;;
+    groups) [ $# -ge 3 ] || usage; group=$3; shift 3; cmd_groups "$dir" "$group" "$@" ;;
+    *) usage ;;
+esac

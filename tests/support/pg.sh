@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# pg.sh -- a throwaway PostgreSQL 15 server for tests and local runs.
+#
+#   pg.sh start   DIR   initdb, start on a free 127.0.0.1 port, wait until ready
+#   pg.sh stop    DIR   stop (fast, then SIGKILL) and remove DIR; idempotent
+#   pg.sh pause   DIR   stop the server, keep the data (outage tests)
+#   pg.sh resume  DIR   start it again on the same port
+#   pg.sh restart DIR   pause + resume
+#
+# DIR receives: conninfo (libpq keyword string), port, pid (postmaster),
+# pgroot (where data/ and postgres.log live). Authentication is trust, only
+# on 127.0.0.1: this server holds test data and nothing else.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=common.sh
+. "$here/common.sh"
+
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+MARKER=.pi-harness-pg
+
+usage() { die "usage: $0 start|stop|pause|resume|restart DIR"; }
+
+# PostgreSQL refuses to run as root; CI and `sudo deploy/local.sh` are root,
+# so there the server runs as the Debian package's `postgres` user. `cd /`
+# because the caller's cwd (often under /root) may not be readable by it.
+as_pg() {
+    if [ "$(id -u)" -eq 0 ]; then
+        (cd / && runuser -u postgres -- "$@")
+    else
+        "$@"
+    fi
+}
+
+pgroot_of() { cat "$1/pgroot" 2>/dev/null || true; }
+
+# The postmaster's pid, from the server's own pid file when it is there.
+postmaster_pid() {
+    local root
+    root=$(pgroot_of "$1")
+    if [ -n "$root" ] && [ -f "$root/data/postmaster.pid" ]; then
+        head -n 1 "$root/data/postmaster.pid"
+    elif [ -f "$1/pid" ]; then
+        cat "$1/pid"
+    fi
+}
+
+server_start() {
+    local dir=$1 root port i
+    root=$(pgroot_of "$dir")
+    port=$(cat "$dir/port")
+    if port_in_use "$port"; then
+        die "port $port is taken by another process; cannot start on it"
+    fi
+    # pg_ctl redirects the postmaster's stdio to the log file, so ctest does
+    # not wait on an inherited pipe. -w waits for the "ready" mark in
+    # postmaster.pid.
+    if ! as_pg "$PG_BIN/pg_ctl" -D "$root/data" -l "$root/postgres.log" \
+        -w -t 60 start >/dev/null; then
+        log "pg_ctl start failed; last lines of $root/postgres.log:"
+        tail -n 30 "$root/postgres.log" >&2 || true
+        return 1
+    fi
+    for i in $(seq 1 120); do
+        if "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$port" -U postgres \
+            -d postgres -t 1; then
+            postmaster_pid "$dir" >"$dir/pid"
+            return 0
+        fi
+        sleep 0.25
+    done
+    log "server did not accept connections on port $port within 30 s"
+    tail -n 30 "$root/postgres.log" >&2 || true
+    return 1
+}
+
+# Stop the server but keep its files. Fast shutdown first (rolls back open
+# transactions, disconnects clients); a server that does not stop in time is
+# killed, children first so no backend is left holding shared memory.
+server_stop() {
+    local dir=$1 root pid
+    root=$(pgroot_of "$dir")
+    pid=$(postmaster_pid "$dir")
+    if [ -n "$root" ] && [ -f "$root/data/postmaster.pid" ]; then
+        if as_pg "$PG_BIN/pg_ctl" -D "$root/data" stop -m fast -w -t 30 \
+            >/dev/null 2>&1; then
+            return 0
+        fi
+        log "pg_ctl stop failed; killing postmaster $pid"
+    fi
+    if pid_alive "$pid"; then
+        pkill -KILL -P "$pid" 2>/dev/null || true
+        kill -KILL "$pid" 2>/dev/null || true
+        for _ in $(seq 1 50); do
+            pid_alive "$pid" || break
+            sleep 0.1
+        done
+    fi
+    if [ -n "$root" ]; then
+        rm -f "$root/data/postmaster.pid"
+    fi
+}
+
+cmd_start() {
+    local dir=$1 root port
+    # A DIR left by a killed run: clear it so every start is from scratch.
+    if [ -e "$dir" ]; then
+        cmd_stop "$dir"
+    fi
+    mkdir -p "$dir"
+    : >"$dir/$MARKER"
+    # From here on, any failure undoes everything started so far.
+    trap 'log "start failed; cleaning up"; cmd_stop "$dir" || true' EXIT
+
+    # The data lives in DIR when the server's user can reach it; otherwise
+    # (DIR under /root, say) in a private temp dir, rather than opening up
+    # the caller's parent directories.
+    if [ "$(id -u)" -eq 0 ]; then
+        chown postgres: "$dir"
+    fi
+    if as_pg test -w "$dir"; then
+        root=$dir
+    else
+        root=$(mktemp -d "${TMPDIR:-/tmp}/pi-pg.XXXXXX")
+        chmod 700 "$root"
+        [ "$(id -u)" -ne 0 ] || chown postgres: "$root"
+    fi
+    echo "$root" >"$dir/pgroot"
+
+    port=$(free_ports 1)
+    echo "$port" >"$dir/port"
+
+    # --no-sync and the settings below trade durability for speed: the data
+    # is thrown away after the run.
+    as_pg "$PG_BIN/initdb" -D "$root/data" -U postgres -A trust -E UTF8 \
+        --locale=C --no-sync >"$root/initdb.log" 2>&1 ||
+        { cat "$root/initdb.log" >&2; return 1; }
+    # No unix socket: its path must fit in 107 bytes and build dirs can be
+    # deeper than that; every client uses TCP on 127.0.0.1.
+    cat >>"$root/data/postgresql.conf" <<EOF
+
+# --- presence-ingest test harness ---
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = ''
+max_connections = 200
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+shared_buffers = 128MB
+log_min_messages = warning
+log_line_prefix = '%m [%p] '
+EOF
+    server_start "$dir"
+    echo "host=127.0.0.1 port=$port user=postgres dbname=postgres" \
+        >"$dir/conninfo"
+    trap - EXIT
+    log "PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}') ready:" \
+        "$(cat "$dir/conninfo") (pid $(cat "$dir/pid"))"
+}
+
+cmd_stop() {
+    local dir=$1 root
+    [ -e "$dir" ] || return 0
+    # Refuse to delete a directory this script did not create.
+    if [ ! -e "$dir/$MARKER" ] && [ -n "$(ls -A "$dir")" ]; then
+        die "$dir was not made by pg.sh (no $MARKER); not removing it"
+    fi
+    root=$(pgroot_of "$dir")
+    server_stop "$dir"
+    if [ -n "$root" ] && [ "$root" != "$dir" ]; then
+        rm -rf -- "$root"
+    fi
+    rm -rf -- "$dir"
+}
+
+cmd_pause() {
+    [ -f "$1/port" ] || die "$1 holds no server started by pg.sh"
+    server_stop "$1"
+    rm -f "$1/pid"
+}
+
+cmd_resume() {
+    [ -f "$1/port" ] || die "$1 holds no server started by pg.sh"
+    pid_alive "$(postmaster_pid "$1")" && return 0
+    server_start "$1"
+}
+
+[ $# -eq 2 ] || usage
+[ -n "$2" ] && [ "$2" != / ] || usage
+dir=$(abspath "$2")
+case "$1" in
+    start) cmd_start "$dir" ;;
+    stop) cmd_stop "$dir" ;;
+    pause) cmd_pause "$dir" ;;
+    resume) cmd_resume "$dir" ;;
+    restart) cmd_pause "$dir" && cmd_resume "$dir" ;;
+    *) usage ;;
+esac
