@@ -9,7 +9,7 @@
 struct pi_batch {
     pi_arena arena; /* presence strings, reject details, kept keys/values */
     pi_decode_result res;
-    pi_msg_meta *msgs; /* indexed by tag */
+    pi_msg_meta *msgs;  /* indexed by tag */
     size_t *value_lens; /* parallel to msgs: for pi_batch_bytes after a drop */
     size_t n_msgs, cap_msgs, cap_lens;
     /* Topic names, kept across resets: a consumer sees the same few topics
@@ -132,8 +132,8 @@ static uint32_t add_msg(pi_batch *batch, const char *topic, int32_t partition,
 static void keep_payload(pi_batch *batch, pi_msg_meta *m, const void *value,
                          size_t value_len)
 {
-    m->payload.ptr = pi_arena_memdup(&batch->arena, value ? value : "",
-                                     value_len);
+    m->payload.ptr =
+        pi_arena_memdup(&batch->arena, value ? value : "", value_len);
     m->payload.len = value_len;
 }
 

@@ -80,10 +80,11 @@ static int64_t now_ms(void)
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
                    const char *buf)
 {
-    pi_log_level l = level <= LOG_ERR       ? PI_LOG_ERROR
-                     : level <= LOG_WARNING ? PI_LOG_WARN
-                     : level <= LOG_INFO    ? PI_LOG_INFO
-                                            : PI_LOG_DEBUG;
+    /* librdkafka logs a broker it cannot reach at LOG_ERR; for a service
+     * that reconnects by itself that is a warning, not an error. */
+    pi_log_level l = level <= LOG_WARNING ? PI_LOG_WARN
+                     : level <= LOG_INFO  ? PI_LOG_INFO
+                                          : PI_LOG_DEBUG;
     (void)rk;
     pi_log(l, "librdkafka %s: %s", fac, buf);
 }
@@ -100,7 +101,10 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         return;
     }
     /* Everything else (brokers down, timeouts) librdkafka retries itself:
-     * say so and go on. */
+     * say so and go on. A lost connection is already in librdkafka's own
+     * log line. */
+    if (err == RD_KAFKA_RESP_ERR__TRANSPORT)
+        return;
     pi_warn("kafka: %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err),
             reason);
 }

@@ -82,8 +82,8 @@ int pi_db_classify(const PGconn *conn, const PGresult *res)
 int pi_db_fail(pi_err *err, const PGconn *conn, const PGresult *res,
                const char *what)
 {
-    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
-                          : NULL;
+    const char *msg =
+        res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     const char *s = pi_db_sqlstate(res);
     int code = pi_db_classify(conn, res);
 
@@ -127,7 +127,8 @@ int pi_db_backoff_ms(unsigned attempt, int min_ms, int max_ms, uint64_t *seed)
     if (step > max_ms)
         step = max_ms;
     half = step / 2;
-    return (int)(step - half + (int64_t)(next_rand(seed) % (uint64_t)(half + 1)));
+    return (int)(step - half +
+                 (int64_t)(next_rand(seed) % (uint64_t)(half + 1)));
 }
 
 int pi_db_sleep_ms(int ms, const atomic_int *cancel)

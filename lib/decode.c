@@ -3,6 +3,7 @@
 
 #include <json-c/json_object.h>
 #include <json-c/json_tokener.h>
+#include <json-c/linkhash.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -10,8 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Presences nest two levels (array, envelope, payload); 32 leaves room for
- * unknown attributes while bounding json-c's recursion-free stack. */
+/* A presence sits at most three levels deep (array, envelope, payload); 32
+ * leaves room for nested unknown members and bounds both the tokener's
+ * stack and the recursion of json_object_put on hostile input. */
 #define DECODE_DEPTH 32
 #define REASON_MAX 1024
 #define ASSET_MAX 64
@@ -32,19 +34,53 @@ typedef struct elem {
     uint32_t element;
 } elem;
 
+/* The members the decoder reads, of a presence or of an envelope. */
+enum field {
+    FLD_ID,
+    FLD_ID_STR,
+    FLD_CONNECTION_ID,
+    FLD_CONNECTION_ID_STR,
+    FLD_TYPE,
+    FLD_REASON,
+    FLD_ASSET,
+    FLD_TIME,
+    FLD_META,
+    FLD_PAYLOAD,
+    FLD__COUNT
+};
+
+static const char *const field_names[FLD__COUNT] = {
+    [FLD_ID] = "id",
+    [FLD_ID_STR] = "id_str",
+    [FLD_CONNECTION_ID] = "connection_id",
+    [FLD_CONNECTION_ID_STR] = "connection_id_str",
+    [FLD_TYPE] = "type",
+    [FLD_REASON] = "reason",
+    [FLD_ASSET] = "asset",
+    [FLD_TIME] = "time",
+    [FLD_META] = "meta",
+    [FLD_PAYLOAD] = "payload",
+};
+
+/* An object's members by field, found in one pass over its entries. */
+typedef struct fields {
+    unsigned seen; /* bit per field present, its value possibly JSON null */
+    struct json_object *v[FLD__COUNT];
+} fields;
+
 /* The two spellings of a 64-bit identifier and its own reject codes. */
 typedef struct id_rule {
-    const char *num_name;
-    const char *str_name;
+    enum field num;
+    enum field str;
     pi_reject_code mismatch;
     pi_reject_code out_of_range;
 } id_rule;
 
-static const id_rule ID_RULE = {"id", "id_str", PI_REJ_ID_MISMATCH,
+static const id_rule ID_RULE = {FLD_ID, FLD_ID_STR, PI_REJ_ID_MISMATCH,
                                 PI_REJ_ID_OUT_OF_RANGE};
-static const id_rule CONNECTION_ID_RULE = {"connection_id", "connection_id_str",
-                                           PI_REJ_CONNECTION_ID_MISMATCH,
-                                           PI_REJ_CONNECTION_ID_OUT_OF_RANGE};
+static const id_rule CONNECTION_ID_RULE = {
+    FLD_CONNECTION_ID, FLD_CONNECTION_ID_STR, PI_REJ_CONNECTION_ID_MISMATCH,
+    PI_REJ_CONNECTION_ID_OUT_OF_RANGE};
 
 /* An integer as json-c holds it. json-c keeps integers exactly within
  * [-2^63, 2^64) and saturates beyond, which is out of range either way. */
@@ -281,29 +317,103 @@ static size_t utf8_check(const char *str, size_t len)
     return len;
 }
 
-/* A string value: right JSON type and valid text. The result points into
- * the json-c object, valid until the tree is released. */
-static int get_string(const elem *el, struct json_object *v, const char *name,
-                      pi_str *out)
+/* A string value of the right JSON type, not yet known to be valid text.
+ * The result points into the json-c object, valid until the tree is put. */
+static int get_raw_string(const elem *el, struct json_object *v,
+                          const char *name, pi_str *out)
 {
     if (!json_object_is_type(v, json_type_string))
         return reject_type(el, name, "string", v);
     out->ptr = json_object_get_string(v);
     out->len = (size_t)json_object_get_string_len(v);
-
-    size_t bad = utf8_check(out->ptr, out->len);
-    if (bad == out->len)
-        return 0;
-    return reject(el, PI_REJ_BAD_ENCODING, "bad encoding in %s: %s at byte %zu",
-                  name, out->ptr[bad] ? "invalid UTF-8" : "U+0000", bad);
+    return 0;
 }
 
-static int member(const elem *el, struct json_object *obj, const char *name,
+/* bad_encoding unless s is valid UTF-8 without U+0000. A field whose own
+ * rule admits only ASCII (ids, type, time) calls this only once that rule
+ * has failed, to report the encoding first as §2 wants, off the hot path. */
+static int check_encoding(const elem *el, const char *name, const pi_str *s)
+{
+    size_t bad = utf8_check(s->ptr, s->len);
+
+    if (bad == s->len)
+        return 0;
+    return reject(el, PI_REJ_BAD_ENCODING, "bad encoding in %s: %s at byte %zu",
+                  name, s->ptr[bad] ? "invalid UTF-8" : "U+0000", bad);
+}
+
+/* A string value that must be valid text. */
+static int get_string(const elem *el, struct json_object *v, const char *name,
+                      pi_str *out)
+{
+    if (get_raw_string(el, v, name, out) < 0)
+        return -1;
+    return check_encoding(el, name, out);
+}
+
+static int match(const char *key, enum field a, int b)
+{
+    if (strcmp(key, field_names[a]) == 0)
+        return (int)a;
+    if (b >= 0 && strcmp(key, field_names[b]) == 0)
+        return b;
+    return -1;
+}
+
+/* Which field key names, or -1: at most two compares of short strings. */
+static int field_of(const char *key)
+{
+    switch (key[0]) {
+    case 'i':
+        return match(key, FLD_ID, FLD_ID_STR);
+    case 'c':
+        return match(key, FLD_CONNECTION_ID, FLD_CONNECTION_ID_STR);
+    case 't':
+        return match(key, FLD_TYPE, FLD_TIME);
+    case 'r':
+        return match(key, FLD_REASON, -1);
+    case 'a':
+        return match(key, FLD_ASSET, -1);
+    case 'm':
+        return match(key, FLD_META, -1);
+    case 'p':
+        return match(key, FLD_PAYLOAD, -1);
+    }
+    return -1;
+}
+
+/* One walk over the members instead of a hash lookup per field: no key is
+ * hashed, and the walk costs about what one lookup does. json-c keeps one
+ * entry per key (the last one given wins), as lookups would see. */
+static void collect(struct json_object *obj, fields *f)
+{
+    f->seen = 0;
+    for (struct lh_entry *e = lh_table_head(json_object_get_object(obj)); e;
+         e = lh_entry_next(e)) {
+        int i = field_of(lh_entry_k(e));
+        if (i >= 0) {
+            f->seen |= 1u << i;
+            f->v[i] = lh_entry_v(e);
+        }
+    }
+}
+
+/* *v is NULL when absent, as it is for a JSON null: tell them apart by the
+ * result. */
+static bool has(const fields *f, enum field i, struct json_object **v)
+{
+    bool seen = (f->seen & (1u << i)) != 0;
+
+    *v = seen ? f->v[i] : NULL;
+    return seen;
+}
+
+static int member(const elem *el, const fields *f, enum field i,
                   struct json_object **v)
 {
-    if (json_object_object_get_ex(obj, name, v))
+    if (has(f, i, v))
         return 0;
-    return reject_missing(el, name);
+    return reject_missing(el, field_names[i]);
 }
 
 /* The JSON number form of an identifier. */
@@ -340,7 +450,7 @@ static int num_out_of_range(const elem *el, const id_rule *rule,
         cmp = ">= ";
     return reject(el, rule->out_of_range,
                   "%s out of range: %s%s%llu (must be 1 to %lld)",
-                  rule->num_name, cmp, num->neg ? "-" : "",
+                  field_names[rule->num], cmp, num->neg ? "-" : "",
                   (unsigned long long)num->mag, (long long)INT64_MAX);
 }
 
@@ -349,12 +459,12 @@ static int num_out_of_range(const elem *el, const id_rule *rule,
 static int get_str_id(const elem *el, struct json_object *v,
                       const id_rule *rule, uint64_t *out)
 {
-    const char *name = rule->str_name;
+    const char *name = field_names[rule->str];
     pi_str s;
     size_t i = 0, sig;
     uint64_t val = 0;
 
-    if (get_string(el, v, name, &s) < 0)
+    if (get_raw_string(el, v, name, &s) < 0)
         return -1;
     if (s.len == 0)
         return reject(el, PI_REJ_INVALID_ID, "invalid %s: empty string", name);
@@ -362,6 +472,8 @@ static int get_str_id(const elem *el, struct json_object *v,
         i++;
     for (sig = 0; i < s.len; i++, sig++) {
         char c = s.ptr[i];
+        if ((c < '0' || c > '9') && check_encoding(el, name, &s) < 0)
+            return -1;
         if (c < '0' || c > '9')
             return reject(el, PI_REJ_INVALID_ID,
                           "invalid %s: not a decimal integer (digits only, "
@@ -383,20 +495,22 @@ static int get_str_id(const elem *el, struct json_object *v,
 }
 
 /* id / id_str (or the connection pair) reconciled as CONTRACT §2 says. */
-static int decode_id(const elem *el, struct json_object *obj,
-                     const id_rule *rule, int64_t *out, id_stats *st)
+static int decode_id(const elem *el, const fields *f, const id_rule *rule,
+                     int64_t *out, id_stats *st)
 {
-    struct json_object *nv, *sv;
-    bool has_num = json_object_object_get_ex(obj, rule->num_name, &nv);
-    bool has_str = json_object_object_get_ex(obj, rule->str_name, &sv);
+    const char *num_name = field_names[rule->num];
+    const char *str_name = field_names[rule->str];
+    struct json_object *nv = NULL, *sv = NULL;
+    bool has_num = has(f, rule->num, &nv);
+    bool has_str = has(f, rule->str, &sv);
     wide num = {false, 0};
     uint64_t val = 0;
 
     if (!has_num && !has_str)
         return reject(el, PI_REJ_MISSING_FIELD,
-                      "missing field %s (neither %s nor %s given)",
-                      rule->num_name, rule->num_name, rule->str_name);
-    if (has_num && get_num_id(el, nv, rule->num_name, &num) < 0)
+                      "missing field %s (neither %s nor %s given)", num_name,
+                      num_name, str_name);
+    if (has_num && get_num_id(el, nv, num_name, &num) < 0)
         return -1;
     if (has_str && get_str_id(el, sv, rule, &val) < 0)
         return -1;
@@ -416,35 +530,50 @@ static int decode_id(const elem *el, struct json_object *obj,
      * nearest double: same double, same identifier, id_str being exact. */
     if (num.neg || (num.mag != val && (double)num.mag != (double)val))
         return reject(el, rule->mismatch, "%s %s%llu does not match %s %llu",
-                      rule->num_name, num.neg ? "-" : "",
-                      (unsigned long long)num.mag, rule->str_name,
-                      (unsigned long long)val);
+                      num_name, num.neg ? "-" : "", (unsigned long long)num.mag,
+                      str_name, (unsigned long long)val);
     if (num.mag != val)
         st->repaired++;
     *out = (int64_t)val;
     return 0;
 }
 
+/* The lengths tell the four names apart; one memcmp confirms. */
 static int match_type(const pi_str *s)
 {
-    for (unsigned t = 0; t < N_TYPES; t++) {
-        if (strlen(type_names[t]) == s->len &&
-            memcmp(type_names[t], s->ptr, s->len) == 0)
-            return (int)t;
+    int t;
+
+    switch (s->len) {
+    case 7:
+        t = PI_TYPE_CONNECT;
+        break;
+    case 10:
+        t = PI_TYPE_DISCONNECT;
+        break;
+    case 14:
+        t = PI_TYPE_FAILED_CONNECT;
+        break;
+    case 13:
+        t = PI_TYPE_DECLARE_ASSET;
+        break;
+    default:
+        return -1;
     }
-    return -1;
+    return memcmp(type_names[t], s->ptr, s->len) == 0 ? t : -1;
 }
 
-static int decode_type(const elem *el, struct json_object *obj,
-                       pi_presence_type *out)
+static int decode_type(const elem *el, const fields *f, pi_presence_type *out)
 {
     struct json_object *v;
     char q[QUOTE_MAX + 4];
     pi_str s;
 
-    if (member(el, obj, "type", &v) < 0 || get_string(el, v, "type", &s) < 0)
+    if (member(el, f, FLD_TYPE, &v) < 0 ||
+        get_raw_string(el, v, "type", &s) < 0)
         return -1;
     int t = match_type(&s);
+    if (t < 0 && check_encoding(el, "type", &s) < 0)
+        return -1;
     if (t < 0)
         return reject(el, PI_REJ_UNKNOWN_TYPE,
                       "unknown type \"%s\": expected connect, disconnect, "
@@ -454,11 +583,11 @@ static int decode_type(const elem *el, struct json_object *obj,
     return 0;
 }
 
-static int decode_reason(const elem *el, struct json_object *obj, pi_str *out)
+static int decode_reason(const elem *el, const fields *f, pi_str *out)
 {
     struct json_object *v;
 
-    if (member(el, obj, "reason", &v) < 0 ||
+    if (member(el, f, FLD_REASON, &v) < 0 ||
         get_string(el, v, "reason", out) < 0)
         return -1;
     if (out->len > REASON_MAX)
@@ -468,11 +597,11 @@ static int decode_reason(const elem *el, struct json_object *obj, pi_str *out)
     return 0;
 }
 
-static int decode_asset(const elem *el, struct json_object *obj, pi_str *out)
+static int decode_asset(const elem *el, const fields *f, pi_str *out)
 {
     struct json_object *v;
 
-    if (member(el, obj, "asset", &v) < 0)
+    if (member(el, f, FLD_ASSET, &v) < 0)
         return -1;
     if (v == NULL) {
         out->ptr = NULL;
@@ -492,19 +621,22 @@ static int decode_asset(const elem *el, struct json_object *obj, pi_str *out)
     return 0;
 }
 
-static int decode_time(const elem *el, struct json_object *obj, pi_presence *p)
+static int decode_time(const elem *el, const fields *f, pi_presence *p)
 {
     struct json_object *v;
     char q[QUOTE_MAX + 4];
     pi_str s;
 
-    if (member(el, obj, "time", &v) < 0 || get_string(el, v, "time", &s) < 0)
+    if (member(el, f, FLD_TIME, &v) < 0 ||
+        get_raw_string(el, v, "time", &s) < 0)
         return -1;
-    if (pi_rfc3339_parse(s.ptr, s.len, &p->time_us, &p->offset_min) < 0)
-        return reject(el, PI_REJ_BAD_TIME,
-                      "bad time \"%s\": expected an RFC 3339 date-time",
-                      quote(q, s.ptr, s.len));
-    return 0;
+    if (pi_rfc3339_parse(s.ptr, s.len, &p->time_us, &p->offset_min) == 0)
+        return 0;
+    if (check_encoding(el, "time", &s) < 0)
+        return -1;
+    return reject(el, PI_REJ_BAD_TIME,
+                  "bad time \"%s\": expected an RFC 3339 date-time",
+                  quote(q, s.ptr, s.len));
 }
 
 static pi_str arena_str(pi_arena *arena, const pi_str *s)
@@ -519,17 +651,16 @@ static pi_str arena_str(pi_arena *arena, const pi_str *s)
 }
 
 /* Fields are checked in a fixed order; the first failure is the reject. */
-static void decode_presence(const elem *el, struct json_object *obj)
+static void decode_presence(const elem *el, const fields *f)
 {
     pi_presence p;
     id_stats st = {0, 0};
     pi_str reason, asset;
 
-    if (decode_id(el, obj, &ID_RULE, &p.id, &st) < 0 ||
-        decode_id(el, obj, &CONNECTION_ID_RULE, &p.connection_id, &st) < 0 ||
-        decode_type(el, obj, &p.type) < 0 ||
-        decode_reason(el, obj, &reason) < 0 ||
-        decode_asset(el, obj, &asset) < 0 || decode_time(el, obj, &p) < 0)
+    if (decode_id(el, f, &ID_RULE, &p.id, &st) < 0 ||
+        decode_id(el, f, &CONNECTION_ID_RULE, &p.connection_id, &st) < 0 ||
+        decode_type(el, f, &p.type) < 0 || decode_reason(el, f, &reason) < 0 ||
+        decode_asset(el, f, &asset) < 0 || decode_time(el, f, &p) < 0)
         return;
     p.reason = arena_str(el->arena, &reason);
     p.asset = arena_str(el->arena, &asset);
@@ -540,10 +671,11 @@ static void decode_presence(const elem *el, struct json_object *obj)
     el->res->ids_single += st.single;
 }
 
-static void decode_envelope(const elem *el, struct json_object *env,
-                            struct json_object *meta)
+/* f holds the envelope's members, "meta" among them; it is refilled with
+ * the payload's. */
+static void decode_envelope(const elem *el, fields *f)
 {
-    struct json_object *event, *payload;
+    struct json_object *meta = f->v[FLD_META], *event, *payload;
 
     if (!json_object_is_type(meta, json_type_object)) {
         reject_type(el, "meta", "object", meta);
@@ -563,19 +695,20 @@ static void decode_envelope(const elem *el, struct json_object *env,
         el->res->skipped++;
         return;
     }
-    if (member(el, env, "payload", &payload) < 0)
+    if (member(el, f, FLD_PAYLOAD, &payload) < 0)
         return;
     if (!json_object_is_type(payload, json_type_object)) {
         reject_type(el, "payload", "object", payload);
         return;
     }
-    decode_presence(el, payload);
+    collect(payload, f);
+    decode_presence(el, f);
 }
 
 /* One element: an envelope (it has "meta") or a bare presence. */
 static void decode_element(const elem *el, struct json_object *v)
 {
-    struct json_object *meta;
+    fields f;
 
     if (!json_object_is_type(v, json_type_object)) {
         reject(el, PI_REJ_NOT_AN_OBJECT,
@@ -583,10 +716,11 @@ static void decode_element(const elem *el, struct json_object *v)
                kind(v));
         return;
     }
-    if (json_object_object_get_ex(v, "meta", &meta))
-        decode_envelope(el, v, meta);
+    collect(v, &f);
+    if (f.seen & (1u << FLD_META))
+        decode_envelope(el, &f);
     else
-        decode_presence(el, v);
+        decode_presence(el, &f);
 }
 
 /* Parse the whole value; on failure record malformed_json and return -1.

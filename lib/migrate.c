@@ -9,13 +9,15 @@
 #include "presence/db.h"
 #include "presence/log.h"
 #include "presence/mem.h"
+#include "migrate_int.h"
 
 typedef struct migration {
     int version;
-    char *file; /* file name, e.g. 0001_initial.sql */
+    char *file;      /* file name, e.g. 0001_initial.sql */
+    const char *sql; /* embedded text; NULL: read file from the directory */
 } migration;
 
-const char *pi_migrate_default_dir(void)
+const char *pi_migrate_source_dir(void)
 {
     return PI_MIGRATIONS_DIR;
 }
@@ -49,8 +51,27 @@ static void free_list(migration *list, size_t n)
     free(list);
 }
 
-/* The migrations of dir, sorted by version; two files with one version are
- * an error (which one would win is not obvious). */
+/* Sort list by version and hand it out; two files with one version are an
+ * error (which one would win is not obvious). Takes list. */
+static int check_list(migration **out, size_t *n_out, migration *list,
+                      size_t n, pi_err *err)
+{
+    qsort(list, n, sizeof(*list), cmp_migration);
+    for (size_t i = 1; i < n; i++) {
+        if (list[i].version == list[i - 1].version) {
+            pi_err_set(err, PI_EINVAL,
+                       "migrations '%s' and '%s' have the same version",
+                       list[i - 1].file, list[i].file);
+            free_list(list, n);
+            return PI_EINVAL;
+        }
+    }
+    *out = list;
+    *n_out = n;
+    return 0;
+}
+
+/* The migrations of dir. */
 static int list_dir(migration **out, size_t *n_out, const char *dir,
                     pi_err *err)
 {
@@ -72,24 +93,26 @@ static int list_dir(migration **out, size_t *n_out, const char *dir,
         pi_grow((void **)&list, &cap, n + 1, sizeof(*list));
         list[n].version = v;
         list[n].file = pi_strdup(de->d_name);
+        list[n].sql = NULL;
         n++;
     }
     closedir(d);
-    qsort(list, n, sizeof(*list), cmp_migration);
-    for (size_t i = 1; i < n; i++) {
-        if (list[i].version == list[i - 1].version) {
-            pi_err_set(err, PI_EINVAL,
-                       "migrations '%s' and '%s' have the same version",
-                       list[i - 1].file, list[i].file);
-            free_list(list, n);
-            return PI_EINVAL;
-        }
-    }
-    *out = list;
-    *n_out = n;
-    return 0;
+    return check_list(out, n_out, list, n, err);
 }
 
+/* The migrations compiled in. */
+static int list_embedded(migration **out, size_t *n_out, pi_err *err)
+{
+    size_t n = pi_migrations_embedded_count;
+    migration *list = pi_calloc(n ? n : 1, sizeof(*list));
+
+    for (size_t i = 0; i < n; i++) {
+        list[i].version = file_version(pi_migrations_embedded[i].file);
+        list[i].file = pi_strdup(pi_migrations_embedded[i].file);
+        list[i].sql = pi_migrations_embedded[i].sql;
+    }
+    return check_list(out, n_out, list, n, err);
+}
 static char *read_file(const char *dir, const char *file, pi_err *err)
 {
     char path[4096];
@@ -173,9 +196,9 @@ static int is_applied(int *applied, PGconn *conn, int version, pi_err *err)
 
     *applied = 0;
     snprintf(v, sizeof(v), "%d", version);
-    res = PQexecParams(conn,
-                       "SELECT 1 FROM schema_migrations WHERE version = $1",
-                       1, NULL, params, NULL, NULL, 0);
+    res =
+        PQexecParams(conn, "SELECT 1 FROM schema_migrations WHERE version = $1",
+                     1, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         rc = pi_db_fail(err, conn, res, "reading schema_migrations");
     else
@@ -239,16 +262,15 @@ int pi_migrate_apply(int *applied, int *version, const char *conninfo,
 
     *applied = 0;
     *version = 0;
-    if (dir == NULL)
-        dir = pi_migrate_default_dir();
-    rc = list_dir(&list, &n, dir, err);
+    rc = dir ? list_dir(&list, &n, dir, err) : list_embedded(&list, &n, err);
     if (rc)
         return rc;
     if (n == 0 || list[n - 1].version < PI_SCHEMA_VERSION) {
         rc = pi_err_set(err, PI_EINVAL,
-                        "migrations directory '%s' stops at version %d; this "
-                        "build needs %d",
-                        dir, n ? list[n - 1].version : 0, PI_SCHEMA_VERSION);
+                        "migrations in '%s' stop at version %d; this build "
+                        "needs %d",
+                        dir ? dir : "(compiled in)", n ? list[n - 1].version : 0,
+                        PI_SCHEMA_VERSION);
         goto cleanup;
     }
     rc = pi_db_connect(&conn, conninfo, err);
@@ -278,21 +300,22 @@ int pi_migrate_apply(int *applied, int *version, const char *conninfo,
         }
         if (done)
             continue;
-        sql = read_file(dir, list[i].file, err);
-        if (sql == NULL) {
+        sql = list[i].sql ? NULL : read_file(dir, list[i].file, err);
+        if (list[i].sql == NULL && sql == NULL) {
             rc = PI_EINVAL;
             goto cleanup;
         }
-        rc = apply_one(conn, &list[i], sql, err);
+        rc = apply_one(conn, &list[i], list[i].sql ? list[i].sql : sql, err);
         free(sql);
         if (rc)
             goto cleanup;
         (*applied)++;
         if (list[i].version > *version)
             *version = list[i].version;
-        pi_info("applied migration %s", list[i].file);
         if (out)
             fprintf(out, "applied %s\n", list[i].file);
+        else
+            pi_info("applied migration %s", list[i].file);
     }
 cleanup:
     if (locked && PQstatus(conn) == CONNECTION_OK) {

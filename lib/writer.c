@@ -1,4 +1,4 @@
-/* writer.c -- a batch into PostgreSQL: fence, staged COPY, idempotent upsert */
+/* writer.c -- a batch into PostgreSQL: fence, probe, COPY, exactly once */
 #include "presence/writer.h"
 
 #include <inttypes.h>
@@ -12,9 +12,7 @@
 #include "presence/log.h"
 #include "presence/mem.h"
 #include "presence/migrate.h"
-
-/* Microseconds from 1970-01-01 to 2000-01-01, PostgreSQL's timestamp epoch. */
-#define PG_EPOCH_US INT64_C(946684800000000)
+#include "writer_int.h"
 
 /* COPY data is sent in pieces of this size. */
 #define COPY_CHUNK (256 * 1024)
@@ -32,66 +30,6 @@ static const char setup_sql[] =
     " topic text, partition int4, \"offset\" int8, element int4, error text,"
     " detail text, payload bytea, key bytea)"
     " ON COMMIT DELETE ROWS;";
-
-/* The stored rows that share an id with the staged range, compared column by
- * column (e), the insert of the others (ins), and, for replace, the update of
- * the differing ones (upd). One statement, so e and ins see one snapshot:
- * every staged row is either found or inserted, and the counts are exact. A
- * plain INSERT, not ON CONFLICT: speculative insertion costs an extra WAL
- * record per row, and a conflict can only come from another transaction that
- * inserted one of our ids since the snapshot — a unique violation on the
- * primary key that write_once turns into a retry. The LEFT JOIN always
- * yields one row carrying the counts, plus one per differing row. */
-#define UPSERT_E                                                               \
-    "WITH e AS MATERIALIZED ("                                                 \
-    " SELECT s.seq, s.id,"                                                     \
-    "  (p.connection_id, p.type, p.reason, p.asset, p.time,"                   \
-    "   p.time_offset_minutes) IS DISTINCT FROM (s.connection_id, s.type,"     \
-    "   s.reason, s.asset, s.time, s.time_offset_minutes) AS differs,"         \
-    "  p.connection_id <> s.connection_id AS d_conn,"                          \
-    "  p.type <> s.type AS d_type, p.reason <> s.reason AS d_reason,"          \
-    "  p.asset IS DISTINCT FROM s.asset AS d_asset,"                           \
-    "  p.time <> s.time AS d_time,"                                            \
-    "  p.time_offset_minutes <> s.time_offset_minutes AS d_off,"               \
-    "  p.connection_id AS p_conn, p.type AS p_type, p.reason AS p_reason,"     \
-    "  p.asset AS p_asset, p.time AS p_time,"                                  \
-    "  p.time_offset_minutes AS p_off, p.kafka_topic AS p_topic,"              \
-    "  p.kafka_partition AS p_partition, p.kafka_offset AS p_offset,"          \
-    "  s.connection_id AS s_conn, s.type AS s_type, s.reason AS s_reason,"     \
-    "  s.asset AS s_asset, s.time AS s_time,"                                  \
-    "  s.time_offset_minutes AS s_off, s.kafka_topic AS s_topic,"              \
-    "  s.kafka_partition AS s_partition, s.kafka_offset AS s_offset"           \
-    " FROM pi_stage s JOIN presences p ON p.id = s.id"                         \
-    " WHERE s.seq >= $1 AND s.seq < $2),"                                      \
-    " ins AS ("                                                                \
-    " INSERT INTO presences (id, connection_id, type, reason, asset, time,"    \
-    "  time_offset_minutes, kafka_topic, kafka_partition, kafka_offset)"       \
-    " SELECT s.id, s.connection_id, s.type, s.reason, s.asset, s.time,"        \
-    "  s.time_offset_minutes, s.kafka_topic, s.kafka_partition,"               \
-    "  s.kafka_offset"                                                         \
-    " FROM pi_stage s WHERE s.seq >= $1 AND s.seq < $2"                        \
-    "  AND NOT EXISTS (SELECT 1 FROM e WHERE e.seq = s.seq)"                   \
-    " RETURNING 1)"
-
-#define UPSERT_SELECT(n_upd)                                                   \
-    " SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM e), " n_upd     \
-    ", d.seq, d.d_conn, d.d_type, d.d_reason, d.d_asset, d.d_time, d.d_off,"   \
-    " d.p_conn, d.p_type, d.p_reason, d.p_asset, d.p_time, d.p_off,"           \
-    " d.p_topic, d.p_partition, d.p_offset"                                    \
-    " FROM (SELECT 1) AS one LEFT JOIN (SELECT * FROM e WHERE differs) AS d"   \
-    " ON true"
-
-static const char upsert_keep_sql[] = UPSERT_E UPSERT_SELECT("0");
-
-static const char upsert_replace_sql[] =
-    UPSERT_E ", upd AS ("
-             " UPDATE presences p SET connection_id = e.s_conn,"
-             "  type = e.s_type, reason = e.s_reason, asset = e.s_asset,"
-             "  time = e.s_time, time_offset_minutes = e.s_off,"
-             "  kafka_topic = e.s_topic, kafka_partition = e.s_partition,"
-             "  kafka_offset = e.s_offset, ingested_at = now()"
-             " FROM e WHERE p.id = e.id AND e.differs RETURNING 1)"
-    UPSERT_SELECT("(SELECT count(*) FROM upd)");
 
 static const char rejects_sql[] =
     "INSERT INTO presence_rejects (topic, partition, \"offset\", element,"
@@ -166,8 +104,7 @@ struct pi_writer {
     size_t n_xrejs, cap_xrejs;
     const char **topics; /* the batch's topic names, made valid UTF-8 */
     size_t cap_topics;
-    char *buf; /* COPY data or parameter text */
-    size_t len, cap;
+    pi_wbuf out; /* COPY data or a binary parameter */
     refusal refused;
     pi_write_stats cur; /* figures of the attempt in progress */
     /* A COMMIT whose outcome was lost with the connection: its xid and the
@@ -184,277 +121,23 @@ void pi_writer_opts_init(pi_writer_opts *opts)
     opts->backoff_max_ms = 10000;
 }
 
-/* ---- small helpers ------------------------------------------------------ */
-
-static void buf_need(pi_writer *w, size_t n)
-{
-    pi_grow((void **)&w->buf, &w->cap, w->len + n, 1);
-}
-
-static void put_raw(pi_writer *w, const void *p, size_t n)
-{
-    buf_need(w, n);
-    memcpy(w->buf + w->len, p, n);
-    w->len += n;
-}
-
-static void put_i16(pi_writer *w, int16_t v)
-{
-    uint16_t u = (uint16_t)v;
-    unsigned char b[2] = {(unsigned char)(u >> 8), (unsigned char)u};
-    put_raw(w, b, 2);
-}
-
-static void put_i32(pi_writer *w, int32_t v)
-{
-    uint32_t u = (uint32_t)v;
-    unsigned char b[4] = {(unsigned char)(u >> 24), (unsigned char)(u >> 16),
-                          (unsigned char)(u >> 8), (unsigned char)u};
-    put_raw(w, b, 4);
-}
-
-static void put_i64(pi_writer *w, int64_t v)
-{
-    uint64_t u = (uint64_t)v;
-    unsigned char b[8];
-    for (int i = 7; i >= 0; i--) {
-        b[i] = (unsigned char)u;
-        u >>= 8;
-    }
-    put_raw(w, b, 8);
-}
-
-/* Binary COPY fields: a length word, then the value. */
-static void field_i16(pi_writer *w, int16_t v)
-{
-    put_i32(w, 2);
-    put_i16(w, v);
-}
-
-static void field_i32(pi_writer *w, int32_t v)
-{
-    put_i32(w, 4);
-    put_i32(w, v);
-}
-
-static void field_i64(pi_writer *w, int64_t v)
-{
-    put_i32(w, 8);
-    put_i64(w, v);
-}
-
-static void field_bytes(pi_writer *w, const char *p, size_t n)
-{
-    if (p == NULL) {
-        put_i32(w, -1); /* SQL NULL */
-        return;
-    }
-    put_i32(w, (int32_t)n);
-    put_raw(w, p, n);
-}
-
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0 when it is
- * not one (overlong, surrogate, beyond U+10FFFF, truncated) or is U+0000. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t len;
-    uint32_t cp;
-
-    if (c == 0)
-        return 0;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2, cp = c & 0x1f;
-    else if (c >= 0xe0 && c <= 0xef)
-        len = 3, cp = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4)
-        len = 4, cp = c & 0x07;
-    else
-        return 0;
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-        return 0;
-    return len;
-}
-
-/* s as text PostgreSQL accepts: valid UTF-8 without NUL. Returned as is when
- * it already is (the usual case), else a copy in the arena with each bad byte
- * replaced by '?'. Used for strings the decoder did not vouch for: topic
- * names (a `load` path), details. */
-static pi_str clean_text(pi_arena *arena, const char *s, size_t n)
-{
-    pi_str out = {s, n};
-    size_t i = 0, k;
-    char *copy;
-
-    while (i < n && (k = utf8_seq((const unsigned char *)s + i, n - i)) > 0)
-        i += k;
-    if (i == n)
-        return out;
-    copy = pi_arena_memdup(arena, s, n);
-    while (i < n) {
-        k = utf8_seq((const unsigned char *)s + i, n - i);
-        if (k == 0) {
-            copy[i] = '?';
-            k = 1;
-        }
-        i += k;
-    }
-    out.ptr = copy;
-    return out;
-}
-
-/* A bounded, growable string in the scratch arena for details. */
-typedef struct sbuf {
-    char data[1024];
-    size_t len;
-} sbuf;
-
-static void sb_printf(sbuf *sb, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void sb_printf(sbuf *sb, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    if (sb->len >= sizeof(sb->data) - 1)
-        return;
-    va_start(ap, fmt);
-    n = vsnprintf(sb->data + sb->len, sizeof(sb->data) - sb->len, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        sb->len += (size_t)n;
-    if (sb->len > sizeof(sb->data) - 1)
-        sb->len = sizeof(sb->data) - 1;
-}
-
-/* Quote a value for a detail, cut to a readable length. */
-static void sb_value(sbuf *sb, const char *s, size_t n)
-{
-    if (s == NULL) {
-        sb_printf(sb, "null");
-        return;
-    }
-    if (n > 40)
-        sb_printf(sb, "\"%.40s…\"", s);
-    else
-        sb_printf(sb, "\"%.*s\"", (int)n, s);
-}
-
-/* civil date from days since 1970-01-01 (Howard Hinnant's algorithm): valid
- * for any year, unlike gmtime on a 32-bit time_t. */
-static void civil(int64_t days, int *y, int *m, int *d)
-{
-    int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = (int)(yoe + era * 400 + (*m <= 2));
-}
-
-/* time as RFC 3339 in its original offset (rfc3339=1), or as PostgreSQL
- * prints a timestamptz in UTC (rfc3339=0), for comparing with stored text. */
-static void fmt_time(char *out, size_t cap, int64_t time_us, int offset_min,
-                     int rfc3339)
-{
-    int64_t local = time_us + (rfc3339 ? (int64_t)offset_min * 60000000 : 0);
-    int64_t secs = local >= 0 ? local / 1000000 : -((-local + 999999) / 1000000);
-    int64_t frac = local - secs * 1000000;
-    int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
-    int64_t sod = secs - days * 86400;
-    char fs[16] = "";
-    int y, m, d, n;
-
-    civil(days, &y, &m, &d);
-    if (frac) {
-        snprintf(fs, sizeof(fs), ".%06d", (int)frac);
-        for (n = (int)strlen(fs); fs[n - 1] == '0'; n--)
-            fs[n - 1] = '\0';
-    }
-    if (!rfc3339) {
-        snprintf(out, cap, "%04d-%02d-%02d %02d:%02d:%02d%s+00", y, m, d,
-                 (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60), fs);
-    } else if (offset_min == 0) {
-        snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d%sZ", y, m, d,
-                 (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60), fs);
-    } else {
-        int a = offset_min < 0 ? -offset_min : offset_min;
-        snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d%s%c%02d:%02d", y, m,
-                 d, (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60),
-                 fs, offset_min < 0 ? '-' : '+', a / 60, a % 60);
-    }
-}
-
-static void json_string(pi_writer *w, const char *s, size_t n)
-{
-    put_raw(w, "\"", 1);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char esc[8];
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            put_raw(w, esc, 2);
-        } else if (c < 0x20) {
-            snprintf(esc, sizeof(esc), "\\u%04x", c);
-            put_raw(w, esc, 6);
-        } else {
-            put_raw(w, &s[i], 1);
-        }
-    }
-    put_raw(w, "\"", 1);
-}
-
 /* The payload of a writer reject: the element as a presence object. The raw
  * value is only kept for messages with decoder rejects (batch.h), and for an
  * array the element alone is what one would re-drive. */
 static pi_str element_json(pi_writer *w, const pi_presence *pr)
 {
-    size_t start = w->len;
-    char num[160], t[64];
+    size_t start = w->out.len; /* w->out holds the COPY being built */
     pi_str out;
 
-    snprintf(num, sizeof(num),
-             "{\"id\":%" PRId64 ",\"id_str\":\"%" PRId64
-             "\",\"connection_id\":%" PRId64
-             ",\"connection_id_str\":\"%" PRId64 "\",\"type\":",
-             pr->id, pr->id, pr->connection_id, pr->connection_id);
-    put_raw(w, num, strlen(num));
-    json_string(w, pi_presence_type_name(pr->type),
-                strlen(pi_presence_type_name(pr->type)));
-    put_raw(w, ",\"reason\":", 10);
-    json_string(w, pr->reason.ptr, pr->reason.len);
-    put_raw(w, ",\"asset\":", 9);
-    if (pr->asset.ptr)
-        json_string(w, pr->asset.ptr, pr->asset.len);
-    else
-        put_raw(w, "null", 4);
-    fmt_time(t, sizeof(t), pr->time_us, pr->offset_min, 1);
-    put_raw(w, ",\"time\":", 8);
-    json_string(w, t, strlen(t));
-    put_raw(w, "}", 1);
-    out.len = w->len - start;
-    out.ptr = pi_arena_memdup(&w->scratch, w->buf + start, out.len);
-    w->len = start;
+    pi_json_presence(&w->out, pr);
+    out.len = w->out.len - start;
+    out.ptr = pi_arena_memdup(&w->scratch, w->out.ptr + start, out.len);
+    w->out.len = start;
     return out;
 }
 
 static void add_xrej(pi_writer *w, uint32_t presence, pi_reject_code code,
-                     const sbuf *sb)
+                     const pi_sbuf *sb)
 {
     xrej *x;
 
@@ -463,7 +146,7 @@ static void add_xrej(pi_writer *w, uint32_t presence, pi_reject_code code,
     x = &w->xrejs[w->n_xrejs++];
     x->presence = presence;
     x->code = code;
-    x->detail = clean_text(&w->scratch, sb->data, sb->len);
+    x->detail = pi_text_clean(&w->scratch, sb->data, sb->len);
     if (x->detail.ptr == sb->data)
         x->detail.ptr = pi_arena_memdup(&w->scratch, sb->data, sb->len);
 }
@@ -528,8 +211,11 @@ int pi_writer_new(pi_writer **out, const pi_writer_opts *opts, pi_err *err)
     w->group = opts->group ? pi_strdup(opts->group) : NULL;
     w->opts.conninfo = w->conninfo;
     w->opts.group = w->group;
+    /* 0 means the default (opts zeroed rather than pi_writer_opts_init). */
     if (w->opts.backoff_min_ms <= 0)
         w->opts.backoff_min_ms = 100;
+    if (w->opts.backoff_max_ms <= 0)
+        w->opts.backoff_max_ms = 10000;
     if (w->opts.backoff_max_ms < w->opts.backoff_min_ms)
         w->opts.backoff_max_ms = w->opts.backoff_min_ms;
     pi_log_mask_conninfo(w->conninfo ? w->conninfo : "(PG* environment)",
@@ -565,7 +251,7 @@ void pi_writer_destroy(pi_writer *w)
     free(w->subset);
     free(w->xrejs);
     free(w->topics);
-    free(w->buf);
+    free(w->out.ptr);
     free(w);
 }
 
@@ -578,42 +264,42 @@ static void array_literal(pi_writer *w, const pi_batch *batch, int what)
     const pi_position *pos = pi_batch_positions(batch, &n);
     char num[32];
 
-    put_raw(w, "{", 1);
+    pi_wbuf_put(&w->out, "{", 1);
     for (size_t i = 0; i < n; i++) {
         if (i)
-            put_raw(w, ",", 1);
+            pi_wbuf_put(&w->out, ",", 1);
         if (what == 0) {
             const char *t = w->topics[pos[i].topic];
-            put_raw(w, "\"", 1);
+            pi_wbuf_put(&w->out, "\"", 1);
             for (; *t; t++) {
                 if (*t == '"' || *t == '\\')
-                    put_raw(w, "\\", 1);
-                put_raw(w, t, 1);
+                    pi_wbuf_put(&w->out, "\\", 1);
+                pi_wbuf_put(&w->out, t, 1);
             }
-            put_raw(w, "\"", 1);
+            pi_wbuf_put(&w->out, "\"", 1);
         } else {
             snprintf(num, sizeof(num), "%" PRId64,
                      what == 1 ? (int64_t)pos[i].partition
                                : pos[i].next_offset);
-            put_raw(w, num, strlen(num));
+            pi_wbuf_put(&w->out, num, strlen(num));
         }
     }
-    put_raw(w, "}", 2); /* with its NUL */
+    pi_wbuf_put(&w->out, "}", 2); /* with its NUL */
 }
 
-/* Parameters $2.. ($3, $4) as array literals, laid out in w->buf. */
+/* Parameters $2.. ($3, $4) as array literals, laid out in w->out.ptr. */
 static void position_params(pi_writer *w, const pi_batch *batch,
                             const char **params, int n_arrays)
 {
     size_t at[3];
 
-    w->len = 0;
+    w->out.len = 0;
     for (int i = 0; i < n_arrays; i++) {
-        at[i] = w->len;
+        at[i] = w->out.len;
         array_literal(w, batch, i);
     }
     for (int i = 0; i < n_arrays; i++)
-        params[1 + i] = w->buf + at[i];
+        params[1 + i] = w->out.ptr + at[i];
 }
 
 static int fence(pi_writer *w, const pi_batch *batch, pi_err *err)
@@ -625,8 +311,8 @@ static int fence(pi_writer *w, const pi_batch *batch, pi_err *err)
     int rc = 0;
 
     position_params(w, batch, params, 2);
-    res = PQexecParams(w->conn, fence_insert_sql, 3, NULL, params, NULL, NULL,
-                       0);
+    res =
+        PQexecParams(w->conn, fence_insert_sql, 3, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         rc = fail(w, res, "creating ingest_offsets rows", err);
         goto cleanup;
@@ -646,7 +332,8 @@ static int fence(pi_writer *w, const pi_batch *batch, pi_err *err)
         int32_t p = (int32_t)strtol(PQgetvalue(res, r, 1), NULL, 10);
         int64_t next = strtoll(PQgetvalue(res, r, 2), NULL, 10);
         for (size_t i = 0; i < n_pos; i++) {
-            if (pos[i].partition == p && strcmp(w->topics[pos[i].topic], t) == 0)
+            if (pos[i].partition == p &&
+                strcmp(w->topics[pos[i].topic], t) == 0)
                 w->stored_next[i] = next;
         }
     }
@@ -682,39 +369,41 @@ static uint64_t hash_id(int64_t id)
 }
 
 /* A one-line description of how b differs from a (both decoded). */
-static void describe_diff(sbuf *sb, const pi_presence *a, const pi_presence *b)
+static void describe_diff(pi_sbuf *sb, const pi_presence *a,
+                          const pi_presence *b)
 {
     const char *sep = "";
 
     if (a->connection_id != b->connection_id) {
-        sb_printf(sb, "%sconnection_id %" PRId64 " vs %" PRId64, sep,
-                  a->connection_id, b->connection_id);
+        pi_sbuf_printf(sb, "%sconnection_id %" PRId64 " vs %" PRId64, sep,
+                       a->connection_id, b->connection_id);
         sep = ", ";
     }
     if (a->type != b->type) {
-        sb_printf(sb, "%stype %s vs %s", sep, pi_presence_type_name(a->type),
-                  pi_presence_type_name(b->type));
+        pi_sbuf_printf(sb, "%stype %s vs %s", sep,
+                       pi_presence_type_name(a->type),
+                       pi_presence_type_name(b->type));
         sep = ", ";
     }
     if (!same_str(a->reason, b->reason)) {
-        sb_printf(sb, "%sreason ", sep);
-        sb_value(sb, a->reason.ptr, a->reason.len);
-        sb_printf(sb, " vs ");
-        sb_value(sb, b->reason.ptr, b->reason.len);
+        pi_sbuf_printf(sb, "%sreason ", sep);
+        pi_sbuf_value(sb, a->reason.ptr, a->reason.len);
+        pi_sbuf_printf(sb, " vs ");
+        pi_sbuf_value(sb, b->reason.ptr, b->reason.len);
         sep = ", ";
     }
     if (!same_str(a->asset, b->asset)) {
-        sb_printf(sb, "%sasset ", sep);
-        sb_value(sb, a->asset.ptr, a->asset.len);
-        sb_printf(sb, " vs ");
-        sb_value(sb, b->asset.ptr, b->asset.len);
+        pi_sbuf_printf(sb, "%sasset ", sep);
+        pi_sbuf_value(sb, a->asset.ptr, a->asset.len);
+        pi_sbuf_printf(sb, " vs ");
+        pi_sbuf_value(sb, b->asset.ptr, b->asset.len);
         sep = ", ";
     }
     if (a->time_us != b->time_us || a->offset_min != b->offset_min) {
         char ta[64], tb[64];
-        fmt_time(ta, sizeof(ta), a->time_us, a->offset_min, 1);
-        fmt_time(tb, sizeof(tb), b->time_us, b->offset_min, 1);
-        sb_printf(sb, "%stime %s vs %s", sep, ta, tb);
+        pi_fmt_time(ta, sizeof(ta), a->time_us, a->offset_min, 1);
+        pi_fmt_time(tb, sizeof(tb), b->time_us, b->offset_min, 1);
+        pi_sbuf_printf(sb, "%stime %s vs %s", sep, ta, tb);
     }
 }
 
@@ -773,12 +462,13 @@ static void plan(pi_writer *w, const pi_batch *batch)
             w->staged[k] = (uint32_t)i;
         } else {
             const pi_msg_meta *fm = pi_batch_msg(batch, first->tag);
-            sbuf sb = {.len = 0};
-            sb_printf(&sb,
-                      "id %" PRId64 " appears earlier in this batch (%s/%d@%" PRId64
-                      " element %u) with different content: ",
-                      pr->id, w->topics[fm->topic], (int)fm->partition,
-                      fm->offset, (unsigned)first->element);
+            pi_sbuf sb = {.len = 0};
+            pi_sbuf_printf(&sb,
+                           "id %" PRId64
+                           " appears earlier in this batch (%s/%d@%" PRId64
+                           " element %u) with different content: ",
+                           pr->id, w->topics[fm->topic], (int)fm->partition,
+                           fm->offset, (unsigned)first->element);
             describe_diff(&sb, first, pr);
             add_xrej(w, (uint32_t)i, PI_REJ_ID_CONFLICT, &sb);
         }
@@ -797,9 +487,10 @@ static int send_copy(pi_writer *w, const char *sql, const char *what,
         return rc;
     }
     PQclear(res);
-    for (size_t off = 0; off < w->len; off += COPY_CHUNK) {
-        size_t n = w->len - off < COPY_CHUNK ? w->len - off : COPY_CHUNK;
-        if (PQputCopyData(w->conn, w->buf + off, (int)n) != 1)
+    for (size_t off = 0; off < w->out.len; off += COPY_CHUNK) {
+        size_t n =
+            w->out.len - off < COPY_CHUNK ? w->out.len - off : COPY_CHUNK;
+        if (PQputCopyData(w->conn, w->out.ptr + off, (int)n) != 1)
             break;
     }
     /* Always end the COPY so that the connection leaves COPY mode; a failed
@@ -814,16 +505,6 @@ static int send_copy(pi_writer *w, const char *sql, const char *what,
     return rc;
 }
 
-static void copy_header(pi_writer *w)
-{
-    static const char sig[11] = "PGCOPY\n\377\r\n";
-
-    w->len = 0;
-    put_raw(w, sig, 11);
-    put_i32(w, 0); /* flags */
-    put_i32(w, 0); /* header extension length */
-}
-
 /* Binary COPY rows for staged rows [lo, hi), or for the staged indices in
  * w->subset when subset is set; with_seq adds the seq column of pi_stage. */
 static void encode_rows(pi_writer *w, const pi_batch *batch, size_t lo,
@@ -832,8 +513,8 @@ static void encode_rows(pi_writer *w, const pi_batch *batch, size_t lo,
     const pi_decode_result *res = pi_batch_result(batch);
     size_t n = subset ? w->n_subset : hi - lo;
 
-    copy_header(w);
-    buf_need(w, n * 160);
+    pi_copy_header(&w->out);
+    pi_wbuf_need(&w->out, n * 160);
     for (size_t j = 0; j < n; j++) {
         size_t k = subset ? w->subset[j] : lo + j;
         const pi_presence *pr = &res->presences[w->staged[k]];
@@ -841,41 +522,21 @@ static void encode_rows(pi_writer *w, const pi_batch *batch, size_t lo,
         const char *type = pi_presence_type_name(pr->type);
         const char *topic = w->topics[m->topic];
 
-        put_i16(w, with_seq ? 11 : 10);
+        pi_wbuf_i16(&w->out, with_seq ? 11 : 10);
         if (with_seq)
-            field_i32(w, (int32_t)k);
-        field_i64(w, pr->id);
-        field_i64(w, pr->connection_id);
-        field_bytes(w, type, strlen(type));
-        field_bytes(w, pr->reason.ptr, pr->reason.len);
-        field_bytes(w, pr->asset.ptr, pr->asset.len);
-        field_i64(w, pr->time_us - PG_EPOCH_US);
-        field_i16(w, pr->offset_min);
-        field_bytes(w, topic, strlen(topic));
-        field_i32(w, m->partition);
-        field_i64(w, m->offset);
+            pi_copy_i32(&w->out, (int32_t)k);
+        pi_copy_i64(&w->out, pr->id);
+        pi_copy_i64(&w->out, pr->connection_id);
+        pi_copy_bytes(&w->out, type, strlen(type));
+        pi_copy_bytes(&w->out, pr->reason.ptr, pr->reason.len);
+        pi_copy_bytes(&w->out, pr->asset.ptr, pr->asset.len);
+        pi_copy_i64(&w->out, pr->time_us - PI_PG_EPOCH_US);
+        pi_copy_i16(&w->out, pr->offset_min);
+        pi_copy_bytes(&w->out, topic, strlen(topic));
+        pi_copy_i32(&w->out, m->partition);
+        pi_copy_i64(&w->out, m->offset);
     }
-    put_i16(w, -1);
-}
-
-static int stage_rows(pi_writer *w, const pi_batch *batch, size_t lo,
-                      size_t hi, pi_err *err)
-{
-    encode_rows(w, batch, lo, hi, 0, 1);
-    return send_copy(w, "COPY pi_stage FROM STDIN (FORMAT binary)",
-                     "COPY into pi_stage", err);
-}
-
-static int64_t get_be(const char *p, int bytes)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < bytes; i++)
-        v = (v << 8) | (unsigned char)p[i];
-    if (bytes == 2)
-        return (int16_t)v;
-    if (bytes == 4)
-        return (int32_t)v;
-    return (int64_t)v;
+    pi_wbuf_i16(&w->out, -1);
 }
 
 /* The staged index of id, or -1. */
@@ -891,18 +552,18 @@ static long staged_of(pi_writer *w, const pi_decode_result *res, int64_t id)
 
 /* Compare a stored row (binary columns of probe_sql) with the incoming
  * presence; on a difference, describe it into sb. 1 when they differ. */
-static int stored_differs(sbuf *sb, const PGresult *res, int r,
+static int stored_differs(pi_sbuf *sb, const PGresult *res, int r,
                           const pi_presence *pr)
 {
-    int64_t conn = get_be(PQgetvalue(res, r, 1), 8);
+    int64_t conn = pi_be_get(PQgetvalue(res, r, 1), 8);
     const char *type = PQgetvalue(res, r, 2);
     const char *reason = PQgetvalue(res, r, 3);
     size_t reason_len = (size_t)PQgetlength(res, r, 3);
     int asset_null = PQgetisnull(res, r, 4);
     const char *asset = asset_null ? NULL : PQgetvalue(res, r, 4);
     size_t asset_len = (size_t)PQgetlength(res, r, 4);
-    int64_t time_us = get_be(PQgetvalue(res, r, 5), 8) + PG_EPOCH_US;
-    int off = (int)get_be(PQgetvalue(res, r, 6), 2);
+    int64_t time_us = pi_be_get(PQgetvalue(res, r, 5), 8) + PI_PG_EPOCH_US;
+    int off = (int)pi_be_get(PQgetvalue(res, r, 6), 2);
     const char *itype = pi_presence_type_name(pr->type);
     pi_str sreason = {reason, reason_len}, sasset = {asset, asset_len};
     const char *sep = "";
@@ -912,58 +573,61 @@ static int stored_differs(sbuf *sb, const PGresult *res, int r,
         same_str(sreason, pr->reason) && same_str(sasset, pr->asset) &&
         time_us == pr->time_us && off == pr->offset_min)
         return 0;
-    sb_printf(sb, "id %" PRId64 " is stored (from %s/%d@%" PRId64
-                  ") with other ",
-              pr->id, PQgetisnull(res, r, 7) ? "" : PQgetvalue(res, r, 7),
-              PQgetisnull(res, r, 8) ? 0
-                                     : (int)get_be(PQgetvalue(res, r, 8), 4),
-              PQgetisnull(res, r, 9) ? 0 : get_be(PQgetvalue(res, r, 9), 8));
+    pi_sbuf_printf(
+        sb, "id %" PRId64 " is stored (from %s/%d@%" PRId64 ") with other ",
+        pr->id, PQgetisnull(res, r, 7) ? "" : PQgetvalue(res, r, 7),
+        PQgetisnull(res, r, 8) ? 0 : (int)pi_be_get(PQgetvalue(res, r, 8), 4),
+        PQgetisnull(res, r, 9) ? 0 : pi_be_get(PQgetvalue(res, r, 9), 8));
     if (conn != pr->connection_id) {
-        sb_printf(sb, "%sconnection_id %" PRId64 " (here %" PRId64 ")", sep,
-                  conn, pr->connection_id);
+        pi_sbuf_printf(sb, "%sconnection_id %" PRId64 " (here %" PRId64 ")",
+                       sep, conn, pr->connection_id);
         sep = ", ";
     }
     if (strcmp(type, itype) != 0) {
-        sb_printf(sb, "%stype %s (here %s)", sep, type, itype);
+        pi_sbuf_printf(sb, "%stype %s (here %s)", sep, type, itype);
         sep = ", ";
     }
     if (!same_str(sreason, pr->reason)) {
-        sb_printf(sb, "%sreason ", sep);
-        sb_value(sb, reason, reason_len);
-        sb_printf(sb, " (here ");
-        sb_value(sb, pr->reason.ptr, pr->reason.len);
-        sb_printf(sb, ")");
+        pi_sbuf_printf(sb, "%sreason ", sep);
+        pi_sbuf_value(sb, reason, reason_len);
+        pi_sbuf_printf(sb, " (here ");
+        pi_sbuf_value(sb, pr->reason.ptr, pr->reason.len);
+        pi_sbuf_printf(sb, ")");
         sep = ", ";
     }
     if (!same_str(sasset, pr->asset)) {
-        sb_printf(sb, "%sasset ", sep);
-        sb_value(sb, asset, asset_len);
-        sb_printf(sb, " (here ");
-        sb_value(sb, pr->asset.ptr, pr->asset.len);
-        sb_printf(sb, ")");
+        pi_sbuf_printf(sb, "%sasset ", sep);
+        pi_sbuf_value(sb, asset, asset_len);
+        pi_sbuf_printf(sb, " (here ");
+        pi_sbuf_value(sb, pr->asset.ptr, pr->asset.len);
+        pi_sbuf_printf(sb, ")");
         sep = ", ";
     }
     if (time_us != pr->time_us) {
-        fmt_time(ta, sizeof(ta), time_us, 0, 0);
-        fmt_time(tb, sizeof(tb), pr->time_us, 0, 0);
-        sb_printf(sb, "%stime %s (here %s)", sep, ta, tb);
+        pi_fmt_time(ta, sizeof(ta), time_us, 0, 0);
+        pi_fmt_time(tb, sizeof(tb), pr->time_us, 0, 0);
+        pi_sbuf_printf(sb, "%stime %s (here %s)", sep, ta, tb);
         sep = ", ";
     }
     if (off != pr->offset_min)
-        sb_printf(sb, "%stime offset %d min (here %d)", sep, off,
-                  (int)pr->offset_min);
+        pi_sbuf_printf(sb, "%stime offset %d min (here %d)", sep, off,
+                       (int)pr->offset_min);
     return 1;
 }
 
-/* The fast path, used unless a data error sent the batch to write_split.
- * One probe fetches the stored rows that share an id with the staged ones
- * (binary, by primary key); they are compared here, in C. The others are
- * new: one COPY straight into presences, as fast as a plain COPY. Only
- * replace with differing rows touches the staging table, to UPDATE them.
- * A row inserted by another transaction between the probe and the COPY
- * makes the COPY fail on presences_pkey: the batch is retried, and the row is
- * then found. */
-static int write_fast(pi_writer *w, const pi_batch *batch, pi_err *err)
+/* Write staged rows [lo, hi) and account for them. One probe fetches the
+ * stored rows that share an id with them (binary, by primary key; only ids
+ * up to the stored maximum are looked up, so new ids of a time-ordered
+ * stream cost one index descent per batch, not one per row); those are
+ * compared here, in C: identical → duplicate, nothing written;
+ * different → conflict. The others are new: one COPY straight into
+ * presences, as fast as a plain COPY and with no staging. Only replace with
+ * differing rows goes through the staging table, to UPDATE them. One
+ * snapshot per statement: a row another transaction inserted between the
+ * probe and the COPY makes the COPY fail on presences_pkey, and the batch is
+ * retried (the row is then found). */
+static int write_rows(pi_writer *w, const pi_batch *batch, size_t lo, size_t hi,
+                      pi_err *err)
 {
     const pi_decode_result *dres = pi_batch_result(batch);
     int replace = w->opts.on_conflict == PI_ON_CONFLICT_REPLACE;
@@ -974,27 +638,32 @@ static int write_fast(pi_writer *w, const pi_batch *batch, pi_err *err)
     size_t n_found = 0, n_diff = 0;
     int rc = 0;
 
+    char slo[24], shi[24];
+    const char *range[2] = {slo, shi};
+
     pi_grow((void **)&w->found, &w->cap_found, w->n_staged + 1, 1);
     memset(w->found, 0, w->n_staged);
     pi_grow((void **)&w->subset, &w->cap_subset, w->n_staged + 1,
             sizeof(*w->subset));
     /* The ids as a binary int8[] parameter: parsing 5000 numbers from text
      * costs the server more than the probe itself. */
-    w->len = 0;
-    put_i32(w, 1);  /* dimensions */
-    put_i32(w, 0);  /* no NULLs */
-    put_i32(w, 20); /* element type: int8 */
-    put_i32(w, (int32_t)w->n_staged);
-    put_i32(w, 1); /* lower bound */
-    for (size_t k = 0; k < w->n_staged; k++)
-        field_i64(w, dres->presences[w->staged[k]].id);
-    params[0] = w->buf;
-    lengths[0] = (int)w->len;
-    res = PQexecParams(w->conn,
-                       "SELECT id, connection_id, type, reason, asset, time,"
-                       " time_offset_minutes, kafka_topic, kafka_partition,"
-                       " kafka_offset FROM presences WHERE id = ANY($1)",
-                       1, types, params, lengths, formats, 1);
+    w->out.len = 0;
+    pi_wbuf_i32(&w->out, 1);  /* dimensions */
+    pi_wbuf_i32(&w->out, 0);  /* no NULLs */
+    pi_wbuf_i32(&w->out, 20); /* element type: int8 */
+    pi_wbuf_i32(&w->out, (int32_t)(hi - lo));
+    pi_wbuf_i32(&w->out, 1); /* lower bound */
+    for (size_t k = lo; k < hi; k++)
+        pi_copy_i64(&w->out, dres->presences[w->staged[k]].id);
+    params[0] = w->out.ptr;
+    lengths[0] = (int)w->out.len;
+    res = PQexecParams(
+        w->conn,
+        "SELECT id, connection_id, type, reason, asset, time,"
+        " time_offset_minutes, kafka_topic, kafka_partition, kafka_offset"
+        " FROM presences WHERE id = ANY(ARRAY(SELECT i FROM unnest($1) AS i"
+        " WHERE i <= (SELECT max(id) FROM presences)))",
+        1, types, params, lengths, formats, 1);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         rc = fail(w, res, "reading stored presences", err);
         PQclear(res);
@@ -1002,10 +671,10 @@ static int write_fast(pi_writer *w, const pi_batch *batch, pi_err *err)
     }
     w->n_subset = 0;
     for (int r = 0; r < PQntuples(res); r++) {
-        long k = staged_of(w, dres, get_be(PQgetvalue(res, r, 0), 8));
-        sbuf sb = {.len = 0};
+        long k = staged_of(w, dres, pi_be_get(PQgetvalue(res, r, 0), 8));
+        pi_sbuf sb = {.len = 0};
 
-        if (k < 0 || w->found[k])
+        if (k < (long)lo || k >= (long)hi || w->found[k])
             continue;
         w->found[k] = 1;
         n_found++;
@@ -1024,14 +693,20 @@ static int write_fast(pi_writer *w, const pi_batch *batch, pi_err *err)
                        "COPY into pi_stage", err);
         if (rc)
             return rc;
-        res = PQexec(w->conn,
-                     "UPDATE presences p SET connection_id = s.connection_id,"
-                     " type = s.type, reason = s.reason, asset = s.asset,"
-                     " time = s.time, time_offset_minutes ="
-                     " s.time_offset_minutes, kafka_topic = s.kafka_topic,"
-                     " kafka_partition = s.kafka_partition, kafka_offset ="
-                     " s.kafka_offset, ingested_at = now() FROM pi_stage s"
-                     " WHERE p.id = s.id");
+        /* The seq range: in write_split, rows of earlier ranges are still
+         * staged. */
+        snprintf(slo, sizeof(slo), "%zu", lo);
+        snprintf(shi, sizeof(shi), "%zu", hi);
+        res = PQexecParams(
+            w->conn,
+            "UPDATE presences p SET connection_id = s.connection_id,"
+            " type = s.type, reason = s.reason, asset = s.asset,"
+            " time = s.time, time_offset_minutes = s.time_offset_minutes,"
+            " kafka_topic = s.kafka_topic, kafka_partition ="
+            " s.kafka_partition, kafka_offset = s.kafka_offset, ingested_at ="
+            " now() FROM pi_stage s WHERE p.id = s.id AND s.seq >= $1 AND"
+            " s.seq < $2",
+            2, NULL, range, NULL, NULL, 0);
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
             rc = fail(w, res, "updating presences", err);
         } else if (strtoull(PQcmdTuples(res), NULL, 10) != w->n_subset) {
@@ -1045,7 +720,7 @@ static int write_fast(pi_writer *w, const pi_batch *batch, pi_err *err)
             return rc;
     }
     w->n_subset = 0;
-    for (size_t k = 0; k < w->n_staged; k++) {
+    for (size_t k = lo; k < hi; k++) {
         if (!w->found[k])
             w->subset[w->n_subset++] = (uint32_t)k;
     }
@@ -1068,119 +743,6 @@ static int write_fast(pi_writer *w, const pi_batch *batch, pi_err *err)
     w->cur.duplicates += n_found - n_diff;
     w->cur.conflicts += n_diff;
     return 0;
-}
-
-/* Run the upsert over staged rows [lo, hi) and account for them. */
-static int upsert(pi_writer *w, const pi_batch *batch, size_t lo, size_t hi,
-                  pi_err *err)
-{
-    const pi_decode_result *dres = pi_batch_result(batch);
-    int replace = w->opts.on_conflict == PI_ON_CONFLICT_REPLACE;
-    char slo[24], shi[24];
-    const char *params[2] = {slo, shi};
-    PGresult *res;
-    int64_t n_ins, n_found, n_upd, n_diff = 0;
-    int rc = 0;
-
-    snprintf(slo, sizeof(slo), "%zu", lo);
-    snprintf(shi, sizeof(shi), "%zu", hi);
-    res = PQexecParams(w->conn, replace ? upsert_replace_sql : upsert_keep_sql,
-                       2, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        rc = fail(w, res, "inserting into presences", err);
-        if (strcmp(w->refused.sqlstate, "23505") == 0 &&
-            strcmp(w->refused.constraint, "presences_pkey") == 0) {
-            /* Not the data: another transaction inserted one of our ids
-             * after our snapshot (ids were deduplicated and existing ones
-             * excluded). Again, and it will be found. */
-            err->code = rc = PI_ERETRY;
-        }
-        goto cleanup;
-    }
-    n_ins = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    n_found = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-    n_upd = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
-    if (n_ins + n_found != (int64_t)(hi - lo)) {
-        /* Cannot happen with one snapshot; if it ever does, the figures
-         * would be wrong, so do it again rather than report them. */
-        rc = pi_err_set(err, PI_ERETRY,
-                        "a concurrent transaction inserted ids of this batch "
-                        "(%" PRId64 " inserted + %" PRId64
-                        " found of %zu staged)",
-                        n_ins, n_found, hi - lo);
-        goto cleanup;
-    }
-    for (int r = 0; r < PQntuples(res); r++) {
-        const pi_presence *pr;
-        sbuf sb = {.len = 0};
-        const char *sep = "";
-        char t[64];
-        size_t k;
-
-        if (PQgetisnull(res, r, 3))
-            continue;
-        n_diff++;
-        if (replace)
-            continue;
-        k = (size_t)strtoul(PQgetvalue(res, r, 3), NULL, 10);
-        pr = &dres->presences[w->staged[k]];
-        sb_printf(&sb, "id %" PRId64 " is stored (from %s/%s@%s) with other ",
-                  pr->id, PQgetvalue(res, r, 16), PQgetvalue(res, r, 17),
-                  PQgetvalue(res, r, 18));
-        if (*PQgetvalue(res, r, 4) == 't') {
-            sb_printf(&sb, "%sconnection_id %s (here %" PRId64 ")", sep,
-                      PQgetvalue(res, r, 10), pr->connection_id);
-            sep = ", ";
-        }
-        if (*PQgetvalue(res, r, 5) == 't') {
-            sb_printf(&sb, "%stype %s (here %s)", sep, PQgetvalue(res, r, 11),
-                      pi_presence_type_name(pr->type));
-            sep = ", ";
-        }
-        if (*PQgetvalue(res, r, 6) == 't') {
-            sb_printf(&sb, "%sreason ", sep);
-            sb_value(&sb, PQgetvalue(res, r, 12),
-                     (size_t)PQgetlength(res, r, 12));
-            sb_printf(&sb, " (here ");
-            sb_value(&sb, pr->reason.ptr, pr->reason.len);
-            sb_printf(&sb, ")");
-            sep = ", ";
-        }
-        if (*PQgetvalue(res, r, 7) == 't') {
-            sb_printf(&sb, "%sasset ", sep);
-            sb_value(&sb,
-                     PQgetisnull(res, r, 13) ? NULL : PQgetvalue(res, r, 13),
-                     (size_t)PQgetlength(res, r, 13));
-            sb_printf(&sb, " (here ");
-            sb_value(&sb, pr->asset.ptr, pr->asset.len);
-            sb_printf(&sb, ")");
-            sep = ", ";
-        }
-        if (*PQgetvalue(res, r, 8) == 't') {
-            fmt_time(t, sizeof(t), pr->time_us, 0, 0);
-            sb_printf(&sb, "%stime %s (here %s)", sep, PQgetvalue(res, r, 14),
-                      t);
-            sep = ", ";
-        }
-        if (*PQgetvalue(res, r, 9) == 't')
-            sb_printf(&sb, "%stime offset %s min (here %d)", sep,
-                      PQgetvalue(res, r, 15), (int)pr->offset_min);
-        add_xrej(w, w->staged[k], PI_REJ_ID_CONFLICT, &sb);
-    }
-    if (replace && n_upd != n_diff) {
-        /* A differing row deleted under us: retry for exact figures. */
-        rc = pi_err_set(err, PI_ERETRY,
-                        "presences changed during the write (%" PRId64
-                        " updated of %" PRId64 " differing)",
-                        n_upd, n_diff);
-        goto cleanup;
-    }
-    w->cur.stored += (uint64_t)n_ins;
-    w->cur.duplicates += (uint64_t)(n_found - n_diff);
-    w->cur.conflicts += (uint64_t)n_diff;
-cleanup:
-    PQclear(res);
-    return rc;
 }
 
 /* The reject code for a row PostgreSQL refused. The contract's list of
@@ -1210,8 +772,7 @@ static pi_reject_code refusal_code(const refusal *rf)
     } else if (strncmp(rf->constraint, "presences_", 10) == 0 &&
                (n = strlen(rf->constraint)) > 16 &&
                strcmp(rf->constraint + n - 6, "_check") == 0) {
-        snprintf(col, sizeof(col), "%.*s", (int)(n - 16),
-                 rf->constraint + 10);
+        snprintf(col, sizeof(col), "%.*s", (int)(n - 16), rf->constraint + 10);
     }
     for (size_t i = 0; i < sizeof(by_column) / sizeof(by_column[0]); i++) {
         if (strcmp(col, by_column[i].column) == 0)
@@ -1233,7 +794,8 @@ static pi_reject_code refusal_code(const refusal *rf)
 static int write_split(pi_writer *w, const pi_batch *batch, size_t lo,
                        size_t hi, pi_err *err)
 {
-    size_t mid;
+    size_t mid, n_xrejs = w->n_xrejs;
+    pi_write_stats cur = w->cur;
     int rc;
 
     if (lo >= hi)
@@ -1241,13 +803,14 @@ static int write_split(pi_writer *w, const pi_batch *batch, size_t lo,
     rc = pi_db_exec(w->conn, "SAVEPOINT pi_split", err);
     if (rc)
         return rc;
-    rc = stage_rows(w, batch, lo, hi, err);
-    if (rc == 0)
-        rc = upsert(w, batch, lo, hi, err);
+    rc = write_rows(w, batch, lo, hi, err);
     if (rc == 0)
         return pi_db_exec(w->conn, "RELEASE SAVEPOINT pi_split", err);
     if (rc != PI_EDATA)
         return rc;
+    /* Forget what the failed range had found. */
+    w->n_xrejs = n_xrejs;
+    w->cur = cur;
     rc = pi_db_exec(w->conn, "ROLLBACK TO SAVEPOINT pi_split", err);
     if (rc == 0)
         rc = pi_db_exec(w->conn, "RELEASE SAVEPOINT pi_split", err);
@@ -1257,10 +820,10 @@ static int write_split(pi_writer *w, const pi_batch *batch, size_t lo,
         const pi_presence *pr =
             &pi_batch_result(batch)->presences[w->staged[lo]];
         const pi_msg_meta *m = pi_batch_msg(batch, pr->tag);
-        sbuf sb = {.len = 0};
+        pi_sbuf sb = {.len = 0};
 
-        sb_printf(&sb, "refused by PostgreSQL: %s: %s", w->refused.sqlstate,
-                  w->refused.msg);
+        pi_sbuf_printf(&sb, "refused by PostgreSQL: %s: %s",
+                       w->refused.sqlstate, w->refused.msg);
         add_xrej(w, w->staged[lo], refusal_code(&w->refused), &sb);
         w->cur.rejected++;
         pi_log_at(PI_LOG_WARN, w->topics[m->topic], m->partition, m->offset,
@@ -1285,15 +848,15 @@ static void reject_row(pi_writer *w, const pi_batch *batch, uint32_t tag,
     const char *topic = w->topics[m->topic];
     const char *name = pi_reject_code_name(code);
 
-    put_i16(w, 8);
-    field_bytes(w, topic, strlen(topic));
-    field_i32(w, m->partition);
-    field_i64(w, m->offset);
-    field_i32(w, (int32_t)element);
-    field_bytes(w, name, strlen(name));
-    field_bytes(w, detail.ptr ? detail.ptr : "", detail.len);
-    field_bytes(w, payload.ptr, payload.len);
-    field_bytes(w, m->key.ptr, m->key.len);
+    pi_wbuf_i16(&w->out, 8);
+    pi_copy_bytes(&w->out, topic, strlen(topic));
+    pi_copy_i32(&w->out, m->partition);
+    pi_copy_i64(&w->out, m->offset);
+    pi_copy_i32(&w->out, (int32_t)element);
+    pi_copy_bytes(&w->out, name, strlen(name));
+    pi_copy_bytes(&w->out, detail.ptr ? detail.ptr : "", detail.len);
+    pi_copy_bytes(&w->out, payload.ptr, payload.len);
+    pi_copy_bytes(&w->out, m->key.ptr, m->key.len);
 }
 
 static int write_rejects(pi_writer *w, const pi_batch *batch, pi_err *err)
@@ -1303,14 +866,14 @@ static int write_rejects(pi_writer *w, const pi_batch *batch, pi_err *err)
     size_t n = 0;
     int rc;
 
-    copy_header(w);
+    pi_copy_header(&w->out);
     for (size_t i = 0; i < res->n_rejects; i++) {
         const pi_reject *rj = &res->rejects[i];
         const pi_msg_meta *m = pi_batch_msg(batch, rj->tag);
         if (w->fenced[rj->tag])
             continue;
         reject_row(w, batch, rj->tag, rj->element, rj->code,
-                   clean_text(&w->scratch, rj->detail.ptr, rj->detail.len),
+                   pi_text_clean(&w->scratch, rj->detail.ptr, rj->detail.len),
                    m->payload);
         w->cur.rejected++;
         n++;
@@ -1323,7 +886,7 @@ static int write_rejects(pi_writer *w, const pi_batch *batch, pi_err *err)
     }
     if (n == 0)
         return 0;
-    put_i16(w, -1);
+    pi_wbuf_i16(&w->out, -1);
     rc = send_copy(w, "COPY pi_stage_rejects FROM STDIN (FORMAT binary)",
                    "COPY into pi_stage_rejects", err);
     if (rc)
@@ -1403,7 +966,7 @@ static int write_once(pi_writer *w, const pi_batch *batch, int split,
         if (split)
             rc = write_split(w, batch, 0, w->n_staged, err);
         else
-            rc = write_fast(w, batch, err);
+            rc = write_rows(w, batch, 0, w->n_staged, err);
         if (rc)
             goto cleanup;
     }
@@ -1492,10 +1055,9 @@ static void prepare_topics(pi_writer *w, const pi_batch *batch)
             sizeof(*w->topics));
     for (size_t t = 0; t < n_topics; t++) {
         const char *name = pi_batch_topic(batch, (uint32_t)t);
-        pi_str s = clean_text(&w->scratch, name, strlen(name));
-        w->topics[t] = s.ptr == name ? name
-                                     : pi_arena_memdup(&w->scratch, s.ptr,
-                                                       s.len);
+        pi_str s = pi_text_clean(&w->scratch, name, strlen(name));
+        w->topics[t] =
+            s.ptr == name ? name : pi_arena_memdup(&w->scratch, s.ptr, s.len);
     }
 }
 
@@ -1505,6 +1067,8 @@ int pi_writer_write(pi_writer *w, pi_batch *batch, pi_write_stats *stats,
     unsigned attempt = 0;
     int split = 0, rc;
 
+    if (pi_batch_messages(batch) == 0)
+        return 0;
     for (;;) {
         rc = 0;
         if (w->conn == NULL || PQstatus(w->conn) != CONNECTION_OK)

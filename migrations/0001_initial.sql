@@ -10,8 +10,8 @@ CREATE TABLE schema_migrations (
     applied_at timestamptz NOT NULL DEFAULT now()
 );
 
--- One row per presence id. Written by the writer with COPY into a staging
--- table then INSERT … ON CONFLICT (id) DO NOTHING: a replay writes nothing.
+-- One row per presence id. The writer COPYs new ids in and compares the
+-- ones already stored without touching them: a replay writes nothing.
 -- kafka_* is the provenance of the message that stored the row (for `load`:
 -- the file path, partition -1, the line number).
 CREATE TABLE presences (

@@ -117,15 +117,36 @@ static int setup(void **state)
     f->conn = PQconnectdb(f->conninfo);
     assert_int_equal(PQstatus(f->conn), CONNECTION_OK);
 
-    pi_config_init(&f->cfg);
-    f->cfg.brokers = strdup(rd_kafka_mock_cluster_bootstraps(f->mcluster));
-    f->cfg.topic = strdup(f->topic);
-    free(f->cfg.group);
-    f->cfg.group = strdup(f->topic);
-    f->cfg.pg = strdup(f->conninfo);
-    f->cfg.batch_size = 50;
-    f->cfg.linger_ms = 20;
-    f->cfg.backoff_max_ms = 500;
+    /* Short group timeouts: the mock's coordinator goes down with its
+     * brokers, and the consumer must rejoin in seconds, not 45 s. */
+    {
+        char *argv[] = {"run",
+                        "--brokers",
+                        (char *)rd_kafka_mock_cluster_bootstraps(f->mcluster),
+                        "--topic",
+                        f->topic,
+                        "--group",
+                        f->topic,
+                        "--pg",
+                        f->conninfo,
+                        "--batch-size=50",
+                        "--linger-ms=20",
+                        "--backoff-max-ms=500",
+                        "-X",
+                        "session.timeout.ms=6000",
+                        "-X",
+                        "heartbeat.interval.ms=500",
+                        "-X",
+                        "reconnect.backoff.max.ms=500",
+                        "-X",
+                        "log_level=2",
+                        NULL};
+        pi_err err;
+        pi_config_init(&f->cfg);
+        int argc = (int)(sizeof(argv) / sizeof(*argv)) - 1;
+        if (pi_config_parse(&f->cfg, PI_CMD_RUN, argc, argv, &err) != 0)
+            fail_msg("config: %s", err.msg);
+    }
     *state = f;
     return 0;
 }
@@ -160,29 +181,33 @@ static void start(fixture *f)
     assert_int_equal(pthread_create(&f->thread, NULL, consume, f), 0);
 }
 
-/* Wait (up to 60 s) until n presences are stored, then stop the consumer
- * and check that it stopped cleanly with everything accounted for. */
-static void finish(fixture *f, long long n)
+/* Wait (up to 60 s) until n presences are stored and the offsets reached
+ * n + extra messages, then stop the consumer and check that it stopped
+ * cleanly. */
+static void finish(fixture *f, long long n, long long extra)
 {
     long long got = -1;
     char sql[256];
 
-    for (int i = 0; i < 600 && got != n; i++) {
+    snprintf(sql, sizeof(sql),
+             "SELECT coalesce(sum(next_offset), 0) FROM ingest_offsets "
+             "WHERE topic = '%s'",
+             f->topic);
+    for (int i = 0; i < 600; i++) {
         got = query_ll(f, "SELECT count(*) FROM presences");
-        if (got != n)
-            usleep(100 * 1000);
+        if (got == n && query_ll(f, sql) == n + extra)
+            break;
+        usleep(100 * 1000);
     }
     atomic_store(&f->stop, 1);
     pthread_join(f->thread, NULL);
     if (f->rc != 0)
         fail_msg("consumer stopped with %d: %s", f->rc, f->err.msg);
     assert_int_equal(got, n);
-    snprintf(sql, sizeof(sql),
-             "SELECT coalesce(sum(next_offset), 0) FROM ingest_offsets "
-             "WHERE topic = '%s'",
-             f->topic);
-    assert_int_equal(query_ll(f, sql), n);
-    assert_int_equal(query_ll(f, "SELECT count(*) FROM presence_rejects"), 0);
+    assert_int_equal(query_ll(f, sql), n + extra);
+    if (extra == 0)
+        assert_int_equal(query_ll(f, "SELECT count(*) FROM presence_rejects"),
+                         0);
 }
 
 static void test_mock_faults__fetch_errors(void **state)
@@ -198,7 +223,7 @@ static void test_mock_faults__fetch_errors(void **state)
         RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
         RD_KAFKA_RESP_ERR__TRANSPORT, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
     start(f);
-    finish(f, MESSAGES);
+    finish(f, MESSAGES, 0);
 }
 
 static void test_mock_faults__commit_errors(void **state)
@@ -215,7 +240,7 @@ static void test_mock_faults__commit_errors(void **state)
         RD_KAFKA_RESP_ERR_NOT_COORDINATOR,
         RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS);
     start(f);
-    finish(f, MESSAGES);
+    finish(f, MESSAGES, 0);
 }
 
 static void test_mock_faults__broker_down_and_up(void **state)
@@ -233,7 +258,7 @@ static void test_mock_faults__broker_down_and_up(void **state)
     for (int b = 1; b <= 3; b++)
         rd_kafka_mock_broker_set_up(f->mcluster, b);
     produce(f, 9000 + MESSAGES / 2, MESSAGES / 2);
-    finish(f, MESSAGES);
+    finish(f, MESSAGES, 0);
 }
 
 static void test_mock_faults__restart_resumes_from_database(void **state)
@@ -244,12 +269,49 @@ static void test_mock_faults__restart_resumes_from_database(void **state)
      * from ingest_offsets and store only the rest. */
     produce(f, 20000, MESSAGES / 2);
     start(f);
-    finish(f, MESSAGES / 2);
+    finish(f, MESSAGES / 2, 0);
     pi_consumer_destroy(f->c);
     f->c = NULL;
     produce(f, 20000 + MESSAGES / 2, MESSAGES / 2);
     start(f);
-    finish(f, MESSAGES);
+    finish(f, MESSAGES, 0);
+}
+
+static void test_mock_faults__empty_and_bad_values(void **state)
+{
+    fixture *f = *state;
+    const char *bad[] = {NULL, "", "{\"id\":", "[1,2]"};
+
+    /* A tombstone (NULL value), an empty value and two bad ones between
+     * good messages: each is recorded, none stalls the partition. */
+    produce(f, 30000, 10);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        assert_int_equal(
+            rd_kafka_producev(f->rk, RD_KAFKA_V_TOPIC(f->topic),
+                              RD_KAFKA_V_PARTITION(0),
+                              RD_KAFKA_V_VALUE((void *)bad[i],
+                                               bad[i] ? strlen(bad[i]) : 0),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                              RD_KAFKA_V_END),
+            0);
+    }
+    assert_int_equal(rd_kafka_flush(f->rk, 10000), 0);
+    produce(f, 30010, 10);
+    start(f);
+    finish(f, 20, 4);
+    assert_int_equal(
+        query_ll(f, "SELECT count(*) FROM presence_rejects WHERE error = "
+                    "'empty' AND partition = 0 AND \"offset\" IN (5, 6)"),
+        2);
+    assert_int_equal(
+        query_ll(f, "SELECT count(*) FROM presence_rejects WHERE error = "
+                    "'malformed_json' AND \"offset\" = 7"),
+        1);
+    /* [1,2]: two elements, neither an object. */
+    assert_int_equal(
+        query_ll(f, "SELECT count(*) FROM presence_rejects WHERE error = "
+                    "'not_an_object' AND \"offset\" = 8"),
+        2);
 }
 
 int main(void)
@@ -263,6 +325,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_mock_faults__restart_resumes_from_database, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_mock_faults__empty_and_bad_values, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,5 @@
-/* test_writer.c -- the writer against a real PostgreSQL: exactly once, fenced */
+/* test_writer.c -- the writer against a real PostgreSQL: exactly once, fenced
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,6 +7,7 @@
 
 #include <cmocka.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,8 +102,8 @@ static void assert_stats(const pi_write_stats *st, uint64_t messages,
                          uint64_t skipped)
 {
     print_message("messages=%" PRIu64 " stored=%" PRIu64 " duplicates=%" PRIu64
-                  " conflicts=%" PRIu64 " rejected=%" PRIu64
-                  " skipped=%" PRIu64 " fenced=%" PRIu64 "\n",
+                  " conflicts=%" PRIu64 " rejected=%" PRIu64 " skipped=%" PRIu64
+                  " fenced=%" PRIu64 "\n",
                   st->messages, st->stored, st->duplicates, st->conflicts,
                   st->rejected, st->skipped, st->fenced);
     assert_int_equal(st->messages, messages);
@@ -262,9 +264,9 @@ static void test_writer__conflict_keep_records_reject(void **state)
     assert_int_equal(pi_test_db_int(f->conn, "SELECT count(*) FROM presences "
                                              "WHERE reason = 'idle_out'"),
                      1);
-    detail = pi_test_db_text(f->conn,
-                             "SELECT detail FROM presence_rejects WHERE "
-                             "error = 'id_conflict' AND \"offset\" = 2");
+    detail =
+        pi_test_db_text(f->conn, "SELECT detail FROM presence_rejects WHERE "
+                                 "error = 'id_conflict' AND \"offset\" = 2");
     print_message("detail: %s\n", detail);
     assert_non_null(strstr(detail, "reason \"idle_out\" (here \"ppp_lost\")"));
     assert_non_null(strstr(detail, "t/0@1"));
@@ -442,8 +444,7 @@ static void test_writer__offsets_only_move_forward(void **state)
     st = write_ok(stale, f->batch);
     assert_int_equal(st.fenced, 10);
     assert_int_equal(st.messages, 10);
-    assert_int_equal(st.stored + st.duplicates + st.conflicts + st.rejected,
-                     0);
+    assert_int_equal(st.stored + st.duplicates + st.conflicts + st.rejected, 0);
     after = xmins(f->conn, "presences");
     assert_string_equal(before, after);
     assert_int_equal(pi_writer_next_offset(w, "t", 0, &next, &err), 0);
@@ -550,6 +551,102 @@ static void test_writer__reconnects_and_cancel(void **state)
     pi_writer_destroy(w);
 }
 
+/* Two rows that are fine alone but not together (a unique index the test
+ * adds): the second is isolated, the first stays. Under replace, with a
+ * conflict in the same batch, whose figures must survive the bisection. */
+static void test_writer__refusal_between_rows_is_isolated(void **state)
+{
+    fixture *f = *state;
+    pi_writer *w = new_writer(f, NULL, PI_ON_CONFLICT_REPLACE);
+    pi_write_stats st;
+
+    add_reason(f, 1, "idle_out");
+    st = write_ok(w, f->batch);
+    assert_stats(&st, 1, 1, 0, 0, 0, 0);
+    pi_test_db_exec(f->conn, "CREATE UNIQUE INDEX test_one_per_asset ON "
+                             "presences (asset, time)");
+    pi_batch_reset(f->batch);
+    for (int i = 0; i < 300; i++)
+        add_gen(f, "t", 0, 10 + i, (uint64_t)i);
+    add(f, "t", 0, 400,
+        "{\"id\":8,\"connection_id\":6,\"type\":\"connect\",\"reason\":"
+        "\"r\",\"asset\":\"same\",\"time\":\"2016-11-19T15:05:36Z\"}");
+    add_reason(f, 401, "ppp_lost"); /* id 100: replaces */
+    add(f, "t", 0, 402,
+        "{\"id\":9,\"connection_id\":6,\"type\":\"connect\",\"reason\":"
+        "\"r\",\"asset\":\"same\",\"time\":\"2016-11-19T15:05:36Z\"}");
+    st = write_ok(w, f->batch);
+    assert_stats(&st, 303, 301, 0, 1, 1, 0);
+    assert_int_equal(st.splits, 1);
+    assert_int_equal(pi_test_db_int(f->conn, "SELECT count(*) FROM presences "
+                                             "WHERE id IN (8, 9)"),
+                     1);
+    assert_int_equal(pi_test_db_int(f->conn,
+                                    "SELECT count(*) FROM "
+                                    "presence_rejects WHERE \"offset\" "
+                                    "= 402 AND error = 'wrong_type' "
+                                    "AND detail LIKE '%%23505%%'"),
+                     1);
+    assert_int_equal(pi_test_db_int(f->conn, "SELECT count(*) FROM presences "
+                                             "WHERE id = 100 AND reason = "
+                                             "'ppp_lost'"),
+                     1);
+    pi_writer_destroy(w);
+}
+
+typedef struct racer {
+    fixture *f;
+    pi_batch *batch;
+    pi_write_stats st;
+    int rc;
+} racer;
+
+static void *race(void *arg)
+{
+    racer *r = arg;
+    pi_writer *w = new_writer(r->f, NULL, PI_ON_CONFLICT_KEEP);
+    pi_err err;
+
+    memset(&r->st, 0, sizeof(r->st));
+    r->rc = pi_writer_write(w, r->batch, &r->st, &err);
+    pi_writer_destroy(w);
+    return NULL;
+}
+
+/* Two writers with the same ids at the same time: each id is stored once and
+ * the figures add up exactly (the loser of a race retries, then finds). */
+static void test_writer__concurrent_writers_count_exactly(void **state)
+{
+    fixture *f = *state;
+    racer r[2];
+    pthread_t th[2];
+
+    for (int round = 0; round < 5; round++) {
+        for (int i = 0; i < 2; i++) {
+            r[i].f = f;
+            pi_batch_new(&r[i].batch);
+            for (int k = 0; k < 3000; k++) {
+                char buf[1024];
+                size_t n =
+                    pi_test_gen_presence(buf, sizeof(buf), PI_TEST_FIRST_ID,
+                                         (uint64_t)(round * 3000 + k));
+                pi_batch_add(r[i].batch, f->dec, i ? "b" : "a", 0, k, NULL, 0,
+                             buf, n);
+            }
+            pthread_create(&th[i], NULL, race, &r[i]);
+        }
+        for (int i = 0; i < 2; i++) {
+            pthread_join(th[i], NULL);
+            assert_int_equal(r[i].rc, 0);
+            pi_batch_destroy(r[i].batch);
+        }
+        assert_int_equal(r[0].st.stored + r[1].st.stored, 3000);
+        assert_int_equal(r[0].st.duplicates + r[1].st.duplicates, 3000);
+    }
+    assert_int_equal(pi_test_db_int(f->conn, "SELECT count(*) FROM presences"),
+                     15000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -565,12 +662,16 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer__refused_row_is_isolated,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            test_writer__offsets_only_move_forward, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer__offsets_only_move_forward,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer__old_schema_refused, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_writer__reconnects_and_cancel,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_writer__refusal_between_rows_is_isolated, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_writer__concurrent_writers_count_exactly, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

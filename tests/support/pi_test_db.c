@@ -1,4 +1,5 @@
-/* pi_test_db.c -- a fresh, migrated database per test, and realistic presences */
+/* pi_test_db.c -- a fresh, migrated database per test, and realistic presences
+ */
 #include "pi_test_db.h"
 
 #include <setjmp.h>
@@ -33,8 +34,7 @@ static char *with_dbname(const char *conninfo, const char *dbname)
             continue;
         while (len + strlen(o->keyword) + 2 * strlen(v) + 8 > cap)
             out = pi_realloc(out, cap *= 2);
-        len += (size_t)sprintf(out + len, "%s%s='", len ? " " : "",
-                               o->keyword);
+        len += (size_t)sprintf(out + len, "%s%s='", len ? " " : "", o->keyword);
         for (; *v; v++) {
             if (*v == '\'' || *v == '\\')
                 out[len++] = '\\';
@@ -157,19 +157,23 @@ void pi_test_db_drop(const char *conninfo)
     PQconninfoFree(opts);
 }
 
-size_t pi_test_gen_presence(char *buf, size_t cap, int64_t first_id,
-                            uint64_t i)
+size_t pi_test_gen_presence(char *buf, size_t cap, int64_t first_id, uint64_t i)
 {
-    static const char *const types[] = {"connect", "disconnect", "connect",
-                                        "disconnect", "failed_connect",
-                                        "declare_asset"};
+    static const char *const types[] = {"connect",        "disconnect",
+                                        "connect",        "disconnect",
+                                        "failed_connect", "declare_asset"};
     static const char *const reasons[] = {
-        "cold_boot",        "idle_out",        "ppp_lost",
-        "modem_reset",      "socket_closed",   "network_error",
-        "closed_by_server", "client_disconnect",
+        "cold_boot",
+        "idle_out",
+        "ppp_lost",
+        "modem_reset",
+        "socket_closed",
+        "network_error",
+        "closed_by_server",
+        "client_disconnect",
         "Unhandled reason 95074823, please contact maintainer"};
-    static const char *const offsets[] = {"Z", "+01:00", "+02:00", "-05:30",
-                                          "+00:00", "+09:45"};
+    static const char *const offsets[] = {"Z",      "+01:00", "+02:00",
+                                          "-05:30", "+00:00", "+09:45"};
     uint64_t h = (i + 1) * 0x9e3779b97f4a7c15ULL;
     int64_t id = first_id + (int64_t)i;
     int64_t conn = id - 4096 - (int64_t)(h % 100000);

@@ -1,4 +1,5 @@
-/* pi_test_db.h -- a fresh, migrated database per test, and realistic presences */
+/* pi_test_db.h -- a fresh, migrated database per test, and realistic presences
+ */
 #ifndef PI_TEST_DB_H
 #define PI_TEST_DB_H
 

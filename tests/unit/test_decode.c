@@ -384,6 +384,8 @@ static const row rows[] = {
         "wrong type for id_str: expected string, got number"),
     REJ(id_str_u0000, WITH_ID("\"id\":5,\"id_str\":\"5\\u0000\""),
         PI_REJ_BAD_ENCODING, "bad encoding in id_str: U+0000 at byte 1"),
+    REJ(id_str_invalid_utf8, WITH_ID("\"id_str\":\"46\xc3\""),
+        PI_REJ_BAD_ENCODING, "bad encoding in id_str: invalid UTF-8 at byte 2"),
     REJ(id_fraction, WITH_ID("\"id\":5.0,\"id_str\":\"5\""), PI_REJ_WRONG_TYPE,
         "wrong type for id: expected integer, got number with a fraction or "
         "exponent"),
@@ -497,6 +499,10 @@ static const row rows[] = {
         PI_REJ_UNKNOWN_TYPE,
         "unknown type \"a?b?c\": expected connect, disconnect, failed_connect "
         "or declare_asset"),
+    REJ(type_invalid_utf8, WITH_TYPE("\"type\":\"connect\xff\""),
+        PI_REJ_BAD_ENCODING, "bad encoding in type: invalid UTF-8 at byte 7"),
+    REJ(type_u0000, WITH_TYPE("\"type\":\"connect\\u0000\""),
+        PI_REJ_BAD_ENCODING, "bad encoding in type: U+0000 at byte 7"),
     REJ(type_missing, WITH_TYPE(F_NONE), PI_REJ_MISSING_FIELD,
         "missing field type"),
     REJ(type_number, WITH_TYPE("\"type\":1"), PI_REJ_WRONG_TYPE,
@@ -576,6 +582,8 @@ static const row rows[] = {
         "missing field time"),
     REJ(time_number, WITH_TIME("\"time\":1372405581"), PI_REJ_WRONG_TYPE,
         "wrong type for time: expected string, got number"),
+    REJ(time_invalid_utf8, WITH_TIME("\"time\":\"2013-06-28T09:46:21\xe9\""),
+        PI_REJ_BAD_ENCODING, "bad encoding in time: invalid UTF-8 at byte 19"),
     REJ(time_u0000, WITH_TIME("\"time\":\"2013-06-28T09:46:21Z\\u0000\""),
         PI_REJ_BAD_ENCODING, "bad encoding in time: U+0000 at byte 20"),
 
@@ -592,6 +600,11 @@ static const row rows[] = {
     OK(duplicate_key_last_wins,
        OBJ(F_ID, F_CID, "\"type\":\"connect\"", F_REASON, F_ASSET,
            F_TIME ",\"type\":\"disconnect\""),
+       W_SAMPLE),
+    /* json-c keeps member names as C strings. */
+    OK(member_name_cut_at_u0000,
+       WITH_ID("\"id\\u0000x\":461799503595297635,"
+               "\"id_str\":\"461799503595297635\""),
        W_SAMPLE),
     OK(whitespace_around_value, " \r\n\t" SAMPLE " \r\n\t", W_SAMPLE),
     REJ(first_failing_field_wins,

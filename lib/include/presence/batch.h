@@ -2,9 +2,9 @@
  *
  * A batch owns everything a write needs: the decoded presences and rejects,
  * the per-message provenance (topic, partition, offset, key; the raw value is
- * copied only for messages that produced a decoder reject), and per partition the
- * range of offsets covered. Strings live in the batch's arena, so a batch in
- * steady state allocates nothing per message. Single-threaded; the pipeline
+ * copied only for messages that produced a decoder reject), and per partition
+ * the range of offsets covered. Strings live in the batch's arena, so a batch
+ * in steady state allocates nothing per message. Single-threaded; the pipeline
  * hands whole batches between threads.
  */
 #ifndef PRESENCE_BATCH_H

@@ -35,7 +35,8 @@
  *     commas, single-quoted values, leading zeros). Leniencies json-c keeps
  *     even then: 'single-quoted' member names, NaN/Infinity and "1." as
  *     numbers (→ wrong_type where an integer is needed), unescaped control
- *     characters inside strings, a lone \uD800 escape decoded as U+FFFD.
+ *     characters inside strings, a lone \uD800 escape decoded as U+FFFD,
+ *     a member name cut at an escaped \u0000 ("id\u0000x" is "id").
  *
  * Fields (missing → missing_field "missing field <name>"; wrong JSON type,
  * including null where null is not allowed → wrong_type "wrong type for

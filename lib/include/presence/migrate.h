@@ -12,9 +12,11 @@
  * so a second run, or one racing another instance, applies nothing. The first
  * migration creates schema_migrations itself.
  *
- * Where the files come from: the directory given, else $PRESENCE_MIGRATIONS_DIR
- * (read by cmd/), else the directory compiled in (PI_MIGRATIONS_DIR: the
- * source tree's migrations/, or wherever the build installed them).
+ * Where the SQL comes from: the migrations are compiled into the binary
+ * (lib/migrate_data.c, generated from migrations/ by migrations/embed.sh; a
+ * test fails while it is stale), so an installed binary needs no data files.
+ * A directory can be given instead (cmd/ reads $PRESENCE_MIGRATIONS_DIR):
+ * for trying a migration out before embedding it.
  */
 #ifndef PRESENCE_MIGRATE_H
 #define PRESENCE_MIGRATE_H
@@ -26,16 +28,16 @@
 
 /* The schema version this build needs: the highest migration it ships. The
  * writer refuses an older database (PI_ESCHEMA). A test checks that it
- * matches the highest file in migrations/. */
+ * matches the highest file in migrations/ and the highest compiled in. */
 #define PI_SCHEMA_VERSION 1
 
 /* Key of the session advisory lock held while migrating ("presence"). */
 #define PI_MIGRATE_LOCK_KEY 0x70726573656e6365LL
 
-/* The directory compiled in. */
-const char *pi_migrate_default_dir(void);
+/* The source tree's migrations/ (for tests). */
+const char *pi_migrate_source_dir(void);
 
-/* Apply the pending migrations of dir (NULL: the compiled-in directory) to
+/* Apply the pending migrations of dir (NULL: the ones compiled in) to
  * the database at conninfo. Prints one line per applied file to out (may be
  * NULL) and sets *applied to their number, *version to the resulting schema
  * version. Errors: PI_EINVAL (unreadable directory, a file that is not valid

@@ -1,45 +1,49 @@
 /* writer.h -- write a batch to PostgreSQL in one transaction, exactly once
  *
- * One pi_writer_write is one transaction on the writer's connection (READ
- * COMMITTED), in this order:
+ * One pi_writer_write is one transaction on the writer's own connection
+ * (READ COMMITTED), in this order:
  *
  *   BEGIN
- *   -- only with opts.group (the consumer); `load` has no group:
- *   INSERT INTO ingest_offsets … ON CONFLICT DO NOTHING   -- rows of the
- *   SELECT … FROM ingest_offsets … FOR UPDATE               -- batch's
- *       partitions, locked: the fence. A message whose offset is below the
- *       stored next_offset was already written (by us before a crash, or by
- *       the partition's newer owner) and is skipped whole: rows, rejects.
- *   -- in C: the same id twice in the batch is resolved here (keep: the
- *   -- first wins, a different later one is an id_conflict reject;
- *   -- replace: the later wins); identical repeats are duplicates.
- *   COPY pi_stage FROM STDIN (FORMAT binary)   -- TEMP, ON COMMIT DELETE ROWS
- *   WITH e AS MATERIALIZED (stored rows with the staged ids, compared),
- *        ins AS (INSERT INTO presences SELECT … FROM pi_stage
- *                ON CONFLICT (id) DO NOTHING RETURNING 1)
- *       [, upd AS (UPDATE presences … WHERE content differs)]  -- replace
- *   SELECT counts, and the differing rows           -- one statement
+ *   -- only with opts.group (the consumer; `load` has none):
+ *   INSERT INTO ingest_offsets … ON CONFLICT DO NOTHING  -- the rows of the
+ *   SELECT … FROM ingest_offsets … ORDER BY … FOR UPDATE -- batch's
+ *       partitions, locked: the fence. A message whose offset is below its
+ *       partition's stored next_offset was already written (by us before a
+ *       lost COMMIT reply, or by the partition's newer owner) and is skipped
+ *       whole, rows and rejects (counted as fenced).
+ *   -- in C: one row per id. A repeat inside the batch is a duplicate when
+ *   -- identical, else a conflict: keep → the first stays, the later one is
+ *   -- an id_conflict reject; replace → the later one wins.
+ *   SELECT … FROM presences WHERE id = ANY($1)   -- binary; compared in C:
+ *       identical → duplicate (nothing written: no UPDATE, no new tuple);
+ *       different → conflict (keep: id_conflict reject naming the fields,
+ *       stored vs incoming; replace: staged for the UPDATE below)
+ *   COPY presences (…) FROM STDIN (FORMAT binary)    -- the new rows, directly
+ *   [replace only] COPY pi_stage …; UPDATE presences … FROM pi_stage
  *   COPY pi_stage_rejects …; INSERT INTO presence_rejects SELECT …
  *       ON CONFLICT (topic, partition, "offset", element) DO NOTHING
- *   INSERT INTO ingest_offsets … ON CONFLICT DO UPDATE
- *       … WHERE ingest_offsets.next_offset < EXCLUDED.next_offset
- *   COMMIT
+ *   [group] INSERT INTO ingest_offsets … ON CONFLICT DO UPDATE
+ *       SET next_offset = EXCLUDED.next_offset
+ *       WHERE ingest_offsets.next_offset < EXCLUDED.next_offset
+ *   SELECT pg_current_xact_id(); COMMIT
  *
- * An identical stored row is never touched (no UPDATE, no new tuple): a
- * replay writes nothing but the offsets. Counts are exact: stored + existing
- * must equal the rows staged, else a concurrent writer inserted one of our ids
- * between the snapshot and the insert and the transaction is retried.
+ * pi_stage and pi_stage_rejects are TEMP tables, ON COMMIT DELETE ROWS,
+ * created once per connection. Figures are exact: the probe and the COPY
+ * together account for every staged row; if another transaction inserts one
+ * of our ids between them, the COPY fails on presences_pkey and the
+ * transaction is retried (the row is then found).
  *
- * Failures, by SQLSTATE (see db.h): transient → reconnect, recreate the
- * staging tables and retry the same batch with exponential backoff and jitter,
- * forever, one warning per attempt, until opts.cancel is set; a COMMIT whose
- * outcome was lost with the connection is resolved with pg_xact_status()
- * rather than guessed. Data (class 22/23) → the batch is written again with
- * each range of rows under a SAVEPOINT, bisecting until the refused rows are
- * isolated: they become rejects (code from the column or constraint when it
- * names one: presences_reason_check → bad_reason, …; otherwise wrong_type,
- * the detail always carrying the SQLSTATE and PostgreSQL's message); the
- * rest commits. Anything else → PI_EFATAL with SQLSTATE and message.
+ * Failures, by SQLSTATE (db.h): transient → reconnect (the staging tables
+ * are created again) and retry the same batch with exponential backoff and
+ * jitter, forever, one warning per attempt, until opts.cancel is set. A
+ * COMMIT whose reply was lost with the connection is resolved with
+ * pg_xact_status() after reconnecting, never guessed. Data (class 22/23) →
+ * the batch is written again with ranges of rows under SAVEPOINTs, bisecting
+ * until each refused row is alone; it becomes a reject whose code comes from
+ * the column or constraint the error names (presences_reason_check →
+ * bad_reason, …; see refusal_code in writer.c) and is otherwise wrong_type,
+ * the detail carrying "refused by PostgreSQL: SQLSTATE: message"; the rest
+ * commits. Anything else → PI_EFATAL with SQLSTATE and message.
  */
 #ifndef PRESENCE_WRITER_H
 #define PRESENCE_WRITER_H
@@ -56,14 +60,14 @@ typedef enum pi_on_conflict {
 } pi_on_conflict;
 
 typedef struct pi_writer_opts {
-    const char *conninfo;      /* libpq conninfo or URI; NULL: PG* env */
-    const char *group;         /* consumer group for ingest_offsets; NULL
-                                  (load) writes no ingest_offsets row */
+    const char *conninfo; /* libpq conninfo or URI; NULL: PG* env */
+    const char *group;    /* consumer group for ingest_offsets; NULL
+                             (load) writes no ingest_offsets row */
     pi_on_conflict on_conflict;
-    int backoff_min_ms;        /* first retry delay (default 100) */
-    int backoff_max_ms;        /* cap (default 10000) */
-    const atomic_int *cancel;  /* when non-zero, stop retrying: return
-                                  PI_ERETRY; may be NULL */
+    int backoff_min_ms;       /* first retry delay (default 100) */
+    int backoff_max_ms;       /* cap (default 10000) */
+    const atomic_int *cancel; /* when non-zero, stop retrying: return
+                                 PI_ERETRY; may be NULL */
 } pi_writer_opts;
 
 /* Fill opts with the defaults above (everything else 0/NULL). */
@@ -75,12 +79,12 @@ typedef struct pi_write_stats {
     uint64_t duplicates;
     uint64_t conflicts;
     uint64_t rejected;
-    uint64_t skipped;  /* envelopes that are not presences (decoder) */
-    uint64_t fenced;   /* messages not written: their partition's stored
-                          next_offset was already past them */
-    uint64_t batches;  /* transactions committed */
-    uint64_t retries;  /* transient failures retried */
-    uint64_t splits;   /* batches written again bisected (data errors) */
+    uint64_t skipped; /* envelopes that are not presences (decoder) */
+    uint64_t fenced;  /* messages not written: their partition's stored
+                         next_offset was already past them */
+    uint64_t batches; /* transactions committed */
+    uint64_t retries; /* transient failures retried */
+    uint64_t splits;  /* batches written again bisected (data errors) */
 } pi_write_stats;
 
 /* Every element of a written, unfenced message ends as exactly one of
@@ -103,8 +107,11 @@ void pi_writer_destroy(pi_writer *w);
  * Messages of a partition whose stored next_offset is already past them
  * (another owner got there first) are skipped, and ingest_offsets only ever
  * moves forward. On success adds the batch's figures to *stats (not reset).
- * Returns 0; PI_ERETRY only when cancelled (nothing of the batch committed);
- * PI_EFATAL (err has the SQLSTATE and message). The batch is not modified. */
+ * An empty batch is a no-op. Returns 0; PI_ERETRY only when cancelled:
+ * nothing of the batch committed — unless a COMMIT reply was lost and the
+ * database could not be asked since, in which case the batch may be in (the
+ * fence makes writing it again harmless); PI_EFATAL (err has the SQLSTATE
+ * and message). The batch is not modified. */
 PI_MUST_CHECK int pi_writer_write(pi_writer *w, pi_batch *batch,
                                   pi_write_stats *stats, pi_err *err);
 

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# embed.sh -- regenerate lib/migrate_data.c, the migrations compiled into the
+# binary, from migrations/NNNN_*.sql. Run it after adding or changing a
+# migration (and raise PI_SCHEMA_VERSION in migrate.h); a unit test fails
+# while the generated file is stale.
+#
+#   bash migrations/embed.sh [OUT]      (default: lib/migrate_data.c)
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+out=${1:-$here/../lib/migrate_data.c}
+tmp=$(mktemp)
+trap 'rm -f "$tmp"' EXIT
+{
+  echo "/* migrate_data.c -- the migrations compiled in (generated: do not edit) */"
+  echo "/* Made by migrations/embed.sh from the .sql files of migrations/. */"
+  echo "/* clang-format off */"
+  echo '#include "migrate_int.h"'
+  echo
+  echo "const pi_migration_src pi_migrations_embedded[] = {"
+  for f in "$here"/[0-9]*_*.sql; do
+    name=$(basename "$f")
+    echo "    {\"$name\","
+    # Each line as a C string: backslashes and quotes escaped, newline kept.
+    LC_ALL=C sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/\t/\\t/g' \
+      -e 's/^/     "/' -e 's/$/\\n"/' "$f"
+    echo "    },"
+  done
+  echo "};"
+  echo
+  echo "const size_t pi_migrations_embedded_count ="
+  echo "    sizeof(pi_migrations_embedded) / sizeof(pi_migrations_embedded[0]);"
+} >"$tmp"
+cp "$tmp" "$out"
