@@ -38,17 +38,17 @@ static const pi_opt options[] = {
     {"pg", "PRESENCE_PG", OPT_STR, F(pg), NULL, 0, 0, NULL, PI_CMD_ALL,
      "libpq conninfo or postgresql:// URI (default: libpq's PG* "
      "environment)"},
-    {"on-conflict", "PRESENCE_ON_CONFLICT", OPT_ENUM, F(on_conflict), "keep",
-     0, 0, "keep|replace", WRITE,
+    {"on-conflict", "PRESENCE_ON_CONFLICT", OPT_ENUM, F(on_conflict), "keep", 0,
+     0, "keep|replace", WRITE,
      "same id, different content: keep the stored row (and record an "
      "id_conflict reject) or replace it"},
     {"batch-size", "PRESENCE_BATCH_SIZE", OPT_INT, F(batch_size), "5000", 1,
      1000000, NULL, WRITE, "messages per database transaction, at most"},
-    {"batch-bytes", "PRESENCE_BATCH_BYTES", OPT_INT, F(batch_bytes),
-     "8388608", 1024, 1073741824, NULL, WRITE,
+    {"batch-bytes", "PRESENCE_BATCH_BYTES", OPT_INT, F(batch_bytes), "8388608",
+     1024, 1073741824, NULL, WRITE,
      "message bytes per database transaction, at most"},
-    {"linger-ms", "PRESENCE_LINGER_MS", OPT_INT, F(linger_ms), "200", 0,
-     60000, NULL, PI_CMD_RUN | PI_CMD_REPLAY,
+    {"linger-ms", "PRESENCE_LINGER_MS", OPT_INT, F(linger_ms), "200", 0, 60000,
+     NULL, PI_CMD_RUN | PI_CMD_REPLAY,
      "write a partial batch once its oldest message is this old"},
     {"max-message-bytes", "PRESENCE_MAX_MESSAGE_BYTES", OPT_INT,
      F(max_message_bytes), "1048576", 16, 104857600, NULL, WRITE,
@@ -115,19 +115,18 @@ static int set_value(pi_config *cfg, const pi_opt *o, const char *v,
         errno = 0;
         n = strtoll(v, &end, 10);
         if (*v == '\0' || *end != '\0' || errno == ERANGE || isspace(*v))
-            return pi_err_set(err, PI_EINVAL,
-                              "%s must be an integer, got '%s'", where, v);
+            return pi_err_set(err, PI_EINVAL, "%s must be an integer, got '%s'",
+                              where, v);
         if (n < o->min || n > o->max)
             return pi_err_set(err, PI_EINVAL,
                               "%s must be between %lld and %lld, got %lld",
-                              where, (long long)o->min,
-                              (long long)o->max, n);
+                              where, (long long)o->min, (long long)o->max, n);
         *int_field(cfg, o) = n;
         return 0;
     }
     if (o->type == OPT_ENUM && !enum_ok(o->choices, v))
-        return pi_err_set(err, PI_EINVAL, "%s must be one of %s, got '%s'", where,
-                          o->choices, v);
+        return pi_err_set(err, PI_EINVAL, "%s must be one of %s, got '%s'",
+                          where, o->choices, v);
     if (o->type == OPT_STR && *v == '\0')
         return pi_err_set(err, PI_EINVAL, "%s must not be empty", where);
     free(*str_field(cfg, o));
@@ -226,8 +225,8 @@ static char *trim(char *s)
 /* Read key=value lines; '#' starts a comment line. `kafka.X=v` is a
  * librdkafka property. Options already set from flags or environment
  * (seen[i] != SRC_DEFAULT) keep their value. */
-static int read_file(pi_config *cfg, unsigned cmd, const char *path,
-                     src *seen, pi_err *err)
+static int read_file(pi_config *cfg, unsigned cmd, const char *path, src *seen,
+                     pi_err *err)
 {
     FILE *f = fopen(path, "r");
     char line[4096], where[8300];
@@ -408,8 +407,7 @@ void pi_config_print_help(FILE *out, unsigned cmd, const char *usage)
         fprintf(out, "  %-34s %s", flag, o->help);
         print_default(out, o);
         if (o->type == OPT_INT)
-            fprintf(out, " [%lld..%lld]", (long long)o->min,
-                    (long long)o->max);
+            fprintf(out, " [%lld..%lld]", (long long)o->min, (long long)o->max);
         if (o->env)
             fprintf(out, " [env %s]", o->env);
         fputc('\n', out);
@@ -435,8 +433,7 @@ void pi_config_print_sample(FILE *out)
 
         fprintf(out, "\n# %s", o->help);
         if (o->type == OPT_INT)
-            fprintf(out, " [%lld..%lld]", (long long)o->min,
-                    (long long)o->max);
+            fprintf(out, " [%lld..%lld]", (long long)o->min, (long long)o->max);
         if (o->type == OPT_ENUM)
             fprintf(out, " [%s]", o->choices);
         if (o->env)

@@ -37,6 +37,9 @@ static const char *const kafka_managed[][2] = {
     {"enable.auto.offset.store", "false"},
 };
 
+/* How long the writer may stay behind before the partitions are paused. */
+#define PAUSE_AFTER_MS 1000
+
 /* Per assigned partition. */
 typedef struct part {
     char *topic;
@@ -309,8 +312,8 @@ static void add_message(pi_consumer *c, const rd_kafka_message_t *rkm)
         return;
     if (pi_batch_messages(c->fill) == 0)
         c->fill_since_ms = now_ms();
-    pi_batch_add(c->fill, c->dec, topic, rkm->partition, rkm->offset,
-                 rkm->key, rkm->key_len, rkm->payload, rkm->len);
+    pi_batch_add(c->fill, c->dec, topic, rkm->partition, rkm->offset, rkm->key,
+                 rkm->key_len, rkm->payload, rkm->len);
     p->next = rkm->offset + 1;
 }
 
@@ -343,7 +346,7 @@ static void on_assign(pi_consumer *c, rd_kafka_topic_partition_list_t *parts)
 
         if (next == -2)
             return; /* fatal: the loop stops */
-        tp->offset = next >= 0 ? next
+        tp->offset = next >= 0     ? next
                      : c->earliest ? RD_KAFKA_OFFSET_BEGINNING
                                    : RD_KAFKA_OFFSET_END;
         p->assigned = true;
@@ -414,8 +417,8 @@ static void on_revoke(pi_consumer *c, rd_kafka_topic_partition_list_t *parts)
         drop_partitions(c->fill, parts);
     }
     for (int i = 0; i < parts->cnt; i++) {
-        part *p = find_part(c, parts->elems[i].topic,
-                            parts->elems[i].partition, false);
+        part *p = find_part(c, parts->elems[i].topic, parts->elems[i].partition,
+                            false);
         if (p) {
             p->assigned = false;
             p->next = -1;
@@ -439,8 +442,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t kerr,
 {
     pi_consumer *c = opaque;
 
-    c->cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") ==
-                     0;
+    c->cooperative =
+        strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
     if (kerr == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
         on_assign(c, parts);
     else
@@ -497,15 +500,15 @@ static int build_conf(pi_consumer *c, rd_kafka_conf_t **out, pi_err *err)
                 goto cleanup;
             }
         }
-        rc = set_prop(conf, cfg->kafka_keys[i], cfg->kafka_values[i], "-X",
-                      err);
+        rc =
+            set_prop(conf, cfg->kafka_keys[i], cfg->kafka_values[i], "-X", err);
         if (rc)
             goto cleanup;
     }
     for (size_t j = 0; j < sizeof(kafka_managed) / sizeof(*kafka_managed);
          j++) {
-        rc = set_prop(conf, kafka_managed[j][0], kafka_managed[j][1],
-                      "managed", err);
+        rc = set_prop(conf, kafka_managed[j][0], kafka_managed[j][1], "managed",
+                      err);
         if (rc)
             goto cleanup;
     }
@@ -515,8 +518,8 @@ static int build_conf(pi_consumer *c, rd_kafka_conf_t **out, pi_err *err)
         goto cleanup;
     }
     if (cfg->brokers) {
-        rc = set_prop(conf, "bootstrap.servers", cfg->brokers, "--brokers",
-                      err);
+        rc =
+            set_prop(conf, "bootstrap.servers", cfg->brokers, "--brokers", err);
         if (rc)
             goto cleanup;
     }
@@ -710,7 +713,7 @@ static void handle_event(pi_consumer *c, rd_kafka_message_t *rkm)
 
 int pi_consumer_run(pi_consumer *c, const atomic_int *stop, pi_err *err)
 {
-    int64_t progress_ms = now_ms();
+    int64_t progress_ms = now_ms(), backlog_since = 0;
     uint64_t progress_messages = 0;
     int rc;
 
@@ -724,20 +727,37 @@ int pi_consumer_run(pi_consumer *c, const atomic_int *stop, pi_err *err)
         pi_batch *batch;
         pi_write_stats stats;
         pi_err werr;
-        int wrc;
-        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(c->rk, 50);
+        int wrc, wait_ms = 0;
+        bool backlog = batch_full(c, c->fill) && !pi_pipeline_idle(c->pipe);
 
-        if (rkm) {
-            handle_event(c, rkm);
-            rd_kafka_message_destroy(rkm);
+        /* Backpressure. The filling batch is full and the writer busy: wait
+         * for the writer rather than fetch more. Pausing costs a re-fetch
+         * (librdkafka drops the pre-fetched queue of a paused partition),
+         * so it is kept for a writer that stays behind (database slow or
+         * down): then the partitions are paused and polling goes on, to
+         * stay in the group and serve rebalances. */
+        if (backlog) {
+            if (backlog_since == 0)
+                backlog_since = now_ms();
+            if (!c->paused && now_ms() - backlog_since >= PAUSE_AFTER_MS)
+                set_paused(c, true);
+            wait_ms = 100;
+        } else {
+            backlog_since = 0;
         }
-        if (pi_pipeline_collect(c->pipe, 0, &batch, &wrc, &stats, &werr) == 0)
+        if (!backlog || c->paused) {
+            rd_kafka_message_t *rkm =
+                rd_kafka_consumer_poll(c->rk, backlog ? 0 : 50);
+            if (rkm) {
+                handle_event(c, rkm);
+                rd_kafka_message_destroy(rkm);
+            }
+        }
+        if (pi_pipeline_collect(c->pipe, wait_ms, &batch, &wrc, &stats,
+                                &werr) == 0)
             handle_done(c, batch, wrc, &stats, &werr, false);
         maybe_submit(c, false);
-        /* Backpressure: the filling batch is full and the writer busy. */
-        if (batch_full(c, c->fill) && !pi_pipeline_idle(c->pipe))
-            set_paused(c, true);
-        else if (c->paused && !batch_full(c, c->fill))
+        if (c->paused && !batch_full(c, c->fill))
             set_paused(c, false);
         log_progress(c, &progress_ms, &progress_messages);
     }

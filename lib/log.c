@@ -88,8 +88,8 @@ void pi_log_write(pi_log_level level, const char *topic, int32_t partition,
                                 "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":", ts,
                                 level_names[level]);
     else
-        pos += (size_t)snprintf(line + pos, cap - pos, "ts=%s level=%s msg=",
-                                ts, level_names[level]);
+        pos += (size_t)snprintf(line + pos, cap - pos,
+                                "ts=%s level=%s msg=", ts, level_names[level]);
     pos = put_quoted(line, pos, cap, msg);
     if (topic && pos < cap) {
         if (json) {
@@ -100,11 +100,10 @@ void pi_log_write(pi_log_level level, const char *topic, int32_t partition,
             pos = put_quoted(line, pos, cap, topic);
         }
         if (pos < cap)
-            pos += (size_t)snprintf(
-                line + pos, cap - pos,
-                json ? ",\"partition\":%d,\"offset\":%lld"
-                     : " partition=%d offset=%lld",
-                (int)partition, (long long)offset);
+            pos += (size_t)snprintf(line + pos, cap - pos,
+                                    json ? ",\"partition\":%d,\"offset\":%lld"
+                                         : " partition=%d offset=%lld",
+                                    (int)partition, (long long)offset);
     }
     if (pos > cap)
         pos = cap;

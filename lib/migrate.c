@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "migrate_int.h"
 #include "presence/db.h"
 #include "presence/log.h"
 #include "presence/mem.h"
-#include "migrate_int.h"
 
 typedef struct migration {
     int version;
@@ -53,8 +53,8 @@ static void free_list(migration *list, size_t n)
 
 /* Sort list by version and hand it out; two files with one version are an
  * error (which one would win is not obvious). Takes list. */
-static int check_list(migration **out, size_t *n_out, migration *list,
-                      size_t n, pi_err *err)
+static int check_list(migration **out, size_t *n_out, migration *list, size_t n,
+                      pi_err *err)
 {
     qsort(list, n, sizeof(*list), cmp_migration);
     for (size_t i = 1; i < n; i++) {
@@ -269,8 +269,8 @@ int pi_migrate_apply(int *applied, int *version, const char *conninfo,
         rc = pi_err_set(err, PI_EINVAL,
                         "migrations in '%s' stop at version %d; this build "
                         "needs %d",
-                        dir ? dir : "(compiled in)", n ? list[n - 1].version : 0,
-                        PI_SCHEMA_VERSION);
+                        dir ? dir : "(compiled in)",
+                        n ? list[n - 1].version : 0, PI_SCHEMA_VERSION);
         goto cleanup;
     }
     rc = pi_db_connect(&conn, conninfo, err);

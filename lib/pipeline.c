@@ -1,11 +1,12 @@
-/* pipeline.c -- the writer thread: one batch in flight, handed back when done */
+/* pipeline.c -- the writer thread: one batch in flight, handed back when done
+ */
 #include "presence/pipeline.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
-#include <string.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "presence/mem.h"
@@ -130,8 +131,8 @@ static void deadline_after(struct timespec *ts, int ms)
     }
 }
 
-int pi_pipeline_collect(pi_pipeline *p, int timeout_ms, pi_batch **out,
-                        int *rc, pi_write_stats *stats, pi_err *err)
+int pi_pipeline_collect(pi_pipeline *p, int timeout_ms, pi_batch **out, int *rc,
+                        pi_write_stats *stats, pi_err *err)
 {
     struct timespec deadline;
 

@@ -1084,8 +1084,12 @@ int pi_writer_write(pi_writer *w, pi_batch *batch, pi_write_stats *stats,
                 add_stats(stats, &w->lost);
                 return 0;
             }
-            if (rc == 0)
+            if (rc == 0) {
+                pi_warn("the COMMIT lost with the connection had not "
+                        "happened (transaction %s): writing the batch again",
+                        w->lost_xid);
                 w->lost_xid[0] = '\0';
+            }
         }
         if (rc == 0) {
             pi_arena_reset(&w->scratch);

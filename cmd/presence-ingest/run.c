@@ -1,4 +1,5 @@
-/* run.c -- `presence-ingest run`: consume with a consumer group until signalled */
+/* run.c -- `presence-ingest run`: consume with a consumer group until signalled
+ */
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>

@@ -11,15 +11,18 @@ setup 3
 "$PI_GEN" "$N" >"$WORK/in.txt"
 split -l "$CHUNK" -d "$WORK/in.txt" "$WORK/chunk."
 
-# Small batches so that a kill lands between, inside and after commits.
-start_service run0 --batch-size 500
+# Small batches so that a kill lands between, inside and after commits; a
+# short session timeout so that the group gives up on the killed member in
+# seconds (the default 45 s would only make the test slow).
+OPTS=(--batch-size 500 -X session.timeout.ms=6000 -X heartbeat.interval.ms=500)
+start_service run0 "${OPTS[@]}"
 for i in $(seq 0 $((CHUNKS - 1))); do
   produce "$WORK/chunk.0$i"
   sleep "0.$((RANDOM % 9 + 1))"
   kill -9 "$SERVICE_PID"
   wait "$SERVICE_PID" 2>/dev/null || true
   log "killed after chunk $i: $(sql "select count(*) from presences") rows"
-  start_service "run$((i + 1))" --batch-size 500
+  start_service "run$((i + 1))" "${OPTS[@]}"
 done
 
 wait_for "select count(*) from presences" "$N" 180

@@ -216,8 +216,7 @@ static void test_mock_faults__fetch_errors(void **state)
 
     produce(f, 1000, MESSAGES);
     rd_kafka_mock_push_request_errors(
-        f->mcluster, API_FETCH, 6,
-        RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+        f->mcluster, API_FETCH, 6, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
         RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
         RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART,
         RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
@@ -236,8 +235,7 @@ static void test_mock_faults__commit_errors(void **state)
     rd_kafka_mock_push_request_errors(
         f->mcluster, API_OFFSET_COMMIT, 4,
         RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE,
-        RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
-        RD_KAFKA_RESP_ERR_NOT_COORDINATOR,
+        RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_NOT_COORDINATOR,
         RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS);
     start(f);
     finish(f, MESSAGES, 0);
@@ -287,12 +285,10 @@ static void test_mock_faults__empty_and_bad_values(void **state)
     produce(f, 30000, 10);
     for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
         assert_int_equal(
-            rd_kafka_producev(f->rk, RD_KAFKA_V_TOPIC(f->topic),
-                              RD_KAFKA_V_PARTITION(0),
-                              RD_KAFKA_V_VALUE((void *)bad[i],
-                                               bad[i] ? strlen(bad[i]) : 0),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                              RD_KAFKA_V_END),
+            rd_kafka_producev(
+                f->rk, RD_KAFKA_V_TOPIC(f->topic), RD_KAFKA_V_PARTITION(0),
+                RD_KAFKA_V_VALUE((void *)bad[i], bad[i] ? strlen(bad[i]) : 0),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
             0);
     }
     assert_int_equal(rd_kafka_flush(f->rk, 10000), 0);
@@ -325,8 +321,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_mock_faults__restart_resumes_from_database, setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            test_mock_faults__empty_and_bad_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mock_faults__empty_and_bad_values,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

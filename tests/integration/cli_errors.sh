@@ -36,8 +36,8 @@ expect 2 "-X fetch.wait.max.ms=soon: .*fetch.wait.max.ms" \
 expect 2 "enable.auto.commit=true: presence-ingest commits offsets itself" \
   run --topic t --brokers 127.0.0.1:1 --pg "$PG" -X enable.auto.commit=true
 expect 2 "unexpected argument 'extra'" run --topic t extra
-expect 2 "PRESENCE_ON_CONFLICT must be one of keep|replace" \
-  env PRESENCE_ON_CONFLICT=sometimes "$PI_BINARY" run --topic t
+PRESENCE_ON_CONFLICT=sometimes expect 2 \
+  "PRESENCE_ON_CONFLICT must be one of keep|replace, got 'sometimes'" run --topic t
 
 # Unreachable PostgreSQL: exit 1, and the password never shows.
 expect 1 "127.0.0.1" run --topic t --brokers 127.0.0.1:1 \

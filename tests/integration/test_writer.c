@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pi_test.h"
 #include "pi_test_db.h"
@@ -647,6 +648,71 @@ static void test_writer__concurrent_writers_count_exactly(void **state)
                      15000);
 }
 
+typedef struct killer {
+    const char *conninfo;
+    int killed;
+} killer;
+
+/* Terminate the backend that sleeps in the test's commit-time trigger. */
+static void *kill_at_commit(void *arg)
+{
+    killer *k = arg;
+    PGconn *conn = pi_test_db_connect(k->conninfo);
+
+    for (int i = 0; i < 400 && !k->killed; i++) {
+        if (pi_test_db_int(conn, "SELECT count(*) FROM pg_stat_activity "
+                                 "WHERE datname = current_database() AND "
+                                 "wait_event = 'PgSleep'") == 0) {
+            usleep(25000);
+            continue;
+        }
+        /* The retry must not sleep again. */
+        pi_test_db_exec(conn, "INSERT INTO slept VALUES (1)");
+        k->killed = (int)pi_test_db_int(
+            conn, "SELECT count(pg_terminate_backend(pid)) FROM "
+                  "pg_stat_activity WHERE datname = current_database() AND "
+                  "wait_event = 'PgSleep'");
+    }
+    PQfinish(conn);
+    return NULL;
+}
+
+/* The connection dies during COMMIT: the writer asks pg_xact_status() what
+ * became of its transaction (here: aborted) and writes the batch again;
+ * the figures count each row once. */
+static void test_writer__connection_lost_during_commit(void **state)
+{
+    fixture *f = *state;
+    pi_writer *w = new_writer(f, "g", PI_ON_CONFLICT_KEEP);
+    pi_write_stats st;
+    pthread_t th;
+    killer k = {f->conninfo, 0};
+
+    /* A deferred trigger runs inside COMMIT: it sleeps once, long enough to
+     * be killed there. */
+    pi_test_db_exec(f->conn,
+                    "CREATE TABLE slept (once int PRIMARY KEY);"
+                    "CREATE FUNCTION sleep_once() RETURNS trigger LANGUAGE "
+                    "plpgsql AS $$ BEGIN IF NOT EXISTS (SELECT 1 FROM slept) "
+                    "THEN PERFORM pg_sleep(10); END IF; RETURN NULL; END $$;"
+                    "CREATE CONSTRAINT TRIGGER sleep_at_commit AFTER INSERT "
+                    "ON presences DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
+                    "EXECUTE FUNCTION sleep_once()");
+    for (int i = 0; i < 3; i++)
+        add_gen(f, "t", 0, i, (uint64_t)i);
+    pthread_create(&th, NULL, kill_at_commit, &k);
+    st = write_ok(w, f->batch);
+    pthread_join(th, NULL);
+    assert_int_equal(k.killed, 1);
+    assert_stats(&st, 3, 3, 0, 0, 0, 0);
+    assert_true(st.retries >= 1);
+    assert_int_equal(pi_test_db_int(f->conn, "SELECT count(*) FROM presences"),
+                     3);
+    assert_int_equal(
+        pi_test_db_int(f->conn, "SELECT next_offset FROM ingest_offsets"), 3);
+    pi_writer_destroy(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -672,6 +738,8 @@ int main(void)
             test_writer__refusal_between_rows_is_isolated, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_writer__concurrent_writers_count_exactly, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_writer__connection_lost_during_commit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

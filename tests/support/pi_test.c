@@ -34,16 +34,18 @@ static const char *service_file(const char *name, const char *what)
     char *s;
 
     if (dir == NULL) {
-        fprintf(stderr, "PI_SERVICES is not set: run this test through ctest, "
-                        "which starts the %s fixture\n",
+        fprintf(stderr,
+                "PI_SERVICES is not set: run this test through ctest, "
+                "which starts the %s fixture\n",
                 what);
         exit(1);
     }
     snprintf(path, sizeof(path), "%s/%s", dir, name);
     s = pi_test_read_file(path);
     if (s == NULL || *s == '\0') {
-        fprintf(stderr, "%s is not running (no %s): the harness must start it\n",
-                what, path);
+        fprintf(stderr,
+                "%s is not running (no %s): the harness must start it\n", what,
+                path);
         exit(1);
     }
     return s;

@@ -79,8 +79,7 @@ static void test_config__flags_both_forms(void **state)
 
     (void)state;
     assert_int_equal(parse(&cfg, &err, "--brokers", "b:9092", "--topic=t1,t2",
-                           "--batch-size", "77", "--on-conflict=replace",
-                           NULL),
+                           "--batch-size", "77", "--on-conflict=replace", NULL),
                      0);
     assert_string_equal(cfg.brokers, "b:9092");
     assert_string_equal(cfg.topic, "t1,t2");
@@ -102,12 +101,11 @@ static void test_config__precedence(void **state)
     (void)state;
     setenv("PRESENCE_GROUP", "from-env", 1);
     setenv("PRESENCE_BATCH_SIZE", "20", 1);
-    assert_int_equal(parse(&cfg, &err, "--config", file, "--batch-size", "30",
-                           NULL),
-                     0);
-    assert_string_equal(cfg.brokers, "file:1");   /* file only */
-    assert_string_equal(cfg.group, "from-env");   /* env over file */
-    assert_int_equal(cfg.batch_size, 30);         /* flag over env */
+    assert_int_equal(
+        parse(&cfg, &err, "--config", file, "--batch-size", "30", NULL), 0);
+    assert_string_equal(cfg.brokers, "file:1"); /* file only */
+    assert_string_equal(cfg.group, "from-env"); /* env over file */
+    assert_int_equal(cfg.batch_size, 30);       /* flag over env */
     assert_int_equal(cfg.n_kafka, 1);
     assert_string_equal(cfg.kafka_keys[0], "fetch.wait.max.ms");
     assert_string_equal(cfg.kafka_values[0], "5");
@@ -121,9 +119,8 @@ static void test_config__kafka_passthrough(void **state)
     pi_err err;
 
     (void)state;
-    assert_int_equal(parse(&cfg, &err, "-X", "a.b=1", "-Xc=2=3", "-X",
-                           "a.b=4", NULL),
-                     0);
+    assert_int_equal(
+        parse(&cfg, &err, "-X", "a.b=1", "-Xc=2=3", "-X", "a.b=4", NULL), 0);
     assert_int_equal(cfg.n_kafka, 2);
     assert_string_equal(cfg.kafka_keys[0], "a.b");
     assert_string_equal(cfg.kafka_values[0], "4"); /* later wins */
@@ -162,8 +159,8 @@ static void test_config__bad_values(void **state)
                  "ten", NULL);
     expect_error("--batch-size must be between 1 and 1000000, got 0",
                  "--batch-size", "0", NULL);
-    expect_error("--batch-size must be an integer, got '5x'",
-                 "--batch-size=5x", NULL);
+    expect_error("--batch-size must be an integer, got '5x'", "--batch-size=5x",
+                 NULL);
     expect_error("--on-conflict must be one of keep|replace, got 'drop'",
                  "--on-conflict", "drop", NULL);
     expect_error("unknown option '--nope'", "--nope", "1", NULL);

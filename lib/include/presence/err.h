@@ -1,4 +1,5 @@
-/* err.h -- error codes and the caller-owned error buffer used by every module */
+/* err.h -- error codes and the caller-owned error buffer used by every module
+ */
 #ifndef PRESENCE_ERR_H
 #define PRESENCE_ERR_H
 

@@ -37,12 +37,14 @@
 /* The source tree's migrations/ (for tests). */
 const char *pi_migrate_source_dir(void);
 
-/* Apply the pending migrations of dir (NULL: the ones compiled in) to
- * the database at conninfo. Prints one line per applied file to out (may be
- * NULL) and sets *applied to their number, *version to the resulting schema
- * version. Errors: PI_EINVAL (unreadable directory, a file that is not valid
- * SQL for the server is PI_EFATAL with its name), PI_ERETRY (cannot
- * connect). A failed file rolls back alone; earlier ones stay applied. */
+/* Apply the pending migrations of dir (NULL: the ones compiled in) to the
+ * database at conninfo. Prints "applied NNNN_name.sql" per file to out (NULL:
+ * logs it instead) and sets *applied to their number, *version to the
+ * resulting schema version. Errors: PI_EINVAL (bad conninfo, unreadable
+ * directory, two files with one version, migrations older than this build),
+ * PI_ERETRY (cannot connect, connection lost), PI_EFATAL (the server refused
+ * a file: the message names it). A failed file rolls back alone; earlier
+ * ones stay applied. */
 PI_MUST_CHECK int pi_migrate_apply(int *applied, int *version,
                                    const char *conninfo, const char *dir,
                                    FILE *out, pi_err *err);

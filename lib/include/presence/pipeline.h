@@ -42,8 +42,8 @@ void pi_pipeline_submit(pi_pipeline *p, pi_batch *batch);
  * flight. Returns 0 and sets *out when a batch is back: *rc is the write's
  * result (0 committed, else the pi_writer_write code with err filled) and
  * *stats its figures (zeroed first). Returns PI_ERETRY when none is back. */
-int pi_pipeline_collect(pi_pipeline *p, int timeout_ms, pi_batch **out,
-                        int *rc, pi_write_stats *stats, pi_err *err);
+int pi_pipeline_collect(pi_pipeline *p, int timeout_ms, pi_batch **out, int *rc,
+                        pi_write_stats *stats, pi_err *err);
 
 /* Ask the batch in flight to give up its retries (the writer's cancel flag);
  * it then comes back from pi_pipeline_collect with rc PI_ERETRY, unwritten.

@@ -17,9 +17,14 @@
 static const char *const types[] = {"connect", "disconnect", "connect",
                                     "failed_connect", "declare_asset"};
 static const char *const reasons[] = {
-    "cold_boot",     "idle_out",          "ppp_lost",
-    "socket_closed", "network_error",     "client_disconnect",
-    "server_shutdown", "network_activity_timeout",
+    "cold_boot",
+    "idle_out",
+    "ppp_lost",
+    "socket_closed",
+    "network_error",
+    "client_disconnect",
+    "server_shutdown",
+    "network_activity_timeout",
     "Unhandled reason 95074823, please contact maintainer"};
 static const char *const offsets[] = {"Z", "+02:00", "-05:30", "+00:00",
                                       "+09:45"};
@@ -51,9 +56,8 @@ static void presence(char *buf, size_t cap, int64_t id, uint64_t i)
              "\",\"type\":\"%s\",\"reason\":\"%s\",\"asset\":%s,"
              "\"time\":\"2016-%02d-%02dT%02d:%02d:%02d.%03d%s\"}",
              id, id, conn, conn, type, reasons[next_rand() % 9], asset,
-             (int)(1 + i % 12), (int)(1 + i % 28), (int)(i % 24),
-             (int)(i % 60), (int)((i / 60) % 60), (int)(i % 1000),
-             offsets[i % 5]);
+             (int)(1 + i % 12), (int)(1 + i % 28), (int)(i % 24), (int)(i % 60),
+             (int)((i / 60) % 60), (int)(i % 1000), offsets[i % 5]);
 }
 
 int main(int argc, char **argv)
