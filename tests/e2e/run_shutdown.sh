@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Shutdown: SIGTERM exits 0 within the shutdown timeout even while the
+# database is down (what could not be written is consumed again later); a
+# second signal exits at once; nothing is lost either way.
+source "$(dirname "$0")/lib.sh"
+
+N=6000
+setup 2
+"$PI_GEN" "$N" >"$WORK/in.txt"
+head -n 2000 "$WORK/in.txt" >"$WORK/a.txt"
+sed -n '2001,4000p' "$WORK/in.txt" >"$WORK/b.txt"
+tail -n +4001 "$WORK/in.txt" >"$WORK/c.txt"
+OPTS=(--batch-size 500 --backoff-max-ms 500 --shutdown-timeout-ms 3000
+  -X session.timeout.ms=6000 -X heartbeat.interval.ms=500)
+
+# 1. Database down while stopping: the first SIGTERM gives up after the
+#    shutdown timeout and exits 0.
+start_service one "${OPTS[@]}"
+produce "$WORK/a.txt"
+wait_for "select count(*) from presences" 2000
+bash "$PI_SUPPORT_DIR/pg.sh" pause "$PI_SERVICES/pg"
+trap 'bash "$PI_SUPPORT_DIR/pg.sh" resume "$PI_SERVICES/pg" >/dev/null 2>&1 || true; cleanup' EXIT
+produce "$WORK/b.txt"
+sleep 2
+start=$SECONDS
+stop_service "$SERVICE_PID"
+[ $((SECONDS - start)) -le 10 ] || fail "SIGTERM took $((SECONDS - start)) s with the database down"
+
+# 2. A second signal exits at once, with 128 + SIGTERM, even while the first
+#    one waits for a database that is down.
+bash "$PI_SUPPORT_DIR/pg.sh" resume "$PI_SERVICES/pg"
+start_service two "${OPTS[@]}" --shutdown-timeout-ms 600000
+sleep 3
+bash "$PI_SUPPORT_DIR/pg.sh" pause "$PI_SERVICES/pg"
+produce "$WORK/c.txt"
+sleep 2
+kill -TERM "$SERVICE_PID"
+sleep 1
+kill -TERM "$SERVICE_PID"
+rc=0
+timeout 5 tail --pid="$SERVICE_PID" -f /dev/null || fail "second SIGTERM did not exit at once"
+wait "$SERVICE_PID" || rc=$?
+[ "$rc" = 143 ] || fail "second SIGTERM: exit status $rc, expected 143"
+grep -q "second signal" "$WORK/two.log" || fail "second signal not reported"
+
+# 3. Database back: a new instance stores everything, exactly once.
+bash "$PI_SUPPORT_DIR/pg.sh" resume "$PI_SERVICES/pg"
+start_service three "${OPTS[@]}"
+wait_for "select count(*) from presences" "$N" 120
+[ "$(sql "select max(id) - min(id) + 1 from presences")" = "$N" ] || fail "id range"
+check_offsets_match
+stop_service "$SERVICE_PID"
+log "ok: bounded shutdown with the database down, second signal, nothing lost"
