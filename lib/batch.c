@@ -21,6 +21,7 @@ struct pi_batch {
     size_t n_positions, cap_positions;
     size_t bytes;
     uint64_t skipped;
+    uint64_t version; /* changed by every add, drop and reset */
 };
 
 void pi_batch_new(pi_batch **out)
@@ -49,6 +50,7 @@ void pi_batch_destroy(pi_batch *batch)
 
 void pi_batch_reset(pi_batch *batch)
 {
+    batch->version++;
     pi_arena_reset(&batch->arena);
     pi_decode_result_reset(&batch->res);
     batch->n_msgs = 0;
@@ -152,6 +154,7 @@ void pi_batch_add(pi_batch *batch, pi_decoder *dec, const char *topic,
                   int32_t partition, int64_t offset, const void *key,
                   size_t key_len, const void *value, size_t value_len)
 {
+    batch->version++;
     uint32_t tag = add_msg(batch, topic, partition, offset, value_len);
     size_t rejects = batch->res.n_rejects;
     uint64_t skipped = batch->res.skipped;
@@ -170,6 +173,7 @@ void pi_batch_add_reject(pi_batch *batch, const char *topic, int32_t partition,
                          const void *value, size_t value_len,
                          pi_reject_code code, const char *detail)
 {
+    batch->version++;
     uint32_t tag = add_msg(batch, topic, partition, offset, value_len);
     pi_decode_result *res = &batch->res;
     pi_reject *rej;
@@ -189,6 +193,7 @@ void pi_batch_add_reject(pi_batch *batch, const char *topic, int32_t partition,
 void pi_batch_drop_partition(pi_batch *batch, const char *topic,
                              int32_t partition)
 {
+    batch->version++;
     pi_decode_result *res = &batch->res;
     uint32_t t, *remap;
     size_t n = 0, np = 0, nr = 0, i;
@@ -280,4 +285,9 @@ const pi_position *pi_batch_positions(const pi_batch *batch, size_t *n)
 {
     *n = batch->n_positions;
     return batch->positions;
+}
+
+uint64_t pi_batch_version(const pi_batch *batch)
+{
+    return batch->version;
 }

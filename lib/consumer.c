@@ -1,7 +1,7 @@
 /* consumer.c -- the run loop: librdkafka consumer → decoder → batch → writer */
 #include "presence/consumer.h"
 
-#include <errno.h>
+#include <assert.h>
 #include <inttypes.h>
 #include <librdkafka/rdkafka.h>
 #include <stdbool.h>
@@ -45,7 +45,8 @@ typedef struct part {
     char *topic;
     int32_t partition;
     bool assigned;
-    int64_t next; /* next offset expected from Kafka; -1: any */
+    bool warned_below; /* said once that the log went below next */
+    int64_t next;      /* next offset expected from Kafka; -1: any */
 } part;
 
 struct pi_consumer {
@@ -61,9 +62,12 @@ struct pi_consumer {
     pi_batch *requeue; /* came back unwritten: write before fill */
     int64_t fill_since_ms;
     bool paused;
-    bool cooperative;
-    bool earliest; /* auto.offset.reset: where a partition without a row
-                      in ingest_offsets starts */
+    bool cooperative; /* the assignor's protocol, from the configuration */
+    int64_t reset;    /* where a partition with no row in ingest_offsets
+                         starts: RD_KAFKA_OFFSET_BEGINNING, _END, or
+                         _INVALID (librdkafka's auto.offset.reset=error) */
+    int64_t revoke_budget_ms; /* longest flush inside a revoke */
+    int64_t stop_deadline;    /* once stopping: when to give up flushing */
     part *parts;
     size_t n_parts, cap_parts;
     size_t last_part; /* cache for the per-message lookup */
@@ -212,7 +216,9 @@ static void handle_done(pi_consumer *c, pi_batch *batch, int rc,
     }
     if (rc == PI_ERETRY) {
         /* Cancelled before it committed: it must still be written, and
-         * before anything newer of its partitions. */
+         * before anything newer of its partitions. Only drain() cancels, and
+         * it runs only with no batch waiting to be requeued. */
+        assert(c->requeue == NULL);
         c->requeue = batch;
         return;
     }
@@ -304,12 +310,22 @@ static void add_message(pi_consumer *c, const rd_kafka_message_t *rkm)
     part *p = find_part(c, topic, rkm->partition, false);
 
     /* Not ours any more (revoked while it was in the queue): its next owner
-     * reads it. Already buffered (librdkafka re-fetched after a pause): the
-     * copy in the batch stands. */
+     * reads it. */
     if (p == NULL || !p->assigned)
         return;
-    if (p->next >= 0 && rkm->offset < p->next)
+    /* Below what is stored or buffered: already taken care of. librdkafka
+     * resumes from our position, so this means the log itself went back
+     * (topic recreated, unclean leader election, offset reset): say so. */
+    if (p->next >= 0 && rkm->offset < p->next) {
+        if (!p->warned_below)
+            pi_log_at(PI_LOG_ERROR, topic, rkm->partition, rkm->offset,
+                      "offset below the next one already stored or "
+                      "buffered (%" PRId64 "): skipping up to it; was the "
+                      "topic recreated or truncated?",
+                      p->next);
+        p->warned_below = true;
         return;
+    }
     if (pi_batch_messages(c->fill) == 0)
         c->fill_since_ms = now_ms();
     pi_batch_add(c->fill, c->dec, topic, rkm->partition, rkm->offset, rkm->key,
@@ -317,45 +333,50 @@ static void add_message(pi_consumer *c, const rd_kafka_message_t *rkm)
     p->next = rkm->offset + 1;
 }
 
-/* The stored next offset of a partition; -1 when none, -2 on a failure
- * that stops the consumer (the writer already retried transient ones). */
-static int64_t stored_offset(pi_consumer *c, const char *topic,
-                             int32_t partition)
+/* The stored next offset of a partition (-1: no row). The writer retries
+ * transient failures until the consumer is told to stop. */
+static int stored_offset(pi_consumer *c, const char *topic, int32_t partition,
+                         int64_t *next)
 {
-    int64_t next = -1;
     pi_err err;
+    int rc = pi_writer_next_offset(c->meta, topic, partition, next, &err);
 
-    if (pi_writer_next_offset(c->meta, topic, partition, &next, &err) == 0)
-        return next;
-    if (!c->fatal) {
+    if (rc == PI_ERETRY && atomic_load(c->stop))
+        return rc; /* asked to stop while waiting for the database */
+    if (rc != 0 && !c->fatal) {
         c->fatal = 1;
         c->fatal_err = err;
     }
-    return -2;
+    return rc;
+}
+
+static void check_partitions(const rd_kafka_topic_partition_list_t *parts,
+                             const char *what)
+{
+    for (int i = 0; i < parts->cnt; i++) {
+        if (parts->elems[i].err)
+            pi_warn("kafka %s %s[%d]: %s", what, parts->elems[i].topic,
+                    (int)parts->elems[i].partition,
+                    rd_kafka_err2str(parts->elems[i].err));
+    }
 }
 
 static void on_assign(pi_consumer *c, rd_kafka_topic_partition_list_t *parts)
 {
     rd_kafka_error_t *error = NULL;
     rd_kafka_resp_err_t kerr = 0;
+    bool ok = true;
 
-    for (int i = 0; i < parts->cnt; i++) {
+    for (int i = 0; i < parts->cnt && ok; i++) {
         rd_kafka_topic_partition_t *tp = &parts->elems[i];
-        int64_t next = stored_offset(c, tp->topic, tp->partition);
-        part *p = find_part(c, tp->topic, tp->partition, true);
+        int64_t next = -1;
 
-        if (next == -2)
-            return; /* fatal: the loop stops */
-        tp->offset = next >= 0     ? next
-                     : c->earliest ? RD_KAFKA_OFFSET_BEGINNING
-                                   : RD_KAFKA_OFFSET_END;
-        p->assigned = true;
-        p->next = next;
-        pi_info("assigned %s[%d] from offset %" PRId64 "%s", tp->topic,
-                (int)tp->partition, next,
-                next >= 0 ? " (ingest_offsets)"
-                          : " (no stored offset: auto.offset.reset)");
+        ok = stored_offset(c, tp->topic, tp->partition, &next) == 0;
+        tp->offset = next >= 0 ? next : c->reset;
     }
+    /* The rebalance is answered even when the offsets could not be read (we
+     * are stopping): the partitions are then taken but never marked ours,
+     * and paused, so nothing of them is buffered or written. */
     if (c->cooperative)
         error = rd_kafka_incremental_assign(c->rk, parts);
     else
@@ -365,13 +386,41 @@ static void on_assign(pi_consumer *c, rd_kafka_topic_partition_list_t *parts)
                    rd_kafka_error_string(error));
         c->fatal = 1;
         rd_kafka_error_destroy(error);
-    } else if (kerr) {
+        return;
+    }
+    if (kerr) {
         pi_err_set(&c->fatal_err, PI_EFATAL, "kafka assign failed: %s",
                    rd_kafka_err2str(kerr));
         c->fatal = 1;
+        return;
     }
-    if (c->paused && parts->cnt > 0)
-        rd_kafka_pause_partitions(c->rk, parts);
+    /* librdkafka keeps a partition's pause across unassign and assign:
+     * set it explicitly either way. */
+    if (c->paused || !ok)
+        kerr = rd_kafka_pause_partitions(c->rk, parts);
+    else
+        kerr = rd_kafka_resume_partitions(c->rk, parts);
+    if (kerr)
+        pi_warn("kafka pause/resume of new partitions: %s",
+                rd_kafka_err2str(kerr));
+    check_partitions(parts, "pause/resume");
+    if (!ok)
+        return;
+    for (int i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        part *p = find_part(c, tp->topic, tp->partition, true);
+
+        p->assigned = true;
+        p->next = tp->offset >= 0 ? tp->offset : -1;
+        p->warned_below = false;
+        pi_info("assigned %s[%d] from %s", tp->topic, (int)tp->partition,
+                tp->offset >= 0 ? "its offset in ingest_offsets"
+                                : "auto.offset.reset (no row in "
+                                  "ingest_offsets)");
+        if (tp->offset >= 0)
+            pi_debug("%s[%d] starts at offset %" PRId64, tp->topic,
+                     (int)tp->partition, tp->offset);
+    }
 }
 
 static void drop_partitions(pi_batch *batch,
@@ -398,12 +447,17 @@ static void on_revoke(pi_consumer *c, rd_kafka_topic_partition_list_t *parts)
         drop_partitions(c->fill, parts);
         drop_partitions(c->requeue, parts);
     } else {
-        int64_t deadline = now_ms() + c->cfg->shutdown_timeout_ms;
+        /* While stopping, the shutdown's own deadline holds (the flush
+         * already happened); otherwise a budget that leaves the group's
+         * max.poll.interval.ms to spare. */
+        int64_t deadline = c->stop_deadline ? c->stop_deadline
+                                            : now_ms() + c->revoke_budget_ms;
 
         /* Flush in order: the batch in flight, one that came back, then
          * what is filling (all of it: a batch is cheap to write early). */
         drain(c, deadline, true);
-        for (int round = 0; round < 2 && !c->fatal; round++) {
+        for (int round = 0; round < 2 && !c->fatal && now_ms() < deadline;
+             round++) {
             maybe_submit(c, true);
             drain(c, deadline, true);
         }
@@ -426,6 +480,9 @@ static void on_revoke(pi_consumer *c, rd_kafka_topic_partition_list_t *parts)
         pi_info("%s %s[%d]", lost ? "lost" : "revoked", parts->elems[i].topic,
                 (int)parts->elems[i].partition);
     }
+    /* A pause outlives the assignment in librdkafka: clear it. */
+    if (rd_kafka_resume_partitions(c->rk, parts) == 0)
+        check_partitions(parts, "resume");
     if (c->cooperative) {
         error = rd_kafka_incremental_unassign(c->rk, parts);
         if (error) {
@@ -433,7 +490,9 @@ static void on_revoke(pi_consumer *c, rd_kafka_topic_partition_list_t *parts)
             rd_kafka_error_destroy(error);
         }
     } else {
-        rd_kafka_assign(c->rk, NULL);
+        rd_kafka_resp_err_t kerr = rd_kafka_assign(c->rk, NULL);
+        if (kerr)
+            pi_warn("kafka unassign: %s", rd_kafka_err2str(kerr));
     }
 }
 
@@ -475,7 +534,7 @@ static int build_conf(pi_consumer *c, rd_kafka_conf_t **out, pi_err *err)
 {
     const pi_config *cfg = c->cfg;
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    const char *reset;
+    const char *reset, *strategy, *poll_interval;
     int rc = 0;
 
     *out = NULL;
@@ -526,10 +585,24 @@ static int build_conf(pi_consumer *c, rd_kafka_conf_t **out, pi_err *err)
     rc = set_prop(conf, "group.id", cfg->group, "--group", err);
     if (rc)
         goto cleanup;
+    /* librdkafka has checked these values: only their meaning is read
+     * here. */
     reset = user_prop(cfg, "auto.offset.reset");
-    c->earliest = reset == NULL || strcmp(reset, "earliest") == 0 ||
-                  strcmp(reset, "smallest") == 0 ||
-                  strcmp(reset, "beginning") == 0;
+    if (reset == NULL || strcmp(reset, "earliest") == 0 ||
+        strcmp(reset, "smallest") == 0 || strcmp(reset, "beginning") == 0)
+        c->reset = RD_KAFKA_OFFSET_BEGINNING;
+    else if (strcmp(reset, "error") == 0)
+        c->reset = RD_KAFKA_OFFSET_INVALID;
+    else
+        c->reset = RD_KAFKA_OFFSET_END;
+    /* One protocol for all the assignors listed (librdkafka requires it). */
+    strategy = user_prop(cfg, "partition.assignment.strategy");
+    c->cooperative =
+        strategy == NULL || strstr(strategy, "cooperative-sticky") != NULL;
+    poll_interval = user_prop(cfg, "max.poll.interval.ms");
+    c->revoke_budget_ms = (poll_interval ? atoll(poll_interval) : 300000) / 2;
+    if (c->revoke_budget_ms > cfg->shutdown_timeout_ms)
+        c->revoke_budget_ms = cfg->shutdown_timeout_ms;
     rd_kafka_conf_set_log_cb(conf, log_cb);
     rd_kafka_conf_set_error_cb(conf, error_cb);
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
@@ -579,7 +652,8 @@ static int check_kafka(pi_consumer *c, pi_err *err)
     return rc;
 }
 
-int pi_consumer_new(pi_consumer **out, const pi_config *cfg, pi_err *err)
+int pi_consumer_new(pi_consumer **out, const pi_config *cfg,
+                    const atomic_int *stop, pi_err *err)
 {
     pi_consumer *c = pi_calloc(1, sizeof(*c));
     rd_kafka_conf_t *conf = NULL;
@@ -589,6 +663,7 @@ int pi_consumer_new(pi_consumer **out, const pi_config *cfg, pi_err *err)
 
     *out = NULL;
     c->cfg = cfg;
+    c->stop = stop;
     atomic_init(&c->cancel, 0);
     if (cfg->topic == NULL) {
         rc = pi_err_set(err, PI_EINVAL,
@@ -611,7 +686,7 @@ int pi_consumer_new(pi_consumer **out, const pi_config *cfg, pi_err *err)
     rc = pi_writer_new(&c->w, &wopts, err);
     if (rc)
         goto cleanup;
-    wopts.cancel = NULL;
+    wopts.cancel = stop;
     rc = pi_writer_new(&c->meta, &wopts, err);
     if (rc)
         goto cleanup;
@@ -711,13 +786,13 @@ static void handle_event(pi_consumer *c, rd_kafka_message_t *rkm)
         pi_warn("kafka: %s", rd_kafka_message_errstr(rkm));
 }
 
-int pi_consumer_run(pi_consumer *c, const atomic_int *stop, pi_err *err)
+int pi_consumer_run(pi_consumer *c, pi_err *err)
 {
+    const atomic_int *stop = c->stop;
     int64_t progress_ms = now_ms(), backlog_since = 0;
     uint64_t progress_messages = 0;
     int rc;
 
-    c->stop = stop;
     rc = subscribe(c, err);
     if (rc)
         return rc;
@@ -772,16 +847,12 @@ int pi_consumer_run(pi_consumer *c, const atomic_int *stop, pi_err *err)
     }
     /* Stop fetching, flush what is buffered (bounded), commit, leave. */
     set_paused(c, true);
-    if (!c->fatal) {
-        int64_t deadline = now_ms() + c->cfg->shutdown_timeout_ms;
-        drain(c, deadline, true);
-        for (int round = 0; round < 2 && !c->fatal; round++) {
-            maybe_submit(c, true);
-            drain(c, deadline, true);
-        }
-    } else {
-        pi_pipeline_cancel(c->pipe);
-        drain(c, now_ms(), false);
+    c->stop_deadline = now_ms() + (c->fatal ? 0 : c->cfg->shutdown_timeout_ms);
+    drain(c, c->stop_deadline, true);
+    for (int round = 0; round < 2 && !c->fatal && now_ms() < c->stop_deadline;
+         round++) {
+        maybe_submit(c, true);
+        drain(c, c->stop_deadline, true);
     }
     rd_kafka_consumer_close(c->rk);
     pi_info("stopped: messages=%" PRIu64 " stored=%" PRIu64

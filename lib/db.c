@@ -8,13 +8,28 @@
 
 int pi_db_connect(PGconn **out, const char *conninfo, pi_err *err)
 {
-    const char *keys[3], *vals[3];
+    /* Defaults that bound how long a dead or unreachable server can hold
+     * us: the conninfo given comes after them (expanded from dbname) and
+     * overrides any of them. */
+    static const char *const defaults[][2] = {
+        {"connect_timeout", "10"},
+        {"keepalives", "1"},
+        {"keepalives_idle", "30"},
+        {"keepalives_interval", "10"},
+        {"keepalives_count", "3"},
+        {"tcp_user_timeout", "60000"},
+        {"fallback_application_name", "presence-ingest"}};
+    const char *keys[16], *vals[16];
     char masked[1024], *perr = NULL;
     PQconninfoOption *opts;
     PGconn *conn;
     int n = 0;
 
     *out = NULL;
+    for (size_t i = 0; i < sizeof(defaults) / sizeof(*defaults); i++) {
+        keys[n] = defaults[i][0];
+        vals[n++] = defaults[i][1];
+    }
     pi_log_mask_conninfo(conninfo ? conninfo : "", masked, sizeof(masked));
     if (conninfo && *conninfo) {
         /* Parse first: a malformed conninfo is a configuration error that no
@@ -30,8 +45,6 @@ int pi_db_connect(PGconn **out, const char *conninfo, pi_err *err)
         keys[n] = "dbname";
         vals[n++] = conninfo;
     }
-    keys[n] = "fallback_application_name";
-    vals[n++] = "presence-ingest";
     keys[n] = NULL;
     vals[n] = NULL;
     conn = PQconnectdbParams(keys, vals, 1);

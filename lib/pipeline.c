@@ -68,8 +68,15 @@ void pi_pipeline_new(pi_pipeline **out, pi_writer *w, atomic_int *cancel)
 
     p->w = w;
     p->cancel = cancel;
+    pthread_condattr_t attr;
+
     pthread_mutex_init(&p->lock, NULL);
-    pthread_cond_init(&p->cond, NULL);
+    /* Timed waits measure on the monotonic clock: a wall-clock step must
+     * not stretch or cut them. */
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->cond, &attr);
+    pthread_condattr_destroy(&attr);
     if (pthread_create(&p->thread, NULL, writer_main, p) != 0) {
         /* Only on resource exhaustion: treated like out-of-memory. */
         fprintf(stderr, "presence-ingest: cannot start the writer thread\n");
@@ -82,10 +89,15 @@ void pi_pipeline_destroy(pi_pipeline *p)
 {
     if (p == NULL)
         return;
+    /* A batch still in flight is given up: its messages are consumed again
+     * from ingest_offsets by whoever owns the partitions next. */
     pthread_mutex_lock(&p->lock);
     p->quit = true;
+    if (p->state == SLOT_QUEUED)
+        p->state = SLOT_DONE;
     pthread_cond_broadcast(&p->cond);
     pthread_mutex_unlock(&p->lock);
+    pi_pipeline_cancel(p);
     pthread_join(p->thread, NULL);
     /* A batch still held here was never collected: the caller gave up on it
      * (its messages will be redelivered), so it is only freed. */
@@ -122,7 +134,7 @@ void pi_pipeline_submit(pi_pipeline *p, pi_batch *batch)
 
 static void deadline_after(struct timespec *ts, int ms)
 {
-    clock_gettime(CLOCK_REALTIME, ts);
+    clock_gettime(CLOCK_MONOTONIC, ts);
     ts->tv_sec += ms / 1000;
     ts->tv_nsec += (long)(ms % 1000) * 1000000L;
     if (ts->tv_nsec >= 1000000000L) {
@@ -168,4 +180,5 @@ int pi_pipeline_collect(pi_pipeline *p, int timeout_ms, pi_batch **out, int *rc,
 void pi_pipeline_cancel(pi_pipeline *p)
 {
     atomic_store(p->cancel, 1);
+    pi_writer_interrupt(p->w);
 }

@@ -2,6 +2,7 @@
 #include "presence/writer.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +86,10 @@ struct pi_writer {
     char *group;
     char masked[1024];
     PGconn *conn;
+    /* For pi_writer_interrupt from another thread: the cancel handle of
+     * conn, replaced with it under lock. */
+    pthread_mutex_t cancel_lock;
+    PGcancel *cancel_handle;
     uint64_t seed;
     pi_arena scratch; /* details and payloads of writer rejects */
     /* Per attempt, reused. */
@@ -110,6 +115,8 @@ struct pi_writer {
     /* A COMMIT whose outcome was lost with the connection: its xid and the
      * figures it would have. */
     char lost_xid[32];
+    const pi_batch *lost_batch; /* the batch lost_xid was committing, */
+    uint64_t lost_version;      /* as it was then */
     pi_write_stats lost;
 };
 
@@ -170,21 +177,45 @@ static int fail(pi_writer *w, PGresult *res, const char *what, pi_err *err)
     return pi_db_fail(err, w->conn, res, what);
 }
 
+/* Replace the connection (conn may be NULL), keeping its cancel handle in
+ * step for pi_writer_interrupt. */
+static void set_conn(pi_writer *w, PGconn *conn)
+{
+    pthread_mutex_lock(&w->cancel_lock);
+    if (w->cancel_handle)
+        PQfreeCancel(w->cancel_handle);
+    w->cancel_handle = conn ? PQgetCancel(conn) : NULL;
+    pthread_mutex_unlock(&w->cancel_lock);
+    PQfinish(w->conn);
+    w->conn = conn;
+}
+
 static int connect_db(pi_writer *w, pi_err *err)
 {
+    PGconn *conn;
     int rc;
 
-    PQfinish(w->conn);
-    w->conn = NULL;
-    rc = pi_db_connect(&w->conn, w->conninfo, err);
+    set_conn(w, NULL);
+    rc = pi_db_connect(&conn, w->conninfo, err);
     if (rc)
         return rc;
+    set_conn(w, conn);
     rc = pi_db_exec(w->conn, setup_sql, err);
-    if (rc) {
-        PQfinish(w->conn);
-        w->conn = NULL;
-    }
+    if (rc)
+        set_conn(w, NULL);
     return rc;
+}
+
+void pi_writer_interrupt(pi_writer *w)
+{
+    char errbuf[256];
+
+    pthread_mutex_lock(&w->cancel_lock);
+    /* Best effort: if the request does not get through, the statement ends
+     * by itself (or by the connection's TCP timeouts). */
+    if (w->cancel_handle)
+        (void)PQcancel(w->cancel_handle, errbuf, sizeof(errbuf));
+    pthread_mutex_unlock(&w->cancel_lock);
 }
 
 static void rollback(pi_writer *w)
@@ -222,11 +253,10 @@ int pi_writer_new(pi_writer **out, const pi_writer_opts *opts, pi_err *err)
                          w->masked, sizeof(w->masked));
     w->seed = (uint64_t)time(NULL) ^ ((uint64_t)(uintptr_t)w << 16);
     pi_arena_init(&w->scratch);
-    rc = pi_db_connect(&w->conn, w->conninfo, err);
+    pthread_mutex_init(&w->cancel_lock, NULL);
+    rc = connect_db(w, err);
     if (rc == 0)
         rc = pi_migrate_check(w->conn, err);
-    if (rc == 0)
-        rc = pi_db_exec(w->conn, setup_sql, err);
     if (rc) {
         pi_writer_destroy(w);
         return rc;
@@ -239,7 +269,8 @@ void pi_writer_destroy(pi_writer *w)
 {
     if (w == NULL)
         return;
-    PQfinish(w->conn);
+    set_conn(w, NULL);
+    pthread_mutex_destroy(&w->cancel_lock);
     pi_arena_fini(&w->scratch);
     free(w->conninfo);
     free(w->group);
@@ -992,6 +1023,8 @@ static int write_once(pi_writer *w, const pi_batch *batch, int split,
     }
     w->cur.messages = n_msgs;
     w->cur.batches = 1;
+    w->lost_batch = batch;
+    w->lost_version = pi_batch_version(batch);
     return commit(w, err);
 cleanup:
     rollback(w);
@@ -1067,6 +1100,17 @@ int pi_writer_write(pi_writer *w, pi_batch *batch, pi_write_stats *stats,
     unsigned attempt = 0;
     int split = 0, rc;
 
+    /* A COMMIT outcome still unknown belongs to the batch it was
+     * committing: if the caller gave that batch up (cancelled, then dropped
+     * or changed it), the outcome says nothing about this one, which is
+     * written in full; the fence skips whatever that COMMIT did store. */
+    if (w->lost_xid[0] && (batch != w->lost_batch ||
+                           pi_batch_version(batch) != w->lost_version)) {
+        pi_warn("the outcome of transaction %s (COMMIT reply lost) no longer "
+                "matters: its batch was given up",
+                w->lost_xid);
+        w->lost_xid[0] = '\0';
+    }
     if (pi_batch_messages(batch) == 0)
         return 0;
     for (;;) {

@@ -95,9 +95,9 @@ int pi_cmd_run(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    rc = pi_consumer_new(&c, &cfg, &err);
+    rc = pi_consumer_new(&c, &cfg, &stop_requested, &err);
     if (rc == 0)
-        rc = pi_consumer_run(c, &stop_requested, &err);
+        rc = pi_consumer_run(c, &err);
     if (rc != 0)
         pi_error("run: %s", err.msg);
     code = pi_cmd_exit_code(rc);

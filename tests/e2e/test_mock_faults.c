@@ -40,6 +40,9 @@ typedef struct fixture {
     char conninfo[1024];
     PGconn *conn;
     pi_config cfg;
+    pi_consumer *c2; /* a second member of the group, when a test needs it */
+    atomic_int stop2;
+    pthread_t thread2;
     pi_consumer *c;
     atomic_int stop;
     pthread_t thread;
@@ -81,8 +84,11 @@ static long long query_ll(fixture *f, const char *sql)
     return v;
 }
 
+/* *state may hold a partition.assignment.strategy (prestate) to use. */
 static int setup(void **state)
 {
+    const char *strategy = *state;
+    char strategy_prop[128];
     fixture *f = calloc(1, sizeof(*f));
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char errstr[256], cmd[2048], sql[256];
@@ -140,10 +146,18 @@ static int setup(void **state)
                         "reconnect.backoff.max.ms=500",
                         "-X",
                         "log_level=2",
+                        "--shutdown-timeout-ms=2000",
+                        strategy ? "-X" : NULL,
+                        strategy_prop,
                         NULL};
         pi_err err;
+        int argc = 0;
+
+        snprintf(strategy_prop, sizeof(strategy_prop),
+                 "partition.assignment.strategy=%s", strategy ? strategy : "");
+        while (argv[argc])
+            argc++;
         pi_config_init(&f->cfg);
-        int argc = (int)(sizeof(argv) / sizeof(*argv)) - 1;
         if (pi_config_parse(&f->cfg, PI_CMD_RUN, argc, argv, &err) != 0)
             fail_msg("config: %s", err.msg);
     }
@@ -156,6 +170,7 @@ static int teardown(void **state)
     fixture *f = *state;
 
     pi_consumer_destroy(f->c);
+    pi_consumer_destroy(f->c2);
     pi_config_fini(&f->cfg);
     PQfinish(f->conn);
     rd_kafka_destroy(f->rk);
@@ -166,18 +181,19 @@ static int teardown(void **state)
 static void *consume(void *arg)
 {
     fixture *f = arg;
-    f->rc = pi_consumer_run(f->c, &f->stop, &f->err);
+    f->rc = pi_consumer_run(f->c, &f->err);
     return NULL;
 }
 
 static void start(fixture *f)
 {
     pi_err err;
-    int rc = pi_consumer_new(&f->c, &f->cfg, &err);
+    int rc;
 
+    atomic_init(&f->stop, 0);
+    rc = pi_consumer_new(&f->c, &f->cfg, &f->stop, &err);
     if (rc != 0)
         fail_msg("pi_consumer_new: %s", err.msg);
-    atomic_init(&f->stop, 0);
     assert_int_equal(pthread_create(&f->thread, NULL, consume, f), 0);
 }
 
@@ -275,6 +291,52 @@ static void test_mock_faults__restart_resumes_from_database(void **state)
     finish(f, MESSAGES, 0);
 }
 
+static void *consume2(void *arg)
+{
+    fixture *f = arg;
+    pi_err err;
+
+    if (pi_consumer_run(f->c2, &err) != 0)
+        fprintf(stderr, "second consumer: %s\n", err.msg);
+    return NULL;
+}
+
+/* The database stalls (a test transaction locks `presences`): the first
+ * member's writer blocks, it pauses its partitions, and then a second member
+ * joins, so the partitions are revoked while paused and a write hangs. The
+ * revoke must give up the hung write within its budget (cancelling the
+ * statement), and the partitions assigned afterwards must not stay paused:
+ * once the lock goes, every presence is stored exactly once. */
+static void test_mock_faults__rebalance_while_paused(void **state)
+{
+    fixture *f = *state;
+    PGconn *locker = PQconnectdb(f->conninfo);
+    PGresult *res;
+    pi_err err;
+
+    assert_int_equal(PQstatus(locker), CONNECTION_OK);
+    produce(f, 40000, MESSAGES);
+    res =
+        PQexec(locker, "BEGIN; LOCK TABLE presences IN ACCESS EXCLUSIVE MODE");
+    assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+    PQclear(res);
+
+    start(f);
+    sleep(4); /* joined, first batch hung on the lock, partitions paused */
+    atomic_init(&f->stop2, 0);
+    assert_int_equal(pi_consumer_new(&f->c2, &f->cfg, &f->stop2, &err), 0);
+    assert_int_equal(pthread_create(&f->thread2, NULL, consume2, f), 0);
+    sleep(8); /* the rebalance: revoke (hung flush given up), assign */
+    res = PQexec(locker, "COMMIT");
+    PQclear(res);
+    PQfinish(locker);
+
+    produce(f, 40000 + MESSAGES, MESSAGES);
+    finish(f, 2 * MESSAGES, 0);
+    atomic_store(&f->stop2, 1);
+    pthread_join(f->thread2, NULL);
+}
+
 static void test_mock_faults__empty_and_bad_values(void **state)
 {
     fixture *f = *state;
@@ -323,6 +385,11 @@ int main(void)
             test_mock_faults__restart_resumes_from_database, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mock_faults__empty_and_bad_values,
                                         setup, teardown),
+        cmocka_unit_test_prestate_setup_teardown(
+            test_mock_faults__rebalance_while_paused, setup, teardown, "range"),
+        cmocka_unit_test_prestate_setup_teardown(
+            test_mock_faults__rebalance_while_paused, setup, teardown,
+            "cooperative-sticky"),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -72,4 +72,8 @@ const char *pi_batch_topic(const pi_batch *batch, uint32_t topic);
 /* One entry per (topic, partition) present, in order of first appearance. */
 const pi_position *pi_batch_positions(const pi_batch *batch, size_t *n);
 
+/* Changes whenever the batch's content does (add, drop, reset): with the
+ * batch's address, it tells whether a batch is the one seen before. */
+uint64_t pi_batch_version(const pi_batch *batch);
+
 #endif

@@ -11,11 +11,14 @@
  * and redelivered to the next owner); on a lost assignment it is dropped. The
  * writer's fence (writer.h) keeps a stale owner from moving offsets back.
  *
- * Memory: at most two batches (one filling, one being written: each
- * batch-size messages / batch-bytes bytes plus decoded rows and rejected
- * payloads) plus librdkafka's pre-fetch queue (queued.max.messages.kbytes,
- * 16 MiB by default here). When the writer falls behind, the partitions are
- * paused and polling goes on, so the process stays in the group.
+ * Memory: at most three batches (one filling, one being written, and one
+ * that came back unwritten from a cancelled write; each up to batch-size
+ * messages and batch-bytes of values, plus their keys, decoded rows and the
+ * payloads of rejected messages), plus librdkafka's pre-fetch queue
+ * (queued.max.messages.kbytes, 16 MiB by default here) and one fetch
+ * response per broker being read (fetch.max.bytes, 16 MiB). When the writer
+ * falls behind for a second, the partitions are paused and polling goes on,
+ * so the process stays in the group.
  */
 #ifndef PRESENCE_CONSUMER_H
 #define PRESENCE_CONSUMER_H
@@ -31,17 +34,18 @@ typedef struct pi_consumer pi_consumer;
 /* Build the Kafka handle from cfg (every -X property is checked by
  * librdkafka and its error text shown verbatim), connect to PostgreSQL and
  * check the schema, and check that the brokers answer and the named topics
- * exist. cfg is borrowed and must outlive the consumer. Errors: PI_EINVAL
- * (bad configuration), PI_ESCHEMA, PI_ERETRY/PI_EFATAL (unreachable
- * service); err says which, in one line. */
+ * exist. cfg and stop are borrowed and must outlive the consumer; stop
+ * becoming non-zero (a signal) ends pi_consumer_run and any wait for the
+ * database. Errors: PI_EINVAL (bad configuration), PI_ESCHEMA,
+ * PI_ERETRY/PI_EFATAL (unreachable service); err says which, in one line. */
 PI_MUST_CHECK int pi_consumer_new(pi_consumer **out, const pi_config *cfg,
-                                  pi_err *err);
+                                  const atomic_int *stop, pi_err *err);
 
 /* Subscribe and consume until *stop becomes non-zero, then stop fetching,
- * flush, commit and leave the group. Returns 0 on a clean stop, PI_EFATAL
- * (err filled) when it could not go on. */
-PI_MUST_CHECK int pi_consumer_run(pi_consumer *c, const atomic_int *stop,
-                                  pi_err *err);
+ * flush (for at most shutdown-timeout-ms), commit and leave the group.
+ * Returns 0 on a clean stop, PI_EFATAL (err filled) when it could not go
+ * on. */
+PI_MUST_CHECK int pi_consumer_run(pi_consumer *c, pi_err *err);
 
 /* Totals since the consumer was created. */
 void pi_consumer_totals(const pi_consumer *c, pi_write_stats *out);

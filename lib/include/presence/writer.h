@@ -115,6 +115,11 @@ void pi_writer_destroy(pi_writer *w);
 PI_MUST_CHECK int pi_writer_write(pi_writer *w, pi_batch *batch,
                                   pi_write_stats *stats, pi_err *err);
 
+/* Cancel the statement w is running, if any (PQcancel), so that a write
+ * whose opts.cancel was just set stops waiting on a stuck server now. Safe
+ * to call from any thread while another uses w. */
+void pi_writer_interrupt(pi_writer *w);
+
 /* Read the stored next offset of (group, topic, partition); -1 if none.
  * Retries transient failures like pi_writer_write. */
 PI_MUST_CHECK int pi_writer_next_offset(pi_writer *w, const char *topic,
