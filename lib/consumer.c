@@ -180,27 +180,13 @@ static void commit_positions(pi_consumer *c, const pi_batch *batch, bool sync)
     rd_kafka_topic_partition_list_destroy(list);
 }
 
-static void add_totals(pi_write_stats *t, const pi_write_stats *s)
-{
-    t->messages += s->messages;
-    t->stored += s->stored;
-    t->duplicates += s->duplicates;
-    t->conflicts += s->conflicts;
-    t->rejected += s->rejected;
-    t->skipped += s->skipped;
-    t->fenced += s->fenced;
-    t->batches += s->batches;
-    t->retries += s->retries;
-    t->splits += s->splits;
-}
-
 /* A batch came back from the writer thread. */
 static void handle_done(pi_consumer *c, pi_batch *batch, int rc,
                         const pi_write_stats *stats, const pi_err *err,
                         bool sync_commit)
 {
     if (rc == 0) {
-        add_totals(&c->total, stats);
+        pi_write_stats_add(&c->total, stats);
         pi_debug("batch written: messages=%" PRIu64 " stored=%" PRIu64
                  " duplicates=%" PRIu64 " conflicts=%" PRIu64
                  " rejected=%" PRIu64,

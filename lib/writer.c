@@ -1031,7 +1031,7 @@ cleanup:
     return rc;
 }
 
-static void add_stats(pi_write_stats *to, const pi_write_stats *from)
+void pi_write_stats_add(pi_write_stats *to, const pi_write_stats *from)
 {
     to->messages += from->messages;
     to->stored += from->stored;
@@ -1094,6 +1094,23 @@ static void prepare_topics(pi_writer *w, const pi_batch *batch)
     }
 }
 
+/* After a transient failure: say so, and wait before attempt number
+ * `attempt`. Non-zero when opts.cancel is set (before or during the wait):
+ * give up. */
+static int backoff(pi_writer *w, unsigned attempt, const char *what,
+                   const pi_err *err)
+{
+    int delay;
+
+    if (w->opts.cancel && atomic_load(w->opts.cancel))
+        return -1;
+    delay = pi_db_backoff_ms(attempt, w->opts.backoff_min_ms,
+                             w->opts.backoff_max_ms, &w->seed);
+    pi_warn("%s failed (attempt %u), retrying in %d ms: %s [%s]", what, attempt,
+            delay, err->msg, w->masked);
+    return pi_db_sleep_ms(delay, w->opts.cancel);
+}
+
 int pi_writer_write(pi_writer *w, pi_batch *batch, pi_write_stats *stats,
                     pi_err *err)
 {
@@ -1125,7 +1142,7 @@ int pi_writer_write(pi_writer *w, pi_batch *batch, pi_write_stats *stats,
                         w->lost_xid);
                 w->lost_xid[0] = '\0';
                 w->lost.retries += attempt;
-                add_stats(stats, &w->lost);
+                pi_write_stats_add(stats, &w->lost);
                 return 0;
             }
             if (rc == 0) {
@@ -1142,7 +1159,7 @@ int pi_writer_write(pi_writer *w, pi_batch *batch, pi_write_stats *stats,
             if (rc == 0) {
                 w->cur.retries = attempt;
                 w->cur.splits = (uint64_t)split;
-                add_stats(stats, &w->cur);
+                pi_write_stats_add(stats, &w->cur);
                 return 0;
             }
         }
@@ -1157,15 +1174,7 @@ int pi_writer_write(pi_writer *w, pi_batch *batch, pi_write_stats *stats,
             err->code = rc = PI_EFATAL;
         if (rc != PI_ERETRY)
             return rc;
-        attempt++;
-        if (w->opts.cancel && atomic_load(w->opts.cancel))
-            return rc;
-        int delay = pi_db_backoff_ms(attempt, w->opts.backoff_min_ms,
-                                     w->opts.backoff_max_ms, &w->seed);
-        pi_warn("database write failed (attempt %u), retrying in %d ms: %s "
-                "[%s]",
-                attempt, delay, err->msg, w->masked);
-        if (pi_db_sleep_ms(delay, w->opts.cancel) != 0)
+        if (backoff(w, ++attempt, "database write", err) != 0)
             return PI_ERETRY;
     }
 }
@@ -1203,15 +1212,7 @@ int pi_writer_next_offset(pi_writer *w, const char *topic, int32_t partition,
         }
         if (rc != PI_ERETRY)
             return rc == PI_EDATA ? (err->code = PI_EFATAL) : rc;
-        attempt++;
-        if (w->opts.cancel && atomic_load(w->opts.cancel))
-            return rc;
-        int delay = pi_db_backoff_ms(attempt, w->opts.backoff_min_ms,
-                                     w->opts.backoff_max_ms, &w->seed);
-        pi_warn("reading ingest_offsets failed (attempt %u), retrying in %d "
-                "ms: %s [%s]",
-                attempt, delay, err->msg, w->masked);
-        if (pi_db_sleep_ms(delay, w->opts.cancel) != 0)
+        if (backoff(w, ++attempt, "reading ingest_offsets", err) != 0)
             return PI_ERETRY;
     }
 }

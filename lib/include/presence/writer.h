@@ -93,6 +93,9 @@ typedef struct pi_write_stats {
  * replaced rows. messages counts every message of the batch, fenced ones
  * included. */
 
+/* Add every figure of from to to. */
+void pi_write_stats_add(pi_write_stats *to, const pi_write_stats *from);
+
 typedef struct pi_writer pi_writer;
 
 /* Connect and check the schema version (PI_ESCHEMA: "run migrate").
