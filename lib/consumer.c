@@ -47,6 +47,7 @@ typedef struct part {
     bool assigned;
     bool warned_below; /* said once that the log went below next */
     int64_t next;      /* next offset expected from Kafka; -1: any */
+    int64_t committed; /* highest offset committed to Kafka since assigned */
 } part;
 
 struct pi_consumer {
@@ -165,8 +166,11 @@ static void commit_positions(pi_consumer *c, const pi_batch *batch, bool sync)
     for (size_t i = 0; i < n; i++) {
         const char *topic = pi_batch_topic(batch, pos[i].topic);
         part *p = find_part(c, topic, pos[i].partition, false);
-        if (p == NULL || !p->assigned)
+        /* Not ours, or a batch from before a reassignment that is behind
+         * what was committed since: lag tools must not see it go back. */
+        if (p == NULL || !p->assigned || pos[i].next_offset <= p->committed)
             continue;
+        p->committed = pos[i].next_offset;
         rd_kafka_topic_partition_list_add(list, topic, pos[i].partition)
             ->offset = pos[i].next_offset;
     }
@@ -347,6 +351,28 @@ static void check_partitions(const rd_kafka_topic_partition_list_t *parts,
     }
 }
 
+static void commit_assigned(pi_consumer *c,
+                            const rd_kafka_topic_partition_list_t *parts)
+{
+    rd_kafka_topic_partition_list_t *list =
+        rd_kafka_topic_partition_list_new(parts->cnt);
+    rd_kafka_resp_err_t kerr;
+
+    for (int i = 0; i < parts->cnt; i++) {
+        if (parts->elems[i].offset >= 0)
+            rd_kafka_topic_partition_list_add(list, parts->elems[i].topic,
+                                              parts->elems[i].partition)
+                ->offset = parts->elems[i].offset;
+    }
+    if (list->cnt > 0) {
+        kerr = rd_kafka_commit(c->rk, list, 1);
+        if (kerr)
+            pi_warn("kafka commit of the assigned positions: %s",
+                    rd_kafka_err2str(kerr));
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
 static void on_assign(pi_consumer *c, rd_kafka_topic_partition_list_t *parts)
 {
     rd_kafka_error_t *error = NULL;
@@ -392,12 +418,18 @@ static void on_assign(pi_consumer *c, rd_kafka_topic_partition_list_t *parts)
     check_partitions(parts, "pause/resume");
     if (!ok)
         return;
+    /* Publish the database's positions to the group at once: after a crash
+     * Kafka's committed offsets lag behind ingest_offsets, and lag tools
+     * would show a backlog that is already stored. Only positions found in
+     * ingest_offsets are committed (async, best effort). */
+    commit_assigned(c, parts);
     for (int i = 0; i < parts->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &parts->elems[i];
         part *p = find_part(c, tp->topic, tp->partition, true);
 
         p->assigned = true;
         p->next = tp->offset >= 0 ? tp->offset : -1;
+        p->committed = p->next;
         p->warned_below = false;
         pi_info("assigned %s[%d] from %s", tp->topic, (int)tp->partition,
                 tp->offset >= 0 ? "its offset in ingest_offsets"

@@ -2,6 +2,7 @@
  */
 #include "presence/pipeline.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -120,11 +121,7 @@ bool pi_pipeline_idle(pi_pipeline *p)
 void pi_pipeline_submit(pi_pipeline *p, pi_batch *batch)
 {
     pthread_mutex_lock(&p->lock);
-    if (p->state != SLOT_EMPTY) {
-        /* A bug in the caller: submit only when idle. */
-        pthread_mutex_unlock(&p->lock);
-        abort();
-    }
+    assert(p->state == SLOT_EMPTY); /* submit only when idle */
     atomic_store(p->cancel, 0);
     p->batch = batch;
     p->state = SLOT_QUEUED;

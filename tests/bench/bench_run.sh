@@ -42,7 +42,7 @@ PG_ADMIN=$(cat "$WORK/pg/conninfo")
 BROKERS=$(cat "$WORK/kafka/brokers")
 bash "$SUPPORT/kafka.sh" topic "$WORK/kafka" bench 4 >/dev/null
 "$GEN" "$N" >"$WORK/in.txt"
-kcat -P -b "$BROKERS" -t bench -l "$WORK/in.txt"
+kcat -P -b "$BROKERS" -t bench -X sticky.partitioning.linger.ms=0 -l "$WORK/in.txt"
 echo "messages=$N bytes=$(stat -c %s "$WORK/in.txt") partitions=4 rounds=$ROUNDS"
 
 newdb() {

@@ -50,6 +50,8 @@ grep -q hunter2 "$out" && fail "password printed"
 expect 1 "cannot reach Kafka brokers 127.0.0.1:1" \
   run --topic t --brokers 127.0.0.1:1 --pg "$PG" -X log_level=0
 
+"$PI_BINARY" version | grep -Eq '^presence-ingest [0-9]+\.[0-9]+\.[0-9]+$' || fail "version"
+
 # --help is generated from the table; the shipped sample is the generated one.
 "$PI_BINARY" run --help | grep -q -- "--batch-size N" || fail "help"
 diff <("$PI_BINARY" run --print-config) "$PI_SOURCE_DIR/deploy/presence-ingest.conf.sample" ||
