@@ -583,6 +583,18 @@ static long staged_of(pi_writer *w, const pi_decode_result *res, int64_t id)
 
 /* Compare a stored row (binary columns of probe_sql) with the incoming
  * presence; on a difference, describe it into sb. 1 when they differ. */
+
+/* Append "<sep>name STORED (here INCOMING)" for a differing string field. */
+static void describe_str(pi_sbuf *sb, const char **sep, const char *name,
+                         const char *stored, size_t stored_len, pi_str incoming)
+{
+    pi_sbuf_printf(sb, "%s%s ", *sep, name);
+    pi_sbuf_value(sb, stored, stored_len);
+    pi_sbuf_printf(sb, " (here ");
+    pi_sbuf_value(sb, incoming.ptr, incoming.len);
+    pi_sbuf_printf(sb, ")");
+    *sep = ", ";
+}
 static int stored_differs(pi_sbuf *sb, const PGresult *res, int r,
                           const pi_presence *pr)
 {
@@ -618,22 +630,10 @@ static int stored_differs(pi_sbuf *sb, const PGresult *res, int r,
         pi_sbuf_printf(sb, "%stype %s (here %s)", sep, type, itype);
         sep = ", ";
     }
-    if (!same_str(sreason, pr->reason)) {
-        pi_sbuf_printf(sb, "%sreason ", sep);
-        pi_sbuf_value(sb, reason, reason_len);
-        pi_sbuf_printf(sb, " (here ");
-        pi_sbuf_value(sb, pr->reason.ptr, pr->reason.len);
-        pi_sbuf_printf(sb, ")");
-        sep = ", ";
-    }
-    if (!same_str(sasset, pr->asset)) {
-        pi_sbuf_printf(sb, "%sasset ", sep);
-        pi_sbuf_value(sb, asset, asset_len);
-        pi_sbuf_printf(sb, " (here ");
-        pi_sbuf_value(sb, pr->asset.ptr, pr->asset.len);
-        pi_sbuf_printf(sb, ")");
-        sep = ", ";
-    }
+    if (!same_str(sreason, pr->reason))
+        describe_str(sb, &sep, "reason", reason, reason_len, pr->reason);
+    if (!same_str(sasset, pr->asset))
+        describe_str(sb, &sep, "asset", asset, asset_len, pr->asset);
     if (time_us != pr->time_us) {
         pi_fmt_time(ta, sizeof(ta), time_us, 0, 0);
         pi_fmt_time(tb, sizeof(tb), pr->time_us, 0, 0);
