@@ -12,6 +12,9 @@
 
 #include "presence/mem.h"
 
+/* How often a cancelled write's statement is interrupted again. */
+#define INTERRUPT_MS 100
+
 typedef enum slot_state {
     SLOT_EMPTY = 0, /* nothing in flight */
     SLOT_QUEUED,    /* submitted, the thread has not taken it yet */
@@ -86,28 +89,6 @@ void pi_pipeline_new(pi_pipeline **out, pi_writer *w, atomic_int *cancel)
     *out = p;
 }
 
-void pi_pipeline_destroy(pi_pipeline *p)
-{
-    if (p == NULL)
-        return;
-    /* A batch still in flight is given up: its messages are consumed again
-     * from ingest_offsets by whoever owns the partitions next. */
-    pthread_mutex_lock(&p->lock);
-    p->quit = true;
-    if (p->state == SLOT_QUEUED)
-        p->state = SLOT_DONE;
-    pthread_cond_broadcast(&p->cond);
-    pthread_mutex_unlock(&p->lock);
-    pi_pipeline_cancel(p);
-    pthread_join(p->thread, NULL);
-    /* A batch still held here was never collected: the caller gave up on it
-     * (its messages will be redelivered), so it is only freed. */
-    pi_batch_destroy(p->batch);
-    pthread_cond_destroy(&p->cond);
-    pthread_mutex_destroy(&p->lock);
-    free(p);
-}
-
 bool pi_pipeline_idle(pi_pipeline *p)
 {
     bool idle;
@@ -129,6 +110,12 @@ void pi_pipeline_submit(pi_pipeline *p, pi_batch *batch)
     pthread_mutex_unlock(&p->lock);
 }
 
+static bool timespec_before(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec < b->tv_sec ||
+           (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
 static void deadline_after(struct timespec *ts, int ms)
 {
     clock_gettime(CLOCK_MONOTONIC, ts);
@@ -140,10 +127,57 @@ static void deadline_after(struct timespec *ts, int ms)
     }
 }
 
+/* Wait on the condition until deadline (NULL: a slice of INTERRUPT_MS).
+ * While a cancelled write is still running, interrupt its statement again
+ * every slice: a cancel request sent between two statements finds nothing
+ * to cancel, and the next statement may be the one that blocks. Called and
+ * returns with p->lock held. */
+static void wait_for_writer(pi_pipeline *p, const struct timespec *deadline)
+{
+    struct timespec slice;
+
+    if (atomic_load(p->cancel) && p->state == SLOT_WRITING) {
+        pthread_mutex_unlock(&p->lock);
+        pi_writer_interrupt(p->w);
+        pthread_mutex_lock(&p->lock);
+        deadline_after(&slice, INTERRUPT_MS);
+        if (deadline == NULL || timespec_before(&slice, deadline))
+            deadline = &slice;
+    }
+    if (deadline)
+        pthread_cond_timedwait(&p->cond, &p->lock, deadline);
+    else
+        pthread_cond_wait(&p->cond, &p->lock);
+}
+
+void pi_pipeline_destroy(pi_pipeline *p)
+{
+    if (p == NULL)
+        return;
+    /* A batch still in flight is given up: its messages are consumed again
+     * from ingest_offsets by whoever owns the partitions next. */
+    atomic_store(p->cancel, 1);
+    pthread_mutex_lock(&p->lock);
+    p->quit = true;
+    if (p->state == SLOT_QUEUED)
+        p->state = SLOT_DONE;
+    pthread_cond_broadcast(&p->cond);
+    while (p->state == SLOT_WRITING)
+        wait_for_writer(p, NULL);
+    pthread_mutex_unlock(&p->lock);
+    pthread_join(p->thread, NULL);
+    /* A batch still held here was never collected: the caller gave up on it
+     * (its messages will be redelivered), so it is only freed. */
+    pi_batch_destroy(p->batch);
+    pthread_cond_destroy(&p->cond);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
 int pi_pipeline_collect(pi_pipeline *p, int timeout_ms, pi_batch **out, int *rc,
                         pi_write_stats *stats, pi_err *err)
 {
-    struct timespec deadline;
+    struct timespec deadline, now;
 
     *out = NULL;
     memset(stats, 0, sizeof(*stats));
@@ -153,12 +187,12 @@ int pi_pipeline_collect(pi_pipeline *p, int timeout_ms, pi_batch **out, int *rc,
     while (p->state == SLOT_QUEUED || p->state == SLOT_WRITING) {
         if (timeout_ms == 0)
             break;
-        if (timeout_ms < 0) {
-            pthread_cond_wait(&p->cond, &p->lock);
-        } else if (pthread_cond_timedwait(&p->cond, &p->lock, &deadline) ==
-                   ETIMEDOUT) {
-            break;
+        if (timeout_ms > 0) {
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if (!timespec_before(&now, &deadline))
+                break;
         }
+        wait_for_writer(p, timeout_ms > 0 ? &deadline : NULL);
     }
     if (p->state != SLOT_DONE) {
         pthread_mutex_unlock(&p->lock);
