@@ -400,6 +400,20 @@ static uint64_t hash_id(int64_t id)
 }
 
 /* A one-line description of how b differs from a (both decoded). */
+/* Append "<sep>name A<mid>B<end>" for a string field that differs between
+ * two presences (mid/end: " vs ", "" or " (here ", ")"). */
+static void describe_str(pi_sbuf *sb, const char **sep, const char *name,
+                         const char *a, size_t a_len, pi_str b, const char *mid,
+                         const char *end)
+{
+    pi_sbuf_printf(sb, "%s%s ", *sep, name);
+    pi_sbuf_value(sb, a, a_len);
+    pi_sbuf_printf(sb, "%s", mid);
+    pi_sbuf_value(sb, b.ptr, b.len);
+    pi_sbuf_printf(sb, "%s", end);
+    *sep = ", ";
+}
+
 static void describe_diff(pi_sbuf *sb, const pi_presence *a,
                           const pi_presence *b)
 {
@@ -416,20 +430,12 @@ static void describe_diff(pi_sbuf *sb, const pi_presence *a,
                        pi_presence_type_name(b->type));
         sep = ", ";
     }
-    if (!same_str(a->reason, b->reason)) {
-        pi_sbuf_printf(sb, "%sreason ", sep);
-        pi_sbuf_value(sb, a->reason.ptr, a->reason.len);
-        pi_sbuf_printf(sb, " vs ");
-        pi_sbuf_value(sb, b->reason.ptr, b->reason.len);
-        sep = ", ";
-    }
-    if (!same_str(a->asset, b->asset)) {
-        pi_sbuf_printf(sb, "%sasset ", sep);
-        pi_sbuf_value(sb, a->asset.ptr, a->asset.len);
-        pi_sbuf_printf(sb, " vs ");
-        pi_sbuf_value(sb, b->asset.ptr, b->asset.len);
-        sep = ", ";
-    }
+    if (!same_str(a->reason, b->reason))
+        describe_str(sb, &sep, "reason", a->reason.ptr, a->reason.len,
+                     b->reason, " vs ", "");
+    if (!same_str(a->asset, b->asset))
+        describe_str(sb, &sep, "asset", a->asset.ptr, a->asset.len, b->asset,
+                     " vs ", "");
     if (a->time_us != b->time_us || a->offset_min != b->offset_min) {
         char ta[64], tb[64];
         pi_fmt_time(ta, sizeof(ta), a->time_us, a->offset_min, 1);
@@ -584,17 +590,6 @@ static long staged_of(pi_writer *w, const pi_decode_result *res, int64_t id)
 /* Compare a stored row (binary columns of probe_sql) with the incoming
  * presence; on a difference, describe it into sb. 1 when they differ. */
 
-/* Append "<sep>name STORED (here INCOMING)" for a differing string field. */
-static void describe_str(pi_sbuf *sb, const char **sep, const char *name,
-                         const char *stored, size_t stored_len, pi_str incoming)
-{
-    pi_sbuf_printf(sb, "%s%s ", *sep, name);
-    pi_sbuf_value(sb, stored, stored_len);
-    pi_sbuf_printf(sb, " (here ");
-    pi_sbuf_value(sb, incoming.ptr, incoming.len);
-    pi_sbuf_printf(sb, ")");
-    *sep = ", ";
-}
 static int stored_differs(pi_sbuf *sb, const PGresult *res, int r,
                           const pi_presence *pr)
 {
@@ -631,9 +626,11 @@ static int stored_differs(pi_sbuf *sb, const PGresult *res, int r,
         sep = ", ";
     }
     if (!same_str(sreason, pr->reason))
-        describe_str(sb, &sep, "reason", reason, reason_len, pr->reason);
+        describe_str(sb, &sep, "reason", reason, reason_len, pr->reason,
+                     " (here ", ")");
     if (!same_str(sasset, pr->asset))
-        describe_str(sb, &sep, "asset", asset, asset_len, pr->asset);
+        describe_str(sb, &sep, "asset", asset, asset_len, pr->asset, " (here ",
+                     ")");
     if (time_us != pr->time_us) {
         pi_fmt_time(ta, sizeof(ta), time_us, 0, 0);
         pi_fmt_time(tb, sizeof(tb), pr->time_us, 0, 0);

@@ -346,6 +346,15 @@ static void test_writer__same_id_twice_in_a_batch(void **state)
                                     "WHERE error = 'id_conflict' AND "
                                     "\"offset\" = 3"),
                      1);
+    {
+        /* The detail names the differing field: kept vs incoming. */
+        char *detail = pi_test_db_text(
+            f->conn,
+            "SELECT detail FROM presence_rejects WHERE \"offset\" = 3");
+        if (strstr(detail, "reason \"idle_out\" vs \"ppp_lost\"") == NULL)
+            fail_msg("id_conflict detail: %s", detail);
+        free(detail);
+    }
     pi_writer_destroy(keep);
 
     /* replace, on an empty table: the later message wins. */
