@@ -66,6 +66,13 @@ static const pi_opt options[] = {
     {"stats-interval-ms", "PRESENCE_STATS_INTERVAL_MS", OPT_INT,
      F(stats_interval_ms), "60000", 0, 86400000, NULL,
      PI_CMD_RUN | PI_CMD_REPLAY, "log a progress line this often (0: never)"},
+    {"http-listen", "PRESENCE_HTTP_LISTEN", OPT_STR, F(http_listen),
+     "127.0.0.1:9464", 0, 0, NULL, PI_CMD_RUN | PI_CMD_REPLAY,
+     "ADDR:PORT serving /metrics, /healthz and /readyz, or off"},
+    {"health-stall-ms", "PRESENCE_HEALTH_STALL_MS", OPT_INT, F(health_stall_ms),
+     "10000", 100, 3600000, NULL, PI_CMD_RUN | PI_CMD_REPLAY,
+     "/healthz fails when the poll loop has not ticked for this long; "
+     "/readyz when the database or the writer has not answered for it"},
     {"log-level", "PRESENCE_LOG_LEVEL", OPT_ENUM, F(log_level), "info", 0, 0,
      "debug|info|warn|error", PI_CMD_ALL, "log threshold"},
     {"log-format", "PRESENCE_LOG_FORMAT", OPT_ENUM, F(log_format), "logfmt", 0,

@@ -14,6 +14,7 @@
 #include "presence/kafka.h"
 #include "presence/log.h"
 #include "presence/mem.h"
+#include "presence/metrics.h"
 #include "presence/pipeline.h"
 
 /* How long the writer may stay behind before the partitions are paused. */
@@ -156,6 +157,7 @@ static void handle_done(pi_consumer *c, pi_batch *batch, int rc,
                         const pi_write_stats *stats, const pi_err *err,
                         bool sync_commit)
 {
+    pi_metrics_batch_done(c->cfg->metrics, batch, rc, stats);
     if (rc == 0) {
         pi_write_stats_add(&c->total, stats);
         pi_debug("batch written: messages=%" PRIu64 " stored=%" PRIu64
@@ -257,6 +259,7 @@ static void set_paused(pi_consumer *c, bool pause)
         rd_kafka_topic_partition_list_destroy(list);
     }
     c->paused = pause;
+    pi_metrics_paused(c->cfg->metrics, pause);
     pi_debug("%s fetching: %s", pause ? "pausing" : "resuming",
              pause ? "the writer is behind" : "the writer caught up");
 }
@@ -485,6 +488,10 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t kerr,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     pi_consumer *c = opaque;
+    pi_rebalance_kind kind =
+        kerr == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS ? PI_REBALANCE_ASSIGN
+        : rd_kafka_assignment_lost(rk)               ? PI_REBALANCE_LOST
+                                                     : PI_REBALANCE_REVOKE;
 
     c->cooperative =
         strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
@@ -492,6 +499,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t kerr,
         on_assign(c, parts);
     else
         on_revoke(c, parts);
+    pi_metrics_rebalance(c->cfg->metrics, kind, parts);
 }
 
 int pi_consumer_new(pi_consumer **out, const pi_config *cfg,
@@ -532,6 +540,7 @@ int pi_consumer_new(pi_consumer **out, const pi_config *cfg,
     wopts.backoff_min_ms = (int)cfg->backoff_min_ms;
     wopts.backoff_max_ms = (int)cfg->backoff_max_ms;
     wopts.cancel = &c->cancel;
+    wopts.metrics = cfg->metrics;
     rc = pi_writer_new(&c->w, &wopts, err);
     if (rc)
         goto cleanup;
@@ -546,6 +555,7 @@ int pi_consumer_new(pi_consumer **out, const pi_config *cfg,
         goto cleanup;
     }
     conf = NULL; /* rd_kafka_new took it */
+    pi_metrics_set_kafka(cfg->metrics, c->rk);
     rd_kafka_poll_set_consumer(c->rk);
     rc = pi_kafka_check(c->rk, cfg, err);
     if (rc)
@@ -599,6 +609,7 @@ static void log_progress(pi_consumer *c, int64_t *last_ms,
     int64_t now = now_ms();
     double secs = (double)(now - *last_ms) / 1000.0;
 
+    pi_metrics_tick(c->cfg->metrics, now);
     if (c->cfg->stats_interval_ms == 0 ||
         now - *last_ms < c->cfg->stats_interval_ms)
         return;

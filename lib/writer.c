@@ -12,6 +12,7 @@
 #include "presence/db.h"
 #include "presence/log.h"
 #include "presence/mem.h"
+#include "presence/metrics.h"
 #include "presence/migrate.h"
 #include "writer_int.h"
 
@@ -190,11 +191,19 @@ static void set_conn(pi_writer *w, PGconn *conn)
     w->conn = conn;
 }
 
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static int connect_db(pi_writer *w, pi_err *err)
 {
     PGconn *conn;
     int rc;
 
+    w->refused.sqlstate[0] = '\0'; /* a failed connect has none */
     set_conn(w, NULL);
     rc = pi_db_connect(&conn, w->conninfo, err);
     if (rc)
@@ -904,12 +913,14 @@ static int write_rejects(pi_writer *w, const pi_batch *batch, pi_err *err)
                    pi_text_clean(&w->scratch, rj->detail.ptr, rj->detail.len),
                    m->payload);
         w->cur.rejected++;
+        w->cur.rejects_by_code[rj->code]++;
         n++;
     }
     for (size_t i = 0; i < w->n_xrejs; i++) {
         const pi_presence *pr = &res->presences[w->xrejs[i].presence];
         reject_row(w, batch, pr->tag, pr->element, w->xrejs[i].code,
                    w->xrejs[i].detail, element_json(w, pr));
+        w->cur.rejects_by_code[w->xrejs[i].code]++;
         n++;
     }
     if (n == 0)
@@ -1040,6 +1051,9 @@ void pi_write_stats_add(pi_write_stats *to, const pi_write_stats *from)
     to->batches += from->batches;
     to->retries += from->retries;
     to->splits += from->splits;
+    to->write_us += from->write_us;
+    for (int i = 0; i < PI_REJ__COUNT; i++)
+        to->rejects_by_code[i] += from->rejects_by_code[i];
 }
 
 /* After a lost COMMIT reply: did it commit? 1 yes, 0 no, <0 failure. */
@@ -1101,6 +1115,7 @@ static int backoff(pi_writer *w, unsigned attempt, const char *what,
 
     if (w->opts.cancel && atomic_load(w->opts.cancel))
         return -1;
+    pi_metrics_db_error(w->opts.metrics, w->refused.sqlstate, true);
     delay = pi_db_backoff_ms(attempt, w->opts.backoff_min_ms,
                              w->opts.backoff_max_ms, &w->seed);
     pi_warn("%s failed (attempt %u), retrying in %d ms: %s [%s]", what, attempt,
@@ -1127,6 +1142,7 @@ int pi_writer_write(pi_writer *w, pi_batch *batch, pi_write_stats *stats,
     }
     if (pi_batch_messages(batch) == 0)
         return 0;
+    pi_metrics_write_begin(w->opts.metrics);
     for (;;) {
         rc = 0;
         if (w->conn == NULL || PQstatus(w->conn) != CONNECTION_OK)
@@ -1152,14 +1168,18 @@ int pi_writer_write(pi_writer *w, pi_batch *batch, pi_write_stats *stats,
         if (rc == 0) {
             pi_arena_reset(&w->scratch);
             prepare_topics(w, batch);
+            int64_t t0 = mono_us();
             rc = write_once(w, batch, split, err);
             if (rc == 0) {
+                w->cur.write_us = (uint64_t)(mono_us() - t0);
                 w->cur.retries = attempt;
                 w->cur.splits = (uint64_t)split;
                 pi_write_stats_add(stats, &w->cur);
                 return 0;
             }
         }
+        if (rc == PI_EDATA || rc == PI_EFATAL)
+            pi_metrics_db_error(w->opts.metrics, w->refused.sqlstate, false);
         if (rc == PI_EDATA && !split) {
             pi_warn("PostgreSQL refused data in a batch of %zu messages (%s): "
                     "writing it again in bisected parts to isolate the rows",

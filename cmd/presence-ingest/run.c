@@ -9,7 +9,10 @@
 #include "cmd.h"
 #include "presence/config.h"
 #include "presence/consumer.h"
+#include "presence/http.h"
 #include "presence/log.h"
+#include "presence/metrics.h"
+#include "presence/probe.h"
 
 static atomic_int stop_requested;
 
@@ -63,10 +66,38 @@ int pi_cmd_setup(pi_config *cfg, unsigned cmd, int argc, char **argv)
     return -1;
 }
 
+/* Unless --http-listen is off: metrics, the endpoint and the database
+ * probe of /readyz, started before connecting anywhere so that a port in use
+ * fails at once and /healthz answers while the consumer starts. */
+static int serve_http(pi_config *cfg, pi_metrics **metrics, pi_http **http,
+                      pi_probe **probe, pi_err *err)
+{
+    int64_t interval = cfg->health_stall_ms / 3;
+    int rc;
+
+    if (strcmp(cfg->http_listen, "off") == 0)
+        return 0;
+    pi_metrics_new(metrics, PI_VERSION, cfg->health_stall_ms);
+    rc = pi_http_start(http, cfg->http_listen, *metrics, err);
+    if (rc)
+        return rc;
+    pi_info("serving /metrics, /healthz and /readyz on %s (port %d)",
+            cfg->http_listen, pi_http_port(*http));
+    if (interval > 1000)
+        interval = 1000;
+    pi_probe_start(probe, cfg->pg, interval, cfg->health_stall_ms / 2,
+                   *metrics);
+    cfg->metrics = *metrics;
+    return 0;
+}
+
 int pi_cmd_run(int argc, char **argv)
 {
     pi_config cfg;
     pi_consumer *c = NULL;
+    pi_metrics *metrics = NULL;
+    pi_http *http = NULL;
+    pi_probe *probe = NULL;
     pi_err err;
     struct sigaction sa;
     int rc, code;
@@ -95,14 +126,20 @@ int pi_cmd_run(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    rc = pi_consumer_new(&c, &cfg, &stop_requested, &err);
+    rc = serve_http(&cfg, &metrics, &http, &probe, &err);
+    if (rc == 0)
+        rc = pi_consumer_new(&c, &cfg, &stop_requested, &err);
     if (rc == 0)
         rc = pi_consumer_run(c, &err);
     if (rc != 0)
         pi_error("run: %s", err.msg);
     code = pi_cmd_exit_code(rc);
 cleanup:
+    /* The server reads the consumer's Kafka handle: stop it first. */
+    pi_http_stop(http);
+    pi_probe_stop(probe);
     pi_consumer_destroy(c);
+    pi_metrics_destroy(metrics);
     pi_config_fini(&cfg);
     return code;
 }

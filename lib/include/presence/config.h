@@ -16,6 +16,8 @@
 
 #include "presence/err.h"
 
+typedef struct pi_metrics pi_metrics; /* metrics.h */
+
 /* Which subcommands an option applies to (bit set). */
 enum {
     PI_CMD_RUN = 1 << 0,
@@ -42,6 +44,11 @@ typedef struct pi_config {
     int64_t backoff_max_ms;
     int64_t shutdown_timeout_ms;
     int64_t stats_interval_ms; /* periodic progress line; 0: off */
+    char *http_listen;         /* ADDR:PORT of /metrics etc., or "off" */
+    int64_t health_stall_ms;   /* /healthz, /readyz thresholds */
+    /* Not an option: the service's metrics, set by `run` while it serves
+     * them (NULL otherwise); borrowed. */
+    pi_metrics *metrics;
     /* -X key=value pairs, in order. */
     char **kafka_keys;
     char **kafka_values;

@@ -54,6 +54,8 @@
 #include "presence/batch.h"
 #include "presence/err.h"
 
+typedef struct pi_metrics pi_metrics; /* metrics.h */
+
 typedef enum pi_on_conflict {
     PI_ON_CONFLICT_KEEP = 0,
     PI_ON_CONFLICT_REPLACE
@@ -68,6 +70,8 @@ typedef struct pi_writer_opts {
     int backoff_max_ms;       /* cap (default 10000) */
     const atomic_int *cancel; /* when non-zero, stop retrying: return
                                  PI_ERETRY; may be NULL */
+    pi_metrics *metrics;      /* database errors, writes in flight; may be
+                                 NULL (borrowed) */
 } pi_writer_opts;
 
 /* Fill opts with the defaults above (everything else 0/NULL). */
@@ -85,6 +89,10 @@ typedef struct pi_write_stats {
     uint64_t batches; /* transactions committed */
     uint64_t retries; /* transient failures retried */
     uint64_t splits;  /* batches written again bisected (data errors) */
+    /* The committed attempt, BEGIN to COMMIT, in microseconds. */
+    uint64_t write_us;
+    /* Rows sent to presence_rejects, by code (kept conflicts included). */
+    uint64_t rejects_by_code[PI_REJ__COUNT];
 } pi_write_stats;
 
 /* Every element of a written, unfenced message ends as exactly one of
