@@ -444,7 +444,7 @@ static void write_hist(FILE *out, histogram *h, const char *name,
         else
             fprintf(out, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cum);
     }
-    fprintf(out, "%s_sum %.17g\n%s_count %" PRIu64 "\n", name,
+    fprintf(out, "%s_sum %.15g\n%s_count %" PRIu64 "\n", name,
             atomic_load_explicit(&h->sum, memory_order_relaxed), name, cum);
 }
 
