@@ -9,13 +9,16 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # Why each one is here:
 packages=(
     build-essential cmake pkg-config       # the C17 build
-    librdkafka-dev libjson-c-dev libpq-dev # the three libraries the service links
+    librdkafka-dev libjson-c-dev libpq-dev # the libraries the service links,
+    libmicrohttpd-dev                      # and its /metrics endpoint
     libcmocka-dev                          # unit/integration test framework
     postgresql-15                          # the server tests/support/pg.sh runs
     kcat                                   # independent Kafka client for tests
     maven openjdk-17-jre-headless          # fetch and run the Kafka broker
     clang clang-format libclang-rt-14-dev  # libFuzzer + sanitizers, format check
     python3 procps util-linux ca-certificates # harness helpers (ports, runuser)
+    curl prometheus python3-yaml           # metrics e2e (promtool), alert tests
+    systemd                                # systemd-analyze verify of the unit
 )
 
 missing=()

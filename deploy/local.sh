@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # local.sh -- presence-ingest on this machine, end to end, for trying it out.
 #
-#   sudo bash deploy/local.sh [up]   install deps, build (release), start
+#   bash deploy/local.sh [up]        install deps, build (release), start
 #                                    PostgreSQL and Kafka (the test harness),
 #                                    create schema and topic, feed sample
 #                                    presences, run the service
-#   sudo bash deploy/local.sh down   stop everything and remove the state
+#   bash deploy/local.sh down        stop everything and remove the state
 #
+# Run it as root (it installs packages with apt; no sudo needed).
 # State lives in ${PI_LOCAL_DIR:-/tmp/presence-ingest-local}: pg/ and kafka/
 # (as written by tests/support/{pg,kafka}.sh), service.log, service.pid.
 set -euo pipefail
@@ -70,27 +71,8 @@ create_topic() {
 # message value each), then connect/disconnect pairs for a few assets in the
 # same shape, one message value per line, produced with kcat.
 feed_samples() {
-    {
-        cat "$root"/deploy/samples/*.json
-        python3 - <<'PY'
-import json, time
-EPOCH_MS = 1262304000000  # 2010-01-01T00:00:00Z: ids carry ms since then << 22
-now_ms = int(time.time() * 1000)
-for n in range(10):
-    asset = "35615606035%04d" % n
-    t0 = now_ms - 60000 * (10 - n)
-    conn_id = ((t0 - EPOCH_MS) << 22) | (2 * n)
-    for k, (typ, reason, t) in enumerate(
-            [("connect", "idle_out", t0), ("disconnect", "closed_by_device", t0 + 30000)]):
-        pid = ((t - EPOCH_MS) << 22) | (2 * n + k + 1)
-        p = {"id": pid, "id_str": str(pid), "connection_id": conn_id,
-             "connection_id_str": str(conn_id), "asset": asset, "type": typ,
-             "reason": reason,
-             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t / 1000)) + "Z"}
-        print(json.dumps({"meta": {"account": "local", "event": "presence"},
-                          "payload": p}, separators=(",", ":")))
-PY
-    } | kcat -P -b "$(cat "$LOCAL/kafka/brokers")" -t "$TOPIC"
+    sh "$root/deploy/samples/feed.sh" |
+        kcat -P -b "$(cat "$LOCAL/kafka/brokers")" -t "$TOPIC"
     echo "fed 2 sample bodies + 20 generated presences into $TOPIC"
 }
 
@@ -171,7 +153,7 @@ presence-ingest local stack is up.
               psql '$conninfo' -c 'select * from presences limit 5'
   Kafka:      $brokers   (topic $TOPIC, group $GROUP)
               kcat -C -b $brokers -t $TOPIC -e
-  Stop it:    sudo bash deploy/local.sh down
+  Stop it:    bash deploy/local.sh down   (as root)
 EOF
 }
 

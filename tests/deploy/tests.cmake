@@ -1,0 +1,6 @@
+# deploy/: the alert rules (promtool check + unit tests), the dashboard and
+# the alerts against the names the service exports, the systemd unit
+# (systemd-analyze verify). Fast, no services.
+pi_script_test(deploy alert_rules TIMEOUT 60)
+pi_script_test(deploy dashboard_names TIMEOUT 60)
+pi_script_test(deploy systemd_verify TIMEOUT 60)
