@@ -2,18 +2,24 @@
 # bench_run.sh -- `presence-ingest run` draining a pre-filled topic, against
 # `load` of the same messages from a file (the writer's ceiling), in one run.
 #
-#   bash tests/bench/bench_run.sh [MESSAGES] [ROUNDS]     (defaults 1000000, 3)
+#   bash tests/bench/bench_run.sh [MESSAGES] [ROUNDS] [--metrics]
+#                                              (defaults 1000000, 3)
 #
 # Starts its own PostgreSQL and Kafka with the test harness, fills a
 # 4-partition topic with kcat, then per round: `load` FILE into an empty
 # database, and `run` draining the topic into another empty database (a new
 # consumer group each round). Prints msgs/s for both, the ratio, and the
-# peak RSS of `run` (VmHWM), then the medians. Build first:
+# peak RSS of `run` (VmHWM), then the medians. `run` has its HTTP endpoint
+# off. With --metrics, each round also runs `run` with the endpoint on and
+# /metrics scraped every second (the same topic, another group and empty
+# database; the two runs alternate which goes first), and prints the ratio
+# metrics/plain. Build first:
 #   cmake --preset release && cmake --build --preset release
 set -euo pipefail
 
 N=${1:-1000000}
 ROUNDS=${2:-3}
+METRICS=${3:-}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${PI_BINARY:-$root/build/release/cmd/presence-ingest/presence-ingest}
 GEN=${PI_GEN:-$root/build/release/tests/pi-gen}
@@ -45,6 +51,49 @@ bash "$SUPPORT/kafka.sh" topic "$WORK/kafka" bench 4 >/dev/null
 kcat -P -b "$BROKERS" -t bench -X sticky.partitioning.linger.ms=0 -l "$WORK/in.txt"
 echo "messages=$N bytes=$(stat -c %s "$WORK/in.txt") partitions=4 rounds=$ROUNDS"
 
+# drain ROUND NAME on|off: `run` drains the topic into a new database NAME
+# with group NAME; on: the HTTP endpoint on a free port, scraped every
+# second. Sets RATE (msgs/s) and HWM (peak RSS, kB).
+drain() {
+  local r=$1 name=$2 mode=$3 s e h port=0 http=(--http-listen off) scraper=
+  newdb "$name"
+  PG="$PG_ADMIN dbname=$name"
+  if [ "$mode" = on ]; then
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    http=(--http-listen "127.0.0.1:$port")
+  fi
+  s=$(now)
+  "$BIN" run --brokers "$BROKERS" --topic bench --group "$name" --pg "$PG" \
+    --stats-interval-ms 0 --log-level warn "${http[@]}" 2>"$WORK/$name.log" &
+  RUN_PID=$!
+  if [ "$mode" = on ]; then
+    ( n=0; while kill -0 "$RUN_PID" 2>/dev/null; do
+        curl -sf --max-time 2 "http://127.0.0.1:$port/metrics" >/dev/null && n=$((n + 1))
+        echo "$n" >"$WORK/scrapes"
+        sleep 1
+      done ) &
+    scraper=$!
+  fi
+  HWM=0
+  while [ "$(psql "$PG" -XAtq -c 'select coalesce(sum(next_offset), 0) from ingest_offsets')" != "$N" ]; do
+    kill -0 "$RUN_PID" || { cat "$WORK/$name.log"; exit 1; }
+    h=$(awk '/VmHWM/ { print $2 }' "/proc/$RUN_PID/status")
+    [ "${h:-0}" -gt "$HWM" ] && HWM=$h
+    sleep 0.05
+  done
+  e=$(now)
+  h=$(awk '/VmHWM/ { print $2 }' "/proc/$RUN_PID/status")
+  [ "${h:-0}" -gt "$HWM" ] && HWM=$h
+  kill -TERM "$RUN_PID"
+  wait "$RUN_PID"
+  RUN_PID=
+  [ -z "$scraper" ] || wait "$scraper" || true
+  RATE=$(rate "$N" "$s" "$e")
+  rows=$(psql "$PG" -XAtq -c 'select count(*) from presences')
+  [ "$rows" = "$N" ] || { echo "run stored $rows of $N" >&2; exit 1; }
+  psql "$PG_ADMIN" -XAtq -c "drop database $name" >/dev/null
+}
+
 newdb() {
   psql "$PG_ADMIN" -XAtq -c "create database $1" >/dev/null
   "$BIN" migrate --pg "$PG_ADMIN dbname=$1" >/dev/null
@@ -57,37 +106,37 @@ for r in $(seq "$ROUNDS"); do
   e=$(now)
   load_rate=$(rate "$N" "$s" "$e")
 
-  newdb "run_$r"
-  PG="$PG_ADMIN dbname=run_$r"
-  s=$(now)
-  "$BIN" run --brokers "$BROKERS" --topic bench --group "bench_$r" --pg "$PG" \
-    --stats-interval-ms 0 --log-level warn 2>"$WORK/run_$r.log" &
-  RUN_PID=$!
-  hwm=0
-  while [ "$(psql "$PG" -XAtq -c 'select coalesce(sum(next_offset), 0) from ingest_offsets')" != "$N" ]; do
-    kill -0 "$RUN_PID" || { cat "$WORK/run_$r.log"; exit 1; }
-    h=$(awk '/VmHWM/ { print $2 }' "/proc/$RUN_PID/status")
-    [ "${h:-0}" -gt "$hwm" ] && hwm=$h
-    sleep 0.05
-  done
-  e=$(now)
-  h=$(awk '/VmHWM/ { print $2 }' "/proc/$RUN_PID/status")
-  [ "${h:-0}" -gt "$hwm" ] && hwm=$h
-  kill -TERM "$RUN_PID"
-  wait "$RUN_PID"
-  RUN_PID=
-  run_rate=$(rate "$N" "$s" "$e")
-  rows=$(psql "$PG" -XAtq -c 'select count(*) from presences')
-  [ "$rows" = "$N" ] || { echo "run stored $rows of $N" >&2; exit 1; }
+  if [ -n "$METRICS" ] && [ $((r % 2)) -eq 0 ]; then
+    drain "$r" "m_$r" on; metrics_rate=$RATE; metrics_hwm=$HWM
+    drain "$r" "p_$r" off; run_rate=$RATE; hwm=$HWM
+  else
+    drain "$r" "p_$r" off; run_rate=$RATE; hwm=$HWM
+    if [ -n "$METRICS" ]; then
+      drain "$r" "m_$r" on; metrics_rate=$RATE; metrics_hwm=$HWM
+    fi
+  fi
   echo "round $r: load ${load_rate} msgs/s, run ${run_rate} msgs/s," \
     "ratio $(awk -v a="$run_rate" -v b="$load_rate" 'BEGIN { printf "%.2f", a / b }')," \
     "run peak RSS $((hwm / 1024)) MiB"
+  if [ -n "$METRICS" ]; then
+    echo "round $r: run with /metrics scraped every second ${metrics_rate} msgs/s," \
+      "ratio to plain run $(awk -v a="$metrics_rate" -v b="$run_rate" 'BEGIN { printf "%.3f", a / b }')," \
+      "peak RSS $((metrics_hwm / 1024)) MiB, $(cat "$WORK/scrapes") scrapes"
+    echo "$metrics_rate" >>"$WORK/metrics"
+    awk -v a="$metrics_rate" -v b="$run_rate" 'BEGIN { print a / b }' >>"$WORK/metrics_ratio"
+  fi
   echo "$load_rate" >>"$WORK/load"
   echo "$run_rate" >>"$WORK/run"
   echo "$hwm" >>"$WORK/hwm"
-  psql "$PG_ADMIN" -XAtq -c "drop database load_$r" -c "drop database run_$r" >/dev/null
+  psql "$PG_ADMIN" -XAtq -c "drop database load_$r" >/dev/null
 done
 L=$(median <"$WORK/load")
 R=$(median <"$WORK/run")
 echo "median: load ${L} msgs/s, run ${R} msgs/s, run/load $(awk -v a="$R" -v b="$L" 'BEGIN { printf "%.2f", a / b }')," \
   "run peak RSS $(( $(sort -n "$WORK/hwm" | tail -n 1) / 1024 )) MiB (max)"
+if [ -n "$METRICS" ]; then
+  M=$(median <"$WORK/metrics")
+  echo "median: run with /metrics scraped ${M} msgs/s vs plain ${R} msgs/s:" \
+    "ratio of medians $(awk -v a="$M" -v b="$R" 'BEGIN { printf "%.3f", a / b }')," \
+    "median per-round ratio $(median <"$WORK/metrics_ratio" | awk '{ printf "%.3f", $1 }')"
+fi
