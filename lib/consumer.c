@@ -555,7 +555,6 @@ int pi_consumer_new(pi_consumer **out, const pi_config *cfg,
         goto cleanup;
     }
     conf = NULL; /* rd_kafka_new took it */
-    pi_metrics_set_kafka(cfg->metrics, c->rk);
     rd_kafka_poll_set_consumer(c->rk);
     rc = pi_kafka_check(c->rk, cfg, err);
     if (rc)
@@ -564,6 +563,7 @@ int pi_consumer_new(pi_consumer **out, const pi_config *cfg,
     pi_decoder_new(&c->dec, (size_t)cfg->max_message_bytes);
     pi_batch_new(&c->fill);
     pi_pipeline_new(&c->pipe, c->w, &c->cancel);
+    pi_metrics_set_kafka(cfg->metrics, c->rk); /* not before: see metrics.h */
     *out = c;
     return 0;
 cleanup:

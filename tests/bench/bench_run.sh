@@ -53,7 +53,7 @@ echo "messages=$N bytes=$(stat -c %s "$WORK/in.txt") partitions=4 rounds=$ROUNDS
 
 # drain ROUND NAME on|off: `run` drains the topic into a new database NAME
 # with group NAME; on: the HTTP endpoint on a free port, scraped every
-# second. Sets RATE (msgs/s) and HWM (peak RSS, kB).
+# second. Sets RATE (msgs/s), HWM (peak RSS, kB) and CPU (seconds).
 drain() {
   local r=$1 name=$2 mode=$3 s e h port=0 http=(--http-listen off) scraper=
   newdb "$name"
@@ -84,6 +84,11 @@ drain() {
   e=$(now)
   h=$(awk '/VmHWM/ { print $2 }' "/proc/$RUN_PID/status")
   [ "${h:-0}" -gt "$HWM" ] && HWM=$h
+  # CPU seconds the process used (user + system, after the command name's
+  # closing parenthesis fields 12 and 13): steadier than wall-clock rates on
+  # a shared machine.
+  CPU=$(sed 's/.*) //' "/proc/$RUN_PID/stat" |
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($12 + $13) / hz }')
   kill -TERM "$RUN_PID"
   wait "$RUN_PID"
   RUN_PID=
@@ -107,12 +112,12 @@ for r in $(seq "$ROUNDS"); do
   load_rate=$(rate "$N" "$s" "$e")
 
   if [ -n "$METRICS" ] && [ $((r % 2)) -eq 0 ]; then
-    drain "$r" "m_$r" on; metrics_rate=$RATE; metrics_hwm=$HWM
-    drain "$r" "p_$r" off; run_rate=$RATE; hwm=$HWM
+    drain "$r" "m_$r" on; metrics_rate=$RATE; metrics_hwm=$HWM; metrics_cpu=$CPU
+    drain "$r" "p_$r" off; run_rate=$RATE; hwm=$HWM; run_cpu=$CPU
   else
-    drain "$r" "p_$r" off; run_rate=$RATE; hwm=$HWM
+    drain "$r" "p_$r" off; run_rate=$RATE; hwm=$HWM; run_cpu=$CPU
     if [ -n "$METRICS" ]; then
-      drain "$r" "m_$r" on; metrics_rate=$RATE; metrics_hwm=$HWM
+      drain "$r" "m_$r" on; metrics_rate=$RATE; metrics_hwm=$HWM; metrics_cpu=$CPU
     fi
   fi
   echo "round $r: load ${load_rate} msgs/s, run ${run_rate} msgs/s," \
@@ -121,7 +126,10 @@ for r in $(seq "$ROUNDS"); do
   if [ -n "$METRICS" ]; then
     echo "round $r: run with /metrics scraped every second ${metrics_rate} msgs/s," \
       "ratio to plain run $(awk -v a="$metrics_rate" -v b="$run_rate" 'BEGIN { printf "%.3f", a / b }')," \
-      "peak RSS $((metrics_hwm / 1024)) MiB, $(cat "$WORK/scrapes") scrapes"
+      "peak RSS $((metrics_hwm / 1024)) MiB, $(cat "$WORK/scrapes") scrapes;" \
+      "CPU ${run_cpu} s plain, ${metrics_cpu} s with metrics," \
+      "ratio $(awk -v a="$run_cpu" -v b="$metrics_cpu" 'BEGIN { printf "%.3f", a / b }')"
+    awk -v a="$run_cpu" -v b="$metrics_cpu" 'BEGIN { print a / b }' >>"$WORK/cpu_ratio"
     echo "$metrics_rate" >>"$WORK/metrics"
     awk -v a="$metrics_rate" -v b="$run_rate" 'BEGIN { print a / b }' >>"$WORK/metrics_ratio"
   fi
@@ -138,5 +146,6 @@ if [ -n "$METRICS" ]; then
   M=$(median <"$WORK/metrics")
   echo "median: run with /metrics scraped ${M} msgs/s vs plain ${R} msgs/s:" \
     "ratio of medians $(awk -v a="$M" -v b="$R" 'BEGIN { printf "%.3f", a / b }')," \
-    "median per-round ratio $(median <"$WORK/metrics_ratio" | awk '{ printf "%.3f", $1 }')"
+    "median per-round ratio $(median <"$WORK/metrics_ratio" | awk '{ printf "%.3f", $1 }');" \
+    "CPU plain/metrics, median per-round $(median <"$WORK/cpu_ratio" | awk '{ printf "%.3f", $1 }')"
 fi

@@ -51,7 +51,9 @@ void pi_metrics_destroy(pi_metrics *m);
 
 /* The consumer's handle, for the high watermarks of the lag gauge (read at
  * scrape time with rd_kafka_get_watermark_offsets, which does not block).
- * Borrowed: whoever serves scrapes must stop before rk is destroyed. */
+ * Borrowed: whoever serves scrapes must stop before rk is destroyed, so the
+ * consumer sets it only once it can no longer fail (a failed
+ * pi_consumer_new destroys its handle itself, under a running server). */
 void pi_metrics_set_kafka(pi_metrics *m, rd_kafka_t *rk);
 
 /* ---- recording: consumer thread ---------------------------------------- */
