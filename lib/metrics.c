@@ -1,29 +1,15 @@
-/* metrics.c -- lock-free counters and histograms, Prometheus text exposition */
+/* metrics.c -- lock-free counters and histograms, and the health rules */
 #include "presence/metrics.h"
 
-#include <dirent.h>
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "metrics_int.h"
 #include "presence/mem.h"
-
-#define N_BOUNDS_MAX 16
-
-/* Bucket counts are kept per bucket (not cumulative) and summed at scrape
- * time, so that _count, which is derived from them, always agrees with the
- * +Inf bucket. Only the consumer thread records into histograms, so the
- * double sum is a plain load and store. */
-typedef struct histogram {
-    const double *bounds;
-    size_t n_bounds;
-    _Atomic uint64_t counts[N_BOUNDS_MAX + 1];
-    _Atomic double sum;
-} histogram;
 
 static const double batch_messages_bounds[] = {
     1, 10, 100, 500, 1000, 2500, 5000, 10000, 100000, 1000000};
@@ -31,52 +17,6 @@ static const double write_seconds_bounds[] = {
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
 static const double event_lag_bounds[] = {
     0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400};
-
-/* SQLSTATE classes: two characters of [0-9A-Z]. */
-#define N_CLASSES (36 * 36)
-
-typedef struct topic_slot {
-    char *name;
-    _Atomic uint64_t messages;
-} topic_slot;
-
-/* Appended by the consumer thread only; a slot is published by the release
- * store of the count, after its fields are set. */
-typedef struct part_slot {
-    uint32_t topic; /* index in topics */
-    int32_t partition;
-    atomic_bool assigned;
-    _Atomic int64_t next; /* next offset to write; <0 unknown */
-} part_slot;
-
-struct pi_metrics {
-    char *version;
-    int64_t stall_ms;
-    double start_time; /* process start, seconds since the epoch */
-    _Atomic(rd_kafka_t *) rk;
-
-    topic_slot topics[PI_METRICS_MAX_TOPICS];
-    atomic_size_t n_topics;
-    part_slot *parts;
-    atomic_size_t n_parts;
-
-    _Atomic uint64_t stored, duplicates, conflicts, rejected, skipped;
-    _Atomic uint64_t rejects[PI_REJ__COUNT];
-    _Atomic uint64_t batches;
-    _Atomic uint64_t rebalances[PI_REBALANCE__COUNT];
-    _Atomic uint64_t db_errors[N_CLASSES];
-    _Atomic uint64_t db_retries;
-    atomic_bool paused;
-    _Atomic double last_commit; /* seconds since the epoch; 0: none yet */
-    histogram batch_messages, write_seconds, event_lag;
-
-    /* Health, on the monotonic clock (ms); 0: never. */
-    _Atomic int64_t tick_ms;
-    _Atomic int64_t db_ok_ms;   /* the database last answered */
-    _Atomic int64_t db_err_ms;  /* a database call last failed */
-    _Atomic int64_t writing_ms; /* the writer started the batch in flight */
-    _Atomic int64_t created_ms;
-};
 
 static int64_t mono_ms(void)
 {
@@ -95,11 +35,6 @@ static double wall_seconds(void)
 static void add(_Atomic uint64_t *c, uint64_t n)
 {
     atomic_fetch_add_explicit(c, n, memory_order_relaxed);
-}
-
-static uint64_t get(_Atomic uint64_t *c)
-{
-    return atomic_load_explicit(c, memory_order_relaxed);
 }
 
 static void hist_init(histogram *h, const double *bounds, size_t n)
@@ -381,15 +316,6 @@ static int class_index(const char *sqlstate)
     return idx;
 }
 
-static void class_name(int idx, char out[3])
-{
-    static const char digits[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-
-    out[0] = digits[idx / 36];
-    out[1] = digits[idx % 36];
-    out[2] = '\0';
-}
-
 void pi_metrics_db_error(pi_metrics *m, const char *sqlstate, bool retry)
 {
     int idx;
@@ -407,194 +333,6 @@ void pi_metrics_db_probe(pi_metrics *m, bool ok)
 {
     if (m)
         atomic_store(ok ? &m->db_ok_ms : &m->db_err_ms, mono_ms());
-}
-
-/* ---- exposition --------------------------------------------------------- */
-
-static void header(FILE *out, const char *name, const char *type,
-                   const char *help)
-{
-    fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-/* A label value, escaped as the text format wants (\\, \", \n). */
-static void label_value(FILE *out, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '\\' || *s == '"')
-            fputc('\\', out), fputc(*s, out);
-        else if (*s == '\n')
-            fputs("\\n", out);
-        else
-            fputc(*s, out);
-    }
-}
-
-static void write_hist(FILE *out, histogram *h, const char *name,
-                       const char *help)
-{
-    uint64_t cum = 0;
-
-    header(out, name, "histogram", help);
-    for (size_t i = 0; i <= h->n_bounds; i++) {
-        cum += get(&h->counts[i]);
-        if (i < h->n_bounds)
-            fprintf(out, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name,
-                    h->bounds[i], cum);
-        else
-            fprintf(out, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name, cum);
-    }
-    fprintf(out, "%s_sum %.15g\n%s_count %" PRIu64 "\n", name,
-            atomic_load_explicit(&h->sum, memory_order_relaxed), name, cum);
-}
-
-static void write_lag(pi_metrics *m, FILE *out)
-{
-    rd_kafka_t *rk = atomic_load(&m->rk);
-    size_t n = atomic_load_explicit(&m->n_parts, memory_order_acquire);
-    uint64_t assigned = 0;
-
-    header(out, "presence_ingest_consumer_lag_messages", "gauge",
-           "High watermark minus the next offset to write, per assigned "
-           "partition.");
-    for (size_t i = 0; i < n; i++) {
-        part_slot *p = &m->parts[i];
-        int64_t lo = -1, hi = -1, next = atomic_load(&p->next);
-
-        if (!atomic_load(&p->assigned))
-            continue;
-        assigned++;
-        if (rk == NULL ||
-            rd_kafka_get_watermark_offsets(rk, m->topics[p->topic].name,
-                                           p->partition, &lo, &hi) != 0 ||
-            hi < 0)
-            continue; /* not fetched yet: unknown, not 0 */
-        if (next < 0)
-            next = lo >= 0 ? lo : 0;
-        fputs("presence_ingest_consumer_lag_messages{topic=\"", out);
-        label_value(out, m->topics[p->topic].name);
-        fprintf(out, "\",partition=\"%d\"} %" PRId64 "\n", (int)p->partition,
-                hi > next ? hi - next : 0);
-    }
-    header(out, "presence_ingest_assigned_partitions", "gauge",
-           "Partitions assigned to this instance.");
-    fprintf(out, "presence_ingest_assigned_partitions %" PRIu64 "\n", assigned);
-}
-
-static void write_process(pi_metrics *m, FILE *out)
-{
-    struct rusage ru;
-    long page = sysconf(_SC_PAGESIZE);
-    unsigned long long size = 0, resident = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    DIR *dir;
-    int fds = 0;
-
-    if (f) {
-        if (fscanf(f, "%llu %llu", &size, &resident) != 2)
-            resident = 0;
-        fclose(f);
-    }
-    header(out, "process_resident_memory_bytes", "gauge",
-           "Resident memory size in bytes.");
-    fprintf(out, "process_resident_memory_bytes %llu\n",
-            resident * (unsigned long long)page);
-    getrusage(RUSAGE_SELF, &ru);
-    header(out, "process_cpu_seconds_total", "counter",
-           "Total user and system CPU time spent in seconds.");
-    fprintf(out, "process_cpu_seconds_total %.6f\n",
-            (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-                (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
-    header(out, "process_start_time_seconds", "gauge",
-           "Start time of the process since unix epoch in seconds.");
-    fprintf(out, "process_start_time_seconds %.3f\n", m->start_time);
-    dir = opendir("/proc/self/fd");
-    if (dir) {
-        while (readdir(dir))
-            fds++;
-        closedir(dir);
-        fds -= 3; /* ".", ".." and the directory's own descriptor */
-    }
-    header(out, "process_open_fds", "gauge",
-           "Number of open file descriptors.");
-    fprintf(out, "process_open_fds %d\n", fds > 0 ? fds : 0);
-}
-
-void pi_metrics_write(pi_metrics *m, FILE *out)
-{
-    static const char *const outcomes[] = {"stored", "duplicate", "conflict",
-                                           "rejected", "skipped"};
-    static const char *const kinds[] = {"assign", "revoke", "lost"};
-    _Atomic uint64_t *by_outcome[] = {&m->stored, &m->duplicates, &m->conflicts,
-                                      &m->rejected, &m->skipped};
-    size_t n_topics = atomic_load_explicit(&m->n_topics, memory_order_acquire);
-    char cls[3];
-
-    header(out, "presence_ingest_messages_total", "counter",
-           "Kafka messages written (in committed batches), by topic.");
-    for (size_t i = 0; i < n_topics; i++) {
-        fputs("presence_ingest_messages_total{topic=\"", out);
-        label_value(out, m->topics[i].name);
-        fprintf(out, "\"} %" PRIu64 "\n", get(&m->topics[i].messages));
-    }
-    header(out, "presence_ingest_presences_total", "counter",
-           "Presences (array elements) written, by outcome.");
-    for (size_t i = 0; i < 5; i++)
-        fprintf(out,
-                "presence_ingest_presences_total{outcome=\"%s\"} %" PRIu64 "\n",
-                outcomes[i], get(by_outcome[i]));
-    header(out, "presence_ingest_rejects_total", "counter",
-           "Rows recorded in presence_rejects, by CONTRACT code.");
-    for (int i = 0; i < PI_REJ__COUNT; i++)
-        fprintf(out, "presence_ingest_rejects_total{code=\"%s\"} %" PRIu64 "\n",
-                pi_reject_code_name((pi_reject_code)i), get(&m->rejects[i]));
-    header(out, "presence_ingest_batches_total", "counter",
-           "Batches committed (one transaction each).");
-    fprintf(out, "presence_ingest_batches_total %" PRIu64 "\n",
-            get(&m->batches));
-    write_hist(out, &m->batch_messages, "presence_ingest_batch_messages",
-               "Messages per committed batch.");
-    write_hist(out, &m->write_seconds, "presence_ingest_batch_write_seconds",
-               "Duration of a batch's transaction, BEGIN to COMMIT.");
-    write_hist(out, &m->event_lag, "presence_ingest_event_lag_seconds",
-               "Commit time minus the presence's time, per presence.");
-    write_lag(m, out);
-    header(out, "presence_ingest_paused", "gauge",
-           "1 while fetching is paused because the writer is behind.");
-    fprintf(out, "presence_ingest_paused %d\n",
-            atomic_load(&m->paused) ? 1 : 0);
-    header(out, "presence_ingest_rebalances_total", "counter",
-           "Consumer group rebalance callbacks, by kind.");
-    for (int i = 0; i < PI_REBALANCE__COUNT; i++)
-        fprintf(out,
-                "presence_ingest_rebalances_total{kind=\"%s\"} %" PRIu64 "\n",
-                kinds[i], get(&m->rebalances[i]));
-    header(out, "presence_ingest_db_errors_total", "counter",
-           "Failed database statements or connections, by SQLSTATE class.");
-    for (int i = 0; i < N_CLASSES; i++) {
-        uint64_t v = get(&m->db_errors[i]);
-        if (v == 0 && i != 8) /* class 08 always, for rate() */
-            continue;
-        class_name(i, cls);
-        fprintf(out,
-                "presence_ingest_db_errors_total{class=\"%s\"} %" PRIu64 "\n",
-                cls, v);
-    }
-    header(out, "presence_ingest_db_retries_total", "counter",
-           "Database operations retried after a transient failure.");
-    fprintf(out, "presence_ingest_db_retries_total %" PRIu64 "\n",
-            get(&m->db_retries));
-    header(out, "presence_ingest_last_commit_timestamp_seconds", "gauge",
-           "When the last batch committed, seconds since the epoch (0: none "
-           "yet).");
-    fprintf(out, "presence_ingest_last_commit_timestamp_seconds %.3f\n",
-            atomic_load(&m->last_commit));
-    header(out, "presence_ingest_build_info", "gauge",
-           "Always 1; the version is a label.");
-    fputs("presence_ingest_build_info{version=\"", out);
-    label_value(out, m->version);
-    fputs("\"} 1\n", out);
-    write_process(m, out);
 }
 
 /* ---- health -------------------------------------------------------------- */
@@ -621,7 +359,7 @@ bool pi_metrics_ready(pi_metrics *m, char *reason, size_t size)
     int64_t writing = atomic_load(&m->writing_ms);
     if (!pi_metrics_healthy(m, reason, size))
         return false;
-    if (get(&m->rebalances[PI_REBALANCE_ASSIGN]) == 0) {
+    if (mx_get(&m->rebalances[PI_REBALANCE_ASSIGN]) == 0) {
         snprintf(reason, size, "not in the consumer group yet");
         return false;
     }
