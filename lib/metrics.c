@@ -257,7 +257,10 @@ static void count_batch(pi_metrics *m, const pi_batch *batch, double now)
     for (size_t i = 0; i < n_pos; i++) {
         part_slot *p = part_find(m, pi_batch_topic(batch, pos[i].topic),
                                  pos[i].partition, false);
-        if (p && atomic_load(&p->next) < pos[i].next_offset)
+        /* Batches of a partition are written in order, so the latest is
+         * the position, even one below the last (read again after the
+         * database lost commits). */
+        if (p)
             atomic_store(&p->next, pos[i].next_offset);
     }
 }
