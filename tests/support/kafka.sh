@@ -7,6 +7,9 @@
 #   kafka.sh stop   DIR                     SIGTERM, SIGKILL after 20 s; remove DIR
 #   kafka.sh topic  DIR NAME PARTITIONS     create a topic, wait until it has leaders
 #   kafka.sh groups DIR GROUP [ARGS...]     ConsumerGroupCommand --describe
+#   kafka.sh grow   DIR NAME PARTITIONS     raise a topic's partition count
+#   kafka.sh freeze DIR | thaw DIR          SIGSTOP / SIGCONT the broker: it
+#                                           accepts connections, answers nothing
 #
 # DIR receives: brokers (host:port for bootstrap.servers), pid, classpath (for
 # running Kafka's own tools with `java -cp "$(cat DIR/classpath)" ...`),
@@ -31,7 +34,8 @@ READY_TIMEOUT=${KAFKA_READY_TIMEOUT:-120}
 
 usage() {
     die "usage: $0 fetch | start DIR [PARTITIONS] | stop DIR |" \
-        "topic DIR NAME PARTITIONS | groups DIR GROUP [ARGS...]"
+        "topic DIR NAME PARTITIONS | groups DIR GROUP [ARGS...] |" \
+        "grow DIR NAME PARTITIONS | freeze DIR | thaw DIR"
 }
 
 cmd_fetch() {
@@ -211,6 +215,19 @@ cmd_topic() {
     die "topic $name created but its $partitions partitions have no leader after 10 s"
 }
 
+cmd_grow() {
+    local dir=$1 name=$2 partitions=$3
+    [ -f "$dir/brokers" ] || die "no broker in $dir (run: $0 start $dir)"
+    run_java "$dir" org.apache.kafka.tools.TopicCommand \
+        --bootstrap-server "$(cat "$dir/brokers")" --alter --topic "$name" \
+        --partitions "$partitions" >/dev/null
+}
+
+cmd_signal() {
+    [ -f "$1/pid" ] || die "no broker in $1"
+    kill "-$2" "$(cat "$1/pid")"
+}
+
 cmd_groups() {
     local dir=$1 group=$2
     shift 2
@@ -231,5 +248,8 @@ case "$1" in
     stop) [ $# -eq 2 ] || usage; cmd_stop "$dir" ;;
     topic) [ $# -eq 4 ] || usage; cmd_topic "$dir" "$3" "$4" ;;
     groups) [ $# -ge 3 ] || usage; group=$3; shift 3; cmd_groups "$dir" "$group" "$@" ;;
+    grow) [ $# -eq 4 ] || usage; cmd_grow "$dir" "$3" "$4" ;;
+    freeze) [ $# -eq 2 ] || usage; cmd_signal "$dir" STOP ;;
+    thaw) [ $# -eq 2 ] || usage; cmd_signal "$dir" CONT ;;
     *) usage ;;
 esac
