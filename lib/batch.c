@@ -95,6 +95,7 @@ static void note_position(pi_batch *batch, uint32_t topic, int32_t partition,
         pos->partition = partition;
         pos->first_offset = offset;
         pos->next_offset = offset + 1;
+        pos->expected = -1;
         return;
     }
     if (offset < pos->first_offset)
@@ -285,6 +286,11 @@ const pi_position *pi_batch_positions(const pi_batch *batch, size_t *n)
 {
     *n = batch->n_positions;
     return batch->positions;
+}
+
+void pi_batch_set_expected(pi_batch *batch, size_t i, int64_t expected)
+{
+    batch->positions[i].expected = expected;
 }
 
 uint64_t pi_batch_version(const pi_batch *batch)

@@ -53,12 +53,22 @@ static const pi_opt options[] = {
     {"max-message-bytes", "PRESENCE_MAX_MESSAGE_BYTES", OPT_INT,
      F(max_message_bytes), "1048576", 16, 104857600, NULL, WRITE,
      "larger message values are rejected as too_large"},
+    {"max-array-elements", "PRESENCE_MAX_ARRAY_ELEMENTS", OPT_INT,
+     F(max_array_elements), "10000", 1, 10000000, NULL, WRITE,
+     "a message that is an array of more elements is rejected as "
+     "too_large"},
     {"backoff-min-ms", "PRESENCE_BACKOFF_MIN_MS", OPT_INT, F(backoff_min_ms),
      "100", 1, 600000, NULL, WRITE,
      "first delay before retrying a failed database write"},
     {"backoff-max-ms", "PRESENCE_BACKOFF_MAX_MS", OPT_INT, F(backoff_max_ms),
      "10000", 1, 3600000, NULL, WRITE,
      "longest delay between database retries (they go on forever)"},
+    {"pg-tx-timeout-ms", "PRESENCE_PG_TX_TIMEOUT_MS", OPT_INT,
+     F(pg_tx_timeout_ms), "60000", 1000, 86400000, NULL, WRITE,
+     "PostgreSQL ends a writer statement running, or a writer transaction "
+     "left idle, this long (statement_timeout and "
+     "idle_in_transaction_session_timeout): a frozen instance then releases "
+     "its locks"},
     {"shutdown-timeout-ms", "PRESENCE_SHUTDOWN_TIMEOUT_MS", OPT_INT,
      F(shutdown_timeout_ms), "30000", 0, 3600000, NULL,
      PI_CMD_RUN | PI_CMD_REPLAY,

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "presence/batch.h"
+#include "presence/commit_log.h"
 #include "presence/decode.h"
 #include "presence/kafka.h"
 #include "presence/log.h"
@@ -19,6 +20,10 @@
 
 /* How long the writer may stay behind before the partitions are paused. */
 #define PAUSE_AFTER_MS 1000
+/* Committed batches remembered, to take back from the counters those a
+ * database that lost its last commits no longer has (about a minute at
+ * full speed). */
+#define COMMIT_LOG_BATCHES 1024
 
 /* Per assigned partition. */
 typedef struct part {
@@ -28,6 +33,11 @@ typedef struct part {
     bool warned_below; /* said once that the log went below next */
     int64_t next;      /* next offset expected from Kafka; -1: any */
     int64_t committed; /* highest offset committed to Kafka since assigned */
+    int64_t stored;    /* ingest_offsets.next_offset as last read or
+                          committed by us; -1: no row */
+    int64_t origin;    /* with no row at assignment: the first offset
+                          consumed, where a re-read starts if the row
+                          vanishes; -1: not yet */
 } part;
 
 struct pi_consumer {
@@ -52,10 +62,15 @@ struct pi_consumer {
     part *parts;
     size_t n_parts, cap_parts;
     size_t last_part; /* cache for the per-message lookup */
+    pi_commit_log *log;
+    pi_commit_pos *scratch_pos; /* for pi_commit_log_add */
+    size_t cap_scratch_pos;
     pi_write_stats total;
     const atomic_int *stop;
+    pi_kafka_cause cause; /* what librdkafka's errors said, for start-up */
     int fatal;
     pi_err fatal_err;
+    bool closed; /* left the group cleanly */
 };
 
 static int64_t now_ms(void)
@@ -79,6 +94,7 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     /* Everything else (brokers down, timeouts) librdkafka retries itself:
      * say so and go on. A lost connection is already in librdkafka's own
      * log line. */
+    pi_kafka_cause_note(&c->cause, err, reason);
     if (err == RD_KAFKA_RESP_ERR__TRANSPORT)
         return;
     pi_warn("kafka: %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err),
@@ -109,6 +125,9 @@ static part *find_part(pi_consumer *c, const char *topic, int32_t partition,
     p->partition = partition;
     p->assigned = false;
     p->next = -1;
+    p->committed = -1;
+    p->stored = -1;
+    p->origin = -1;
     c->last_part = c->n_parts;
     return &c->parts[c->n_parts++];
 }
@@ -152,6 +171,148 @@ static void commit_positions(pi_consumer *c, const pi_batch *batch, bool sync)
     rd_kafka_topic_partition_list_destroy(list);
 }
 
+static int stored_offset(pi_consumer *c, const char *topic, int32_t partition,
+                         int64_t *next);
+static void commit_assigned(pi_consumer *c,
+                            const rd_kafka_topic_partition_list_t *parts);
+
+/* Stamp each position of batch with what we believe ingest_offsets holds
+ * for it: the writer's compare-and-set (writer.h). Done at every submit,
+ * when no other batch is in flight, so the belief is exact. */
+static void stamp_expected(pi_consumer *c, pi_batch *batch)
+{
+    size_t n;
+    const pi_position *pos = pi_batch_positions(batch, &n);
+
+    for (size_t i = 0; i < n; i++) {
+        part *p = find_part(c, pi_batch_topic(batch, pos[i].topic),
+                            pos[i].partition, false);
+        pi_batch_set_expected(batch, i, p && p->assigned ? p->stored : -1);
+    }
+}
+
+/* A batch committed: its positions are now stored, and remembered with its
+ * figures in case the database loses the commit later. */
+static void note_committed(pi_consumer *c, const pi_batch *batch,
+                           const pi_write_stats *stats)
+{
+    size_t n, k = 0;
+    const pi_position *pos = pi_batch_positions(batch, &n);
+
+    pi_grow((void **)&c->scratch_pos, &c->cap_scratch_pos, n ? n : 1,
+            sizeof(*c->scratch_pos));
+    for (size_t i = 0; i < n; i++) {
+        part *p = find_part(c, pi_batch_topic(batch, pos[i].topic),
+                            pos[i].partition, false);
+        if (p == NULL)
+            continue;
+        if (p->assigned && pos[i].next_offset > p->stored)
+            p->stored = pos[i].next_offset;
+        c->scratch_pos[k].part = (uint32_t)(p - c->parts);
+        c->scratch_pos[k++].next_offset = pos[i].next_offset;
+    }
+    pi_commit_log_add(c->log, c->scratch_pos, k, stats);
+}
+
+static void drop_part(pi_consumer *c, pi_batch *batch, const part *p)
+{
+    if (batch)
+        pi_batch_drop_partition(batch, p->topic, p->partition);
+    pi_batch_drop_partition(c->fill, p->topic, p->partition);
+    if (c->requeue)
+        pi_batch_drop_partition(c->requeue, p->topic, p->partition);
+}
+
+/* The database is the source of truth at every write: after the writer
+ * found a partition behind what we committed (PI_EBEHIND) or had to
+ * reconnect (the server may have come back without its last commits, or be
+ * another one), read every assigned partition's stored offset again. Where
+ * it is behind, drop what is buffered for the partition (in batch too, the
+ * one that came back), seek back to it, and take the lost batches back from
+ * the counters. Non-zero when the offsets could not be read (stopping, or
+ * fatal). */
+static int resync(pi_consumer *c, pi_batch *batch)
+{
+    int64_t *stored =
+        pi_malloc((c->n_parts ? c->n_parts : 1) * sizeof(*stored));
+    rd_kafka_topic_partition_list_t *seek =
+        rd_kafka_topic_partition_list_new(4);
+    pi_write_stats undone;
+    size_t n_undone;
+    int rc = 0, overflow;
+
+    for (size_t i = 0; i < c->n_parts; i++) {
+        part *p = &c->parts[i];
+        int64_t s, target;
+
+        stored[i] = INT64_MAX;
+        if (!p->assigned)
+            continue;
+        rc = stored_offset(c, p->topic, p->partition, &s);
+        if (rc)
+            goto cleanup;
+        stored[i] = s;
+        if (p->stored < 0 || s >= p->stored)
+            continue;
+        target = s >= 0 ? s : p->origin >= 0 ? p->origin : c->reset;
+        pi_log_at(PI_LOG_WARN, p->topic, p->partition, s,
+                  "ingest_offsets is at %" PRId64 ", behind the %" PRId64
+                  " this instance committed: the database lost commits "
+                  "(crash with synchronous_commit=off, failover, restore) or "
+                  "was reset; reading the partition again from %" PRId64,
+                  s, p->stored, target);
+        drop_part(c, batch, p);
+        rd_kafka_topic_partition_list_add(seek, p->topic, p->partition)
+            ->offset = target;
+        p->stored = s;
+        p->next = target >= 0 ? target : -1;
+        p->committed = p->next;
+        p->warned_below = false;
+    }
+    memset(&undone, 0, sizeof(undone));
+    n_undone =
+        pi_commit_log_undo(c->log, stored, c->n_parts, &undone, &overflow);
+    if (n_undone) {
+        pi_write_stats_sub(&c->total, &undone);
+        pi_warn("took %zu committed batch(es) (%" PRIu64 " messages, %" PRIu64
+                " stored) back from the counters: the database no longer "
+                "has them, and they are read again",
+                n_undone, undone.messages, undone.stored);
+    }
+    if (overflow)
+        pi_warn("the database lost more than the last %d commits this "
+                "instance remembers: the counters may overstate what is "
+                "stored (the rows themselves are read again)",
+                COMMIT_LOG_BATCHES);
+    if (seek->cnt > 0) {
+        /* Asynchronous (timeout 0): librdkafka purges the partitions'
+         * pre-fetched messages and fetches from the new positions. */
+        rd_kafka_error_t *error = rd_kafka_seek_partitions(c->rk, seek, 0);
+        if (error) {
+            pi_err_set(&c->fatal_err, PI_EFATAL, "kafka seek failed: %s",
+                       rd_kafka_error_string(error));
+            c->fatal = 1;
+            rd_kafka_error_destroy(error);
+            rc = PI_EFATAL;
+            goto cleanup;
+        }
+        commit_assigned(c, seek);
+    }
+cleanup:
+    rd_kafka_topic_partition_list_destroy(seek);
+    free(stored);
+    return rc;
+}
+
+static void recycle(pi_consumer *c, pi_batch *batch)
+{
+    pi_batch_reset(batch);
+    if (c->spare == NULL)
+        c->spare = batch;
+    else
+        pi_batch_destroy(batch);
+}
+
 /* A batch came back from the writer thread. */
 static void handle_done(pi_consumer *c, pi_batch *batch, int rc,
                         const pi_write_stats *stats, const pi_err *err,
@@ -166,11 +327,24 @@ static void handle_done(pi_consumer *c, pi_batch *batch, int rc,
                  stats->messages, stats->stored, stats->duplicates,
                  stats->conflicts, stats->rejected);
         commit_positions(c, batch, sync_commit);
-        pi_batch_reset(batch);
-        if (c->spare == NULL)
-            c->spare = batch;
-        else
-            pi_batch_destroy(batch);
+        note_committed(c, batch, stats);
+        recycle(c, batch);
+        if (stats->reconnects && !atomic_load(c->stop))
+            (void)resync(c, NULL);
+        return;
+    }
+    if (rc == PI_EBEHIND) {
+        /* Nothing of it was written. Without the stored offsets (stopping)
+         * it is dropped: its messages are read again from ingest_offsets
+         * by whoever consumes the partitions next. */
+        pi_warn("%s", err->msg);
+        assert(c->requeue == NULL);
+        if (atomic_load(c->stop) || resync(c, batch) != 0 ||
+            pi_batch_messages(batch) == 0) {
+            recycle(c, batch);
+            return;
+        }
+        c->requeue = batch;
         return;
     }
     if (rc == PI_ERETRY) {
@@ -230,6 +404,7 @@ static void maybe_submit(pi_consumer *c, bool force)
     if (!pi_pipeline_idle(c->pipe))
         return;
     if (c->requeue) {
+        stamp_expected(c, c->requeue);
         pi_pipeline_submit(c->pipe, c->requeue);
         c->requeue = NULL;
         return;
@@ -239,6 +414,7 @@ static void maybe_submit(pi_consumer *c, bool force)
     if (!force && !batch_full(c, c->fill) &&
         now_ms() - c->fill_since_ms < c->cfg->linger_ms)
         return;
+    stamp_expected(c, c->fill);
     pi_pipeline_submit(c->pipe, c->fill);
     c->fill = take_empty_batch(c);
 }
@@ -288,6 +464,8 @@ static void add_message(pi_consumer *c, const rd_kafka_message_t *rkm)
     }
     if (pi_batch_messages(c->fill) == 0)
         c->fill_since_ms = now_ms();
+    if (p->stored < 0 && p->origin < 0)
+        p->origin = rkm->offset;
     pi_batch_add(c->fill, c->dec, topic, rkm->partition, rkm->offset, rkm->key,
                  rkm->key_len, rkm->payload, rkm->len);
     p->next = rkm->offset + 1;
@@ -400,6 +578,8 @@ static void on_assign(pi_consumer *c, rd_kafka_topic_partition_list_t *parts)
         p->assigned = true;
         p->next = tp->offset >= 0 ? tp->offset : -1;
         p->committed = p->next;
+        p->stored = p->next;
+        p->origin = -1;
         p->warned_below = false;
         pi_info("assigned %s[%d] from %s", tp->topic, (int)tp->partition,
                 tp->offset >= 0 ? "its offset in ingest_offsets"
@@ -539,6 +719,7 @@ int pi_consumer_new(pi_consumer **out, const pi_config *cfg,
                             : PI_ON_CONFLICT_KEEP;
     wopts.backoff_min_ms = (int)cfg->backoff_min_ms;
     wopts.backoff_max_ms = (int)cfg->backoff_max_ms;
+    wopts.tx_timeout_ms = (int)cfg->pg_tx_timeout_ms;
     wopts.cancel = &c->cancel;
     wopts.metrics = cfg->metrics;
     rc = pi_writer_new(&c->w, &wopts, err);
@@ -556,11 +737,13 @@ int pi_consumer_new(pi_consumer **out, const pi_config *cfg,
     }
     conf = NULL; /* rd_kafka_new took it */
     rd_kafka_poll_set_consumer(c->rk);
-    rc = pi_kafka_check(c->rk, cfg, err);
+    rc = pi_kafka_check(c->rk, cfg, &c->cause, err);
     if (rc)
         goto cleanup;
 
     pi_decoder_new(&c->dec, (size_t)cfg->max_message_bytes);
+    pi_decoder_set_max_elements(c->dec, (size_t)cfg->max_array_elements);
+    pi_commit_log_new(&c->log, COMMIT_LOG_BATCHES);
     pi_batch_new(&c->fill);
     pi_pipeline_new(&c->pipe, c->w, &c->cancel);
     pi_metrics_set_kafka(cfg->metrics, c->rk); /* not before: see metrics.h */
@@ -601,6 +784,29 @@ static int subscribe(pi_consumer *c, pi_err *err)
         return pi_err_set(err, PI_EINVAL, "kafka subscribe to %s: %s",
                           c->cfg->topic, rd_kafka_err2str(kerr));
     return 0;
+}
+
+/* Leave the group, serving the revoke through the rebalance callback, but
+ * not past deadline: with the brokers down leaving cannot complete, and the
+ * group's session timeout then does it for us. */
+static void close_bounded(pi_consumer *c, int64_t deadline)
+{
+    rd_kafka_queue_t *q = rd_kafka_queue_new(c->rk);
+    rd_kafka_error_t *error = rd_kafka_consumer_close_queue(c->rk, q);
+
+    if (error) {
+        pi_warn("kafka close: %s", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    } else {
+        while (!rd_kafka_consumer_closed(c->rk) && now_ms() < deadline)
+            rd_kafka_queue_poll_callback(q, 100);
+        c->closed = rd_kafka_consumer_closed(c->rk);
+        if (!c->closed)
+            pi_warn("leaving the consumer group did not complete by the "
+                    "shutdown deadline (brokers not answering): the group "
+                    "drops this member after session.timeout.ms");
+    }
+    rd_kafka_queue_destroy(q);
 }
 
 static void log_progress(pi_consumer *c, int64_t *last_ms,
@@ -651,6 +857,7 @@ int pi_consumer_run(pi_consumer *c, pi_err *err)
     const atomic_int *stop = c->stop;
     int64_t progress_ms = now_ms(), backlog_since = 0;
     uint64_t progress_messages = 0;
+    size_t left;
     int rc;
 
     rc = subscribe(c, err);
@@ -714,7 +921,19 @@ int pi_consumer_run(pi_consumer *c, pi_err *err)
         maybe_submit(c, true);
         drain(c, c->stop_deadline, true);
     }
-    rd_kafka_consumer_close(c->rk);
+    left = pi_batch_messages(c->fill) +
+           (c->requeue ? pi_batch_messages(c->requeue) : 0);
+    /* A little past the flush's deadline: leaving is worth a moment. */
+    close_bounded(
+        c, (c->stop_deadline > now_ms() ? c->stop_deadline : now_ms()) + 1000);
+    if (left && !c->fatal) {
+        pi_err_set(&c->fatal_err, PI_EFATAL,
+                   "gave up writing %zu buffered message(s) at the shutdown "
+                   "deadline (shutdown-timeout-ms %lld): they are consumed "
+                   "again from ingest_offsets",
+                   left, (long long)c->cfg->shutdown_timeout_ms);
+        c->fatal = 1;
+    }
     pi_info("stopped: messages=%" PRIu64 " stored=%" PRIu64
             " duplicates=%" PRIu64 " conflicts=%" PRIu64 " rejected=%" PRIu64
             " skipped=%" PRIu64,
@@ -737,14 +956,19 @@ void pi_consumer_destroy(pi_consumer *c)
     if (c == NULL)
         return;
     pi_pipeline_destroy(c->pipe);
+    /* Not closed (never subscribed, or leaving timed out): destroying must
+     * not try to leave the group again, which can block. */
     if (c->rk)
-        rd_kafka_destroy(c->rk);
+        rd_kafka_destroy_flags(
+            c->rk, c->closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
     pi_writer_destroy(c->w);
     pi_writer_destroy(c->meta);
     pi_decoder_destroy(c->dec);
     pi_batch_destroy(c->fill);
     pi_batch_destroy(c->spare);
     pi_batch_destroy(c->requeue);
+    pi_commit_log_destroy(c->log);
+    free(c->scratch_pos);
     for (size_t i = 0; i < c->n_parts; i++)
         free(c->parts[i].topic);
     free(c->parts);

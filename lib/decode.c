@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_strict.h"
+
 /* A presence sits at most three levels deep (array, envelope, payload); 32
  * leaves room for nested unknown members and bounds both the tokener's
  * stack and the recursion of json_object_put on hostile input. */
@@ -24,6 +26,8 @@
 struct pi_decoder {
     struct json_tokener *tok;
     size_t max_bytes;
+    size_t max_elements;
+    pi_json_scan scan; /* of the value being decoded */
 };
 
 /* Where the outcome of the element being decoded goes. */
@@ -779,6 +783,8 @@ void pi_decoder_new(pi_decoder **out, size_t max_bytes)
         max_bytes = PI_DECODE_DEFAULT_MAX_BYTES;
     /* json-c takes an int length, and one more byte may be fed as EOF. */
     dec->max_bytes = max_bytes < (size_t)INT_MAX ? max_bytes : INT_MAX - 1;
+    dec->max_elements = PI_DECODE_DEFAULT_MAX_ELEMENTS;
+    pi_json_scan_init(&dec->scan);
     *out = dec;
 }
 
@@ -787,7 +793,27 @@ void pi_decoder_destroy(pi_decoder *dec)
     if (dec == NULL)
         return;
     json_tokener_free(dec->tok);
+    pi_json_scan_fini(&dec->scan);
     free(dec);
+}
+
+void pi_decoder_set_max_elements(pi_decoder *dec, size_t max_elements)
+{
+    dec->max_elements =
+        max_elements ? max_elements : PI_DECODE_DEFAULT_MAX_ELEMENTS;
+}
+
+/* An element whose strings break RFC 8259 in a way json-c accepts. */
+static void reject_flaw(const elem *el, const pi_json_flaw *flaw)
+{
+    if (flaw->what[0] == 'l')
+        reject(el, PI_REJ_BAD_ENCODING,
+               "bad encoding in a string at byte %zu: %s \\u%04X", flaw->at,
+               flaw->what, flaw->code);
+    else
+        reject(el, PI_REJ_BAD_ENCODING,
+               "bad encoding in a string at byte %zu: %s U+%04X", flaw->at,
+               flaw->what, flaw->code);
 }
 
 size_t pi_decoder_decode(pi_decoder *dec, const char *buf, size_t len,
@@ -806,10 +832,28 @@ size_t pi_decoder_decode(pi_decoder *dec, const char *buf, size_t len,
                dec->max_bytes);
         return 1;
     }
+    /* Before json-c builds a tree: an array too long for its memory. */
+    pi_json_scan_run(&dec->scan, buf, len, dec->max_elements);
+    if (dec->scan.elements > dec->max_elements) {
+        reject(&el, PI_REJ_TOO_LARGE,
+               "array of %zu elements exceeds the maximum of %zu",
+               dec->scan.elements, dec->max_elements);
+        return 1;
+    }
     if (parse(dec, &el, buf, len, &root) < 0)
         return 1;
+    if (dec->scan.syntax_at != SIZE_MAX) {
+        json_object_put(root);
+        reject(&el, PI_REJ_MALFORMED_JSON, "malformed JSON at byte %zu: %s",
+               dec->scan.syntax_at, dec->scan.syntax_what);
+        return 1;
+    }
+    const pi_json_flaw *flaw = dec->scan.flaws;
+    const pi_json_flaw *flaw_end = flaw + dec->scan.n_flaws;
     if (!json_object_is_type(root, json_type_array)) {
-        if (json_object_is_type(root, json_type_object))
+        if (flaw < flaw_end)
+            reject_flaw(&el, flaw);
+        else if (json_object_is_type(root, json_type_object))
             decode_element(&el, root);
         else
             reject(&el, PI_REJ_NOT_AN_OBJECT,
@@ -821,7 +865,10 @@ size_t pi_decoder_decode(pi_decoder *dec, const char *buf, size_t len,
     size_t n = json_object_array_length(root);
     for (size_t i = 0; i < n; i++) {
         el.element = (uint32_t)i;
-        decode_element(&el, json_object_array_get_idx(root, i));
+        if (flaw < flaw_end && flaw->element == i)
+            reject_flaw(&el, flaw++);
+        else
+            decode_element(&el, json_object_array_get_idx(root, i));
     }
     json_object_put(root);
     return n;

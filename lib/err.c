@@ -40,6 +40,8 @@ const char *pi_err_code_name(int code)
         return "data";
     case PI_ESCHEMA:
         return "schema";
+    case PI_EBEHIND:
+        return "behind";
     default:
         return "unknown";
     }

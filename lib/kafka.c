@@ -1,6 +1,7 @@
 /* kafka.c -- librdkafka configuration for `run`, and the start-up check */
 #include "presence/kafka.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
@@ -18,6 +19,10 @@ static const char *const kafka_defaults[][2] = {
     {"fetch.wait.max.ms", "100"},
     {"session.timeout.ms", "45000"},
     {"enable.partition.eof", "false"},
+    /* New partitions of a subscribed topic are noticed within this (the
+     * librdkafka default, 5 minutes, is too slow for an operator who just
+     * added some). */
+    {"topic.metadata.refresh.interval.ms", "30000"},
 };
 
 /* Properties the service manages itself: offsets are committed by us, after
@@ -59,6 +64,75 @@ static const char *user_prop(const pi_config *cfg, const char *key)
             return cfg->kafka_values[i];
     }
     return NULL;
+}
+
+/* One host:port of --brokers, an optional proto:// before it and the host
+ * possibly [an IPv6 address]: librdkafka takes a bad port as 0 and only
+ * reports it unreachable later, so it is refused here. */
+static int check_broker(const char *s, size_t len, pi_err *err)
+{
+    const char *end = s + len, *scheme = NULL, *colon = NULL;
+
+    for (const char *p = s; p + 2 < end; p++) {
+        if (p[0] == ':' && p[1] == '/' && p[2] == '/') {
+            scheme = p + 3;
+            break;
+        }
+    }
+    if (scheme)
+        s = scheme;
+    if (s < end && *s == '[') {
+        const char *close = memchr(s, ']', (size_t)(end - s));
+        if (close == NULL)
+            goto bad;
+        colon = close + 1 < end && close[1] == ':' ? close + 1 : NULL;
+        if (close + 1 < end && colon == NULL)
+            goto bad;
+    } else {
+        for (const char *p = s; p < end; p++) {
+            if (*p == ':')
+                colon = p;
+        }
+    }
+    if (s == end || s == colon)
+        goto bad;
+    if (colon) {
+        long port = 0;
+        if (colon + 1 == end || end - colon > 6)
+            goto bad;
+        for (const char *p = colon + 1; p < end; p++) {
+            if (*p < '0' || *p > '9')
+                goto bad;
+            port = port * 10 + (*p - '0');
+        }
+        if (port < 1 || port > 65535)
+            goto bad;
+    }
+    return 0;
+bad:
+    return pi_err_set(err, PI_EINVAL,
+                      "--brokers: '%.*s' is not host:port (port 1-65535)",
+                      (int)len, s);
+}
+
+static int check_brokers(const char *list, pi_err *err)
+{
+    const char *p = list;
+
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        while (len && (p[len - 1] == ' '))
+            len--;
+        int rc = check_broker(p, len, err);
+        if (rc)
+            return rc;
+        p += strcspn(p, ",");
+        if (*p == '\0')
+            return 0;
+        p++;
+        while (*p == ' ')
+            p++;
+    }
 }
 
 int pi_kafka_conf_new(rd_kafka_conf_t **out, pi_kafka_settings *settings,
@@ -108,6 +182,9 @@ int pi_kafka_conf_new(rd_kafka_conf_t **out, pi_kafka_settings *settings,
         goto cleanup;
     }
     if (cfg->brokers) {
+        rc = check_brokers(cfg->brokers, err);
+        if (rc)
+            goto cleanup;
         rc =
             set_prop(conf, "bootstrap.servers", cfg->brokers, "--brokers", err);
         if (rc)
@@ -144,7 +221,71 @@ cleanup:
     return rc;
 }
 
-int pi_kafka_check(rd_kafka_t *rk, const pi_config *cfg, pi_err *err)
+void pi_kafka_cause_note(pi_kafka_cause *cause, int kerr, const char *reason)
+{
+    pi_kafka_cause_kind kind;
+
+    switch (kerr) {
+    case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+    case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+        kind = PI_KAFKA_CAUSE_AUTH;
+        break;
+    case RD_KAFKA_RESP_ERR__SSL:
+        kind = PI_KAFKA_CAUSE_TLS;
+        break;
+    case RD_KAFKA_RESP_ERR__RESOLVE:
+        kind = PI_KAFKA_CAUSE_RESOLVE;
+        break;
+    default:
+        return;
+    }
+    /* The first telling one: later ones are usually its echoes. */
+    if (cause->kind != PI_KAFKA_CAUSE_NONE)
+        return;
+    cause->kind = kind;
+    snprintf(cause->reason, sizeof(cause->reason), "%s", reason);
+}
+
+static int report_cause(const pi_kafka_cause *cause, const pi_config *cfg,
+                        rd_kafka_resp_err_t kerr, pi_err *err)
+{
+    const char *brokers = cfg->brokers ? cfg->brokers : "(-X)";
+
+    switch (cause->kind) {
+    case PI_KAFKA_CAUSE_AUTH:
+        return pi_err_set(err, PI_EFATAL,
+                          "cannot connect to Kafka brokers %s: authentication "
+                          "failed (check the SASL mechanism, user and "
+                          "password): %s",
+                          brokers, cause->reason);
+    case PI_KAFKA_CAUSE_TLS:
+        return pi_err_set(err, PI_EFATAL,
+                          "cannot connect to Kafka brokers %s: TLS handshake "
+                          "failed (%s): %s",
+                          brokers,
+                          strstr(cause->reason, "certificate verify failed")
+                              ? "certificate verify failed: is ssl.ca.location "
+                                "the CA that signed the broker's certificate?"
+                              : "check security.protocol and the ssl.* "
+                                "properties",
+                          cause->reason);
+    case PI_KAFKA_CAUSE_RESOLVE:
+        return pi_err_set(err, PI_ERETRY,
+                          "cannot reach Kafka brokers %s: host name not "
+                          "resolved: %s",
+                          brokers, cause->reason);
+    default:
+        return pi_err_set(err, PI_ERETRY,
+                          "cannot reach Kafka brokers %s: unreachable (%s)",
+                          brokers, rd_kafka_err2str(kerr));
+    }
+}
+
+int pi_kafka_check(rd_kafka_t *rk, const pi_config *cfg,
+                   const pi_kafka_cause *cause, pi_err *err)
 {
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_resp_err_t kerr;
@@ -152,10 +293,16 @@ int pi_kafka_check(rd_kafka_t *rk, const pi_config *cfg, pi_err *err)
     int rc = 0;
 
     kerr = rd_kafka_metadata(rk, 1, NULL, &md, 10000);
-    if (kerr)
-        return pi_err_set(err, PI_ERETRY, "cannot reach Kafka brokers %s: %s",
-                          cfg->brokers ? cfg->brokers : "(-X)",
-                          rd_kafka_err2str(kerr));
+    if (kerr) {
+        /* The error events that say why (authentication, TLS) are served
+         * by a poll: let them reach the error callback first. */
+        for (int i = 0; i < 10 && cause->kind == PI_KAFKA_CAUSE_NONE; i++) {
+            rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, 100);
+            if (rkm)
+                rd_kafka_message_destroy(rkm);
+        }
+        return report_cause(cause, cfg, kerr, err);
+    }
     if (topics[0] != '^') {
         const char *p = topics;
         while (*p && rc == 0) {

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,7 +113,8 @@ struct pi_writer {
     size_t cap_topics;
     pi_wbuf out; /* COPY data or a binary parameter */
     refusal refused;
-    pi_write_stats cur; /* figures of the attempt in progress */
+    pi_write_stats cur;  /* figures of the attempt in progress */
+    uint64_t reconnects; /* connections made, the first one included */
     /* A COMMIT whose outcome was lost with the connection: its xid and the
      * figures it would have. */
     char lost_xid[32];
@@ -127,6 +129,7 @@ void pi_writer_opts_init(pi_writer_opts *opts)
     opts->on_conflict = PI_ON_CONFLICT_KEEP;
     opts->backoff_min_ms = 100;
     opts->backoff_max_ms = 10000;
+    opts->tx_timeout_ms = 60000;
 }
 
 /* The payload of a writer reject: the element as a presence object. The raw
@@ -210,8 +213,22 @@ static int connect_db(pi_writer *w, pi_err *err)
         return rc;
     set_conn(w, conn);
     rc = pi_db_exec(w->conn, setup_sql, err);
+    if (rc == 0) {
+        /* PostgreSQL itself ends a transaction of ours that a frozen or
+         * vanished process leaves holding the ingest_offsets locks: a
+         * statement cut after the timeout, then the aborted transaction
+         * ended after it again (class 57: retried). */
+        char sql[160];
+        snprintf(sql, sizeof(sql),
+                 "SET statement_timeout = %d;"
+                 "SET idle_in_transaction_session_timeout = %d",
+                 w->opts.tx_timeout_ms, w->opts.tx_timeout_ms);
+        rc = pi_db_exec(w->conn, sql, err);
+    }
     if (rc)
         set_conn(w, NULL);
+    else
+        w->reconnects++;
     return rc;
 }
 
@@ -375,6 +392,24 @@ static int fence(pi_writer *w, const pi_batch *batch, pi_err *err)
             if (pos[i].partition == p &&
                 strcmp(w->topics[pos[i].topic], t) == 0)
                 w->stored_next[i] = next;
+        }
+    }
+    /* The compare-and-set: the caller's belief of what is stored must
+     * hold. Lower means commits the caller saw succeed are gone (a crash
+     * with synchronous_commit=off, a failover, a restore, an operator's
+     * reset): writing on would move next_offset past a hole. Higher is a
+     * newer owner's progress, handled by the skip below. */
+    for (size_t i = 0; i < n_pos; i++) {
+        if (pos[i].expected >= 0 && w->stored_next[i] < pos[i].expected) {
+            rc = pi_err_set(err, PI_EBEHIND,
+                            "ingest_offsets has %s[%d] at %" PRId64
+                            ", behind the %" PRId64
+                            " this instance committed: the database lost "
+                            "commits (crash with synchronous_commit=off, "
+                            "failover, restore) or was reset",
+                            w->topics[pos[i].topic], (int)pos[i].partition,
+                            w->stored_next[i], pos[i].expected);
+            goto cleanup;
         }
     }
     /* A message below its partition's stored next_offset is already in the
@@ -899,6 +934,7 @@ static void reject_row(pi_writer *w, const pi_batch *batch, uint32_t tag,
 static int write_rejects(pi_writer *w, const pi_batch *batch, pi_err *err)
 {
     const pi_decode_result *res = pi_batch_result(batch);
+    const pi_str none = {NULL, 0};
     PGresult *pres;
     size_t n = 0;
     int rc;
@@ -909,9 +945,13 @@ static int write_rejects(pi_writer *w, const pi_batch *batch, pi_err *err)
         const pi_msg_meta *m = pi_batch_msg(batch, rj->tag);
         if (w->fenced[rj->tag])
             continue;
+        /* The raw value once per message (CONTRACT §4): on its first
+         * rejected element, the decoder's rejects of a message being
+         * consecutive and in element order; NULL on the others. */
+        bool first = i == 0 || res->rejects[i - 1].tag != rj->tag;
         reject_row(w, batch, rj->tag, rj->element, rj->code,
                    pi_text_clean(&w->scratch, rj->detail.ptr, rj->detail.len),
-                   m->payload);
+                   first ? m->payload : none);
         w->cur.rejected++;
         w->cur.rejects_by_code[rj->code]++;
         n++;
@@ -1051,9 +1091,33 @@ void pi_write_stats_add(pi_write_stats *to, const pi_write_stats *from)
     to->batches += from->batches;
     to->retries += from->retries;
     to->splits += from->splits;
+    to->reconnects += from->reconnects;
     to->write_us += from->write_us;
     for (int i = 0; i < PI_REJ__COUNT; i++)
         to->rejects_by_code[i] += from->rejects_by_code[i];
+}
+
+static void sub_clamped(uint64_t *to, uint64_t from)
+{
+    *to = *to > from ? *to - from : 0;
+}
+
+void pi_write_stats_sub(pi_write_stats *to, const pi_write_stats *from)
+{
+    sub_clamped(&to->messages, from->messages);
+    sub_clamped(&to->stored, from->stored);
+    sub_clamped(&to->duplicates, from->duplicates);
+    sub_clamped(&to->conflicts, from->conflicts);
+    sub_clamped(&to->rejected, from->rejected);
+    sub_clamped(&to->skipped, from->skipped);
+    sub_clamped(&to->fenced, from->fenced);
+    sub_clamped(&to->batches, from->batches);
+    sub_clamped(&to->retries, from->retries);
+    sub_clamped(&to->splits, from->splits);
+    sub_clamped(&to->reconnects, from->reconnects);
+    sub_clamped(&to->write_us, from->write_us);
+    for (int i = 0; i < PI_REJ__COUNT; i++)
+        sub_clamped(&to->rejects_by_code[i], from->rejects_by_code[i]);
 }
 
 /* After a lost COMMIT reply: did it commit? 1 yes, 0 no, <0 failure. */
@@ -1065,7 +1129,13 @@ static int lost_commit_outcome(pi_writer *w, pi_err *err)
 
     res = PQexecParams(w->conn, "SELECT pg_xact_status($1::xid8)", 1, NULL,
                        params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    if (PQresultStatus(res) != PGRES_TUPLES_OK &&
+        strcmp(pi_db_sqlstate(res), "22023") == 0) {
+        /* "transaction ID … is in the future": the server came back from
+         * a crash without it (synchronous_commit=off) or is another one (a
+         * failover): it did not commit here. */
+        rc = 0;
+    } else if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         rc = fail(w, res, "asking for the outcome of a lost COMMIT", err);
     } else if (strcmp(PQgetvalue(res, 0, 0), "in progress") == 0) {
         /* The old backend has not noticed the disconnect yet. */
@@ -1127,6 +1197,7 @@ int pi_writer_write(pi_writer *w, pi_batch *batch, pi_write_stats *stats,
                     pi_err *err)
 {
     unsigned attempt = 0;
+    uint64_t reconnects = w->reconnects;
     int split = 0, rc;
 
     /* A COMMIT outcome still unknown belongs to the batch it was
@@ -1155,6 +1226,7 @@ int pi_writer_write(pi_writer *w, pi_batch *batch, pi_write_stats *stats,
                         w->lost_xid);
                 w->lost_xid[0] = '\0';
                 w->lost.retries += attempt;
+                w->lost.reconnects = w->reconnects - reconnects;
                 pi_write_stats_add(stats, &w->lost);
                 return 0;
             }
@@ -1173,6 +1245,7 @@ int pi_writer_write(pi_writer *w, pi_batch *batch, pi_write_stats *stats,
             if (rc == 0) {
                 w->cur.write_us = (uint64_t)(mono_us() - t0);
                 w->cur.retries = attempt;
+                w->cur.reconnects = w->reconnects - reconnects;
                 w->cur.splits = (uint64_t)split;
                 pi_write_stats_add(stats, &w->cur);
                 return 0;

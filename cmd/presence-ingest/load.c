@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -211,10 +212,16 @@ int pi_cmd_load(int argc, char **argv)
     if (strcmp(l.topic, "-") == 0) {
         l.fd = STDIN_FILENO;
     } else {
+        struct stat st;
         l.fd = open(l.topic, O_RDONLY | O_CLOEXEC);
         if (l.fd < 0) {
             fprintf(stderr, "presence-ingest load: cannot open '%s': %s\n",
                     l.topic, strerror(errno));
+            goto cleanup;
+        }
+        if (fstat(l.fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "presence-ingest load: cannot read '%s': %s\n",
+                    l.topic, strerror(EISDIR));
             goto cleanup;
         }
     }
@@ -230,6 +237,7 @@ int pi_cmd_load(int argc, char **argv)
                            : PI_ON_CONFLICT_KEEP;
     opts.backoff_min_ms = (int)cfg.backoff_min_ms;
     opts.backoff_max_ms = (int)cfg.backoff_max_ms;
+    opts.tx_timeout_ms = (int)cfg.pg_tx_timeout_ms;
     opts.cancel = &load_cancel;
     rc = pi_writer_new(&l.w, &opts, &err);
     if (rc) {
@@ -244,6 +252,7 @@ int pi_cmd_load(int argc, char **argv)
 
     pi_batch_new(&l.batch);
     pi_decoder_new(&l.dec, l.max_bytes);
+    pi_decoder_set_max_elements(l.dec, (size_t)cfg.max_array_elements);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     rc = read_all(&l, &err);
     clock_gettime(CLOCK_MONOTONIC, &t1);

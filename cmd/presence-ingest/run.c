@@ -1,9 +1,12 @@
 /* run.c -- `presence-ingest run`: consume with a consumer group until signalled
  */
+#include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cmd.h"
@@ -14,7 +17,11 @@
 #include "presence/metrics.h"
 #include "presence/probe.h"
 
+/* How long past --shutdown-timeout-ms the watchdog lets a stop run. */
+#define WATCHDOG_GRACE_MS 3000
+
 static atomic_int stop_requested;
+static sem_t stop_sem; /* posted by the first signal, for the watchdog */
 
 /* First SIGTERM/SIGINT: stop fetching, flush, commit, leave the group.
  * Second: exit at once. That is still safe: a transaction not committed is
@@ -27,6 +34,37 @@ static void on_signal(int sig)
         (void)rc;
         _exit(128 + sig);
     }
+    sem_post(&stop_sem); /* async-signal-safe */
+}
+
+/* The stop is bounded whatever PostgreSQL or Kafka do: a frozen server
+ * can block a statement, a cancel request (PQcancel waits for the server)
+ * or leaving the group forever. Past the timeout and a grace the process
+ * exits, which is safe: nothing is committed that is not whole, and what
+ * is not committed is consumed again from ingest_offsets. */
+static void *watchdog_main(void *arg)
+{
+    const pi_config *cfg = arg;
+    struct timespec ts;
+    int64_t ms = cfg->shutdown_timeout_ms + WATCHDOG_GRACE_MS;
+
+    while (sem_wait(&stop_sem) != 0)
+        ; /* EINTR */
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) != 0)
+        ;
+    pi_error("stop did not complete within shutdown-timeout-ms (%lld ms) + "
+             "%d ms: PostgreSQL or Kafka is not answering; exiting without "
+             "waiting (what was not committed is consumed again)",
+             (long long)cfg->shutdown_timeout_ms, WATCHDOG_GRACE_MS);
+    _exit(PI_EXIT_FAILURE);
+    return NULL;
 }
 
 /* Map a module error code to the process exit code. */
@@ -100,6 +138,7 @@ int pi_cmd_run(int argc, char **argv)
     pi_probe *probe = NULL;
     pi_err err;
     struct sigaction sa;
+    pthread_t watchdog;
     int rc, code;
 
     for (int i = 1; i < argc; i++) {
@@ -119,6 +158,9 @@ int pi_cmd_run(int argc, char **argv)
         goto cleanup;
     }
 
+    sem_init(&stop_sem, 0, 0);
+    if (pthread_create(&watchdog, NULL, watchdog_main, &cfg) == 0)
+        pthread_detach(watchdog);
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);

@@ -46,9 +46,19 @@ grep -q hunter2 "$out" && fail "password printed"
 expect 1 "127.0.0.1" load --pg "postgresql://x:hunter2@127.0.0.1:1/db?connect_timeout=2" /dev/null
 grep -q hunter2 "$out" && fail "password printed"
 
-# Unreachable brokers (PostgreSQL fine): exit 1 naming the brokers.
-expect 1 "cannot reach Kafka brokers 127.0.0.1:1" \
+# Unreachable brokers (PostgreSQL fine): exit 1 naming the brokers and why.
+expect 1 "cannot reach Kafka brokers 127.0.0.1:1: unreachable" \
   run --topic t --brokers 127.0.0.1:1 --pg "$PG" -X log_level=0
+# A port that is not one is bad configuration, said at once (not "unreachable"
+# after 10 s).
+start=$SECONDS
+expect 2 "--brokers: '127.0.0.1:notaport' is not host:port (port 1-65535)" \
+  run --topic t --brokers 127.0.0.1:notaport --pg "$PG"
+expect 2 "--brokers: 'k1:70000' is not host:port" \
+  run --topic t --brokers 127.0.0.1:9092,k1:70000 --pg "$PG"
+[ $((SECONDS - start)) -le 3 ] || fail "bad --brokers took $((SECONDS - start)) s"
+# load of a directory is a usage error (exit 2), like any unreadable file.
+expect 2 "cannot read '/tmp': Is a directory" load --pg "$PG" /tmp
 
 "$PI_BINARY" version | grep -Eq '^presence-ingest [0-9]+\.[0-9]+\.[0-9]+$' || fail "version"
 

@@ -7,6 +7,16 @@
 #   kafka.sh stop   DIR                     SIGTERM, SIGKILL after 20 s; remove DIR
 #   kafka.sh topic  DIR NAME PARTITIONS     create a topic, wait until it has leaders
 #   kafka.sh groups DIR GROUP [ARGS...]     ConsumerGroupCommand --describe
+#   kafka.sh grow   DIR NAME PARTITIONS     raise a topic's partition count
+#   kafka.sh freeze DIR | thaw DIR          SIGSTOP / SIGCONT the broker: it
+#                                           accepts connections, answers nothing
+#
+# Besides the PLAINTEXT listener the tests use, the broker has a
+# SASL_PLAINTEXT one (mechanism PLAIN, user pi, password pi-secret) and an
+# SSL one with a certificate for 127.0.0.1 signed by a CA made at start:
+# DIR/brokers_sasl, DIR/brokers_ssl and DIR/tls/ca.pem (plus
+# DIR/tls/other-ca.pem, a CA that signed nothing), for the tests of error
+# lines that must name an authentication or certificate failure.
 #
 # DIR receives: brokers (host:port for bootstrap.servers), pid, classpath (for
 # running Kafka's own tools with `java -cp "$(cat DIR/classpath)" ...`),
@@ -31,7 +41,8 @@ READY_TIMEOUT=${KAFKA_READY_TIMEOUT:-120}
 
 usage() {
     die "usage: $0 fetch | start DIR [PARTITIONS] | stop DIR |" \
-        "topic DIR NAME PARTITIONS | groups DIR GROUP [ARGS...]"
+        "topic DIR NAME PARTITIONS | groups DIR GROUP [ARGS...] |" \
+        "grow DIR NAME PARTITIONS | freeze DIR | thaw DIR"
 }
 
 cmd_fetch() {
@@ -91,8 +102,27 @@ while True:
 PY
 }
 
+# A CA and a server certificate for 127.0.0.1 in DIR/tls (PEM; the key and
+# chain in one file, as Kafka's PEM keystore wants them).
+make_tls() {
+    local t=$1/tls
+    mkdir -p "$t"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=pi-test-ca \
+        -keyout "$t/ca.key" -out "$t/ca.pem" 2>/dev/null
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=pi-other-ca \
+        -keyout "$t/other-ca.key" -out "$t/other-ca.pem" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 \
+        -keyout "$t/server.key" -out "$t/server.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1\n' >"$t/ext.cnf"
+    openssl x509 -req -in "$t/server.csr" -CA "$t/ca.pem" -CAkey "$t/ca.key" \
+        -CAcreateserial -days 2 -extfile "$t/ext.cnf" -out "$t/server.pem" \
+        2>/dev/null
+    openssl pkcs8 -topk8 -nocrypt -in "$t/server.key" -out "$t/server.p8"
+    cat "$t/server.p8" "$t/server.pem" >"$t/keystore.pem"
+}
+
 cmd_start() {
-    local dir=$1 partitions=${2:-1} bport cport pid i
+    local dir=$1 partitions=${2:-1} bport cport sport tport pid i
     command -v java >/dev/null || die "java not found: run deploy/install-deps.sh"
     command -v kcat >/dev/null || die "kcat not found: run deploy/install-deps.sh"
     cmd_fetch
@@ -105,8 +135,9 @@ cmd_start() {
     # From here on, any failure undoes everything started so far.
     trap 'log "start failed; cleaning up"; cmd_stop "$dir" || true' EXIT
 
-    read -r bport cport < <(free_ports 2)
+    read -r bport cport sport tport < <(free_ports 4)
     echo "$LIBS/*" >"$dir/classpath"
+    make_tls "$dir"
     # One node that is both broker and controller. Replication factors are 1
     # because there is one node; the initial rebalance delay is 0 so a test's
     # consumer joins at once; topics are created only on purpose
@@ -115,11 +146,16 @@ cmd_start() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$bport,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$bport
+listeners=PLAINTEXT://127.0.0.1:$bport,CONTROLLER://127.0.0.1:$cport,SASL_PLAINTEXT://127.0.0.1:$sport,SSL://127.0.0.1:$tport
+advertised.listeners=PLAINTEXT://127.0.0.1:$bport,SASL_PLAINTEXT://127.0.0.1:$sport,SSL://127.0.0.1:$tport
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL
+sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_pi="pi-secret";
+ssl.keystore.type=PEM
+ssl.keystore.location=$dir/tls/keystore.pem
+ssl.client.auth=none
 log.dirs=$dir/data
 num.partitions=$partitions
 auto.create.topics.enable=false
@@ -157,6 +193,8 @@ EOF
         if kcat -L -b "127.0.0.1:$bport" -m 1 2>/dev/null |
             grep -q '1 brokers:'; then
             echo "127.0.0.1:$bport" >"$dir/brokers"
+            echo "127.0.0.1:$sport" >"$dir/brokers_sasl"
+            echo "127.0.0.1:$tport" >"$dir/brokers_ssl"
             trap - EXIT
             log "Kafka $KAFKA_VERSION ready: brokers=127.0.0.1:$bport (pid $pid)"
             return 0
@@ -211,6 +249,19 @@ cmd_topic() {
     die "topic $name created but its $partitions partitions have no leader after 10 s"
 }
 
+cmd_grow() {
+    local dir=$1 name=$2 partitions=$3
+    [ -f "$dir/brokers" ] || die "no broker in $dir (run: $0 start $dir)"
+    run_java "$dir" org.apache.kafka.tools.TopicCommand \
+        --bootstrap-server "$(cat "$dir/brokers")" --alter --topic "$name" \
+        --partitions "$partitions" >/dev/null
+}
+
+cmd_signal() {
+    [ -f "$1/pid" ] || die "no broker in $1"
+    kill "-$2" "$(cat "$1/pid")"
+}
+
 cmd_groups() {
     local dir=$1 group=$2
     shift 2
@@ -231,5 +282,8 @@ case "$1" in
     stop) [ $# -eq 2 ] || usage; cmd_stop "$dir" ;;
     topic) [ $# -eq 4 ] || usage; cmd_topic "$dir" "$3" "$4" ;;
     groups) [ $# -ge 3 ] || usage; group=$3; shift 3; cmd_groups "$dir" "$group" "$@" ;;
+    grow) [ $# -eq 4 ] || usage; cmd_grow "$dir" "$3" "$4" ;;
+    freeze) [ $# -eq 2 ] || usage; cmd_signal "$dir" STOP ;;
+    thaw) [ $# -eq 2 ] || usage; cmd_signal "$dir" CONT ;;
     *) usage ;;
 esac

@@ -6,6 +6,12 @@
 #   pg.sh pause   DIR   stop the server, keep the data (outage tests)
 #   pg.sh resume  DIR   start it again on the same port
 #   pg.sh restart DIR   pause + resume
+#   pg.sh crash   DIR   immediate stop (no checkpoint: like a power cut for
+#                       what synchronous_commit=off had not written yet),
+#                       then start again on the same port
+#   pg.sh freeze  DIR   SIGSTOP the postmaster and every backend: a server
+#                       that accepts TCP connections and never answers
+#   pg.sh thaw    DIR   SIGCONT them
 #
 # DIR receives: conninfo (libpq keyword string), port, pid (postmaster),
 # pgroot (where data/ and postgres.log live). Authentication is trust, only
@@ -19,7 +25,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 MARKER=.pi-harness-pg
 
-usage() { die "usage: $0 start|stop|pause|resume|restart DIR"; }
+usage() { die "usage: $0 start|stop|pause|resume|restart|crash|freeze|thaw DIR"; }
 
 # PostgreSQL refuses to run as root; CI and `sudo deploy/local.sh` are root,
 # so there the server runs as the Debian package's `postgres` user. `cd /`
@@ -186,6 +192,25 @@ cmd_resume() {
     server_start "$1"
 }
 
+cmd_crash() {
+    local root
+    [ -f "$1/port" ] || die "$1 holds no server started by pg.sh"
+    root=$(pgroot_of "$1")
+    as_pg "$PG_BIN/pg_ctl" -D "$root/data" stop -m immediate -w -t 30 \
+        >/dev/null 2>&1 || die "immediate stop failed"
+    rm -f "$1/pid"
+    server_start "$1"
+}
+
+# The postmaster and its children, by parent pid.
+signal_all() {
+    local pid
+    pid=$(postmaster_pid "$1")
+    pid_alive "$pid" || die "no server running in $1"
+    kill "-$2" "$pid"
+    pkill "-$2" -P "$pid" 2>/dev/null || true
+}
+
 [ $# -eq 2 ] || usage
 [ -n "$2" ] && [ "$2" != / ] || usage
 dir=$(abspath "$2")
@@ -195,5 +220,8 @@ case "$1" in
     pause) cmd_pause "$dir" ;;
     resume) cmd_resume "$dir" ;;
     restart) cmd_pause "$dir" && cmd_resume "$dir" ;;
+    crash) cmd_crash "$dir" ;;
+    freeze) signal_all "$dir" STOP ;;
+    thaw) signal_all "$dir" CONT ;;
     *) usage ;;
 esac

@@ -262,6 +262,8 @@ static const row rows[] = {
      * single-quoted value (what Python's repr prints) is refused. */
     REJ(malformed_single_quotes, "{\"id\":'1'}", PI_REJ_MALFORMED_JSON,
         "malformed JSON at byte 6: unexpected character"),
+    REJ(malformed_single_quoted_name, "{'id':1}", PI_REJ_MALFORMED_JSON,
+        "malformed JSON at byte 1: single quote outside a string"),
     REJ(malformed_comment, "/* c */" SAMPLE, PI_REJ_MALFORMED_JSON,
         "malformed JSON at byte 0: unexpected character"),
     REJ(malformed_trailing_comma, "[" SAMPLE ",]", PI_REJ_MALFORMED_JSON,
@@ -392,9 +394,16 @@ static const row rows[] = {
     REJ(id_exponent, WITH_ID("\"id\":4.617995035952977e+17"), PI_REJ_WRONG_TYPE,
         "wrong type for id: expected integer, got number with a fraction or "
         "exponent"),
-    REJ(id_nan_literal, WITH_ID("\"id\":NaN"), PI_REJ_WRONG_TYPE,
-        "wrong type for id: expected integer, got number with a fraction or "
-        "exponent"),
+    /* json-c accepts these even when strict; RFC 8259 does not. */
+    REJ(id_nan_literal, WITH_ID("\"id\":NaN"), PI_REJ_MALFORMED_JSON,
+        "malformed JSON at byte 6: NaN and Infinity are not JSON numbers"),
+    REJ(id_infinity_literal, WITH_ID("\"id\":Infinity"), PI_REJ_MALFORMED_JSON,
+        "malformed JSON at byte 6: NaN and Infinity are not JSON numbers"),
+    REJ(id_minus_infinity_literal, WITH_ID("\"id\":-Infinity"),
+        PI_REJ_MALFORMED_JSON,
+        "malformed JSON at byte 7: NaN and Infinity are not JSON numbers"),
+    REJ(id_trailing_dot, WITH_ID("\"id\":1."), PI_REJ_MALFORMED_JSON,
+        "malformed JSON at byte 7: digit expected after the decimal point"),
     REJ(id_string_type, WITH_ID("\"id\":\"5\""), PI_REJ_WRONG_TYPE,
         "wrong type for id: expected integer, got string"),
     REJ(id_null, WITH_ID("\"id\":null,\"id_str\":\"5\""), PI_REJ_WRONG_TYPE,
@@ -532,9 +541,31 @@ static const row rows[] = {
     OK(reason_escapes_decoded,
        WITH_REASON("\"reason\":\"caf\\u00e9\\n\\t\\\"\\/\\ud83d\\ude00\""),
        W_REASON("caf\xc3\xa9\n\t\"/\xf0\x9f\x98\x80")),
-    /* json-c turns a lone surrogate escape into U+FFFD: valid, so kept. */
-    OK(reason_lone_surrogate_escape, WITH_REASON("\"reason\":\"\\ud800\""),
-       W_REASON("\xef\xbf\xbd")),
+    /* json-c turns a lone surrogate escape into U+FFFD: changing the data
+     * silently, so refused. A pair is one character (escapes_decoded). */
+    REJ(reason_lone_surrogate_escape, WITH_REASON("\"reason\":\"\\ud800\""),
+        PI_REJ_BAD_ENCODING,
+        "bad encoding in a string at byte 161: lone surrogate \\uD800"),
+    REJ(reason_lone_low_surrogate_escape,
+        WITH_REASON("\"reason\":\"a\\udc00\""), PI_REJ_BAD_ENCODING,
+        "bad encoding in a string at byte 162: lone surrogate \\uDC00"),
+    REJ(reason_high_surrogate_then_other_escape,
+        WITH_REASON("\"reason\":\"\\ud800\\u0041\""), PI_REJ_BAD_ENCODING,
+        "bad encoding in a string at byte 161: lone surrogate \\uD800"),
+    REJ(reason_raw_control_character,
+        WITH_REASON("\"reason\":\"a\x01"
+                    "b\""),
+        PI_REJ_BAD_ENCODING,
+        "bad encoding in a string at byte 162: raw control character U+0001"),
+    REJ(ignored_member_raw_control_character,
+        "{" F_ID "," F_CID "," F_TYPE "," F_REASON "," F_ASSET "," F_TIME
+        ",\"extra\x1f\":0}",
+        PI_REJ_BAD_ENCODING,
+        "bad encoding in a string at byte 243: raw control character U+001F"),
+    MULTI(array_lone_surrogate_middle_element,
+          "[" SAMPLE "," WITH_REASON("\"reason\":\"\\udc00\"") "," SAMPLE "]",
+          "PRP", PI_REJ_BAD_ENCODING,
+          "bad encoding in a string at byte 400: lone surrogate \\uDC00"),
     REJ(reason_u0000_escape, WITH_REASON("\"reason\":\"idle\\u0000out\""),
         PI_REJ_BAD_ENCODING, "bad encoding in reason: U+0000 at byte 4"),
     REJ(reason_u0000_after_8_ascii,

@@ -32,6 +32,9 @@ typedef struct pi_position {
     int32_t partition;
     int64_t first_offset; /* lowest offset in the batch */
     int64_t next_offset;  /* highest offset in the batch + 1 */
+    int64_t expected;     /* the partition's ingest_offsets.next_offset as
+                             the writer's caller believes it stored, or -1
+                             (no belief); see pi_writer_write */
 } pi_position;
 
 typedef struct pi_batch pi_batch;
@@ -71,6 +74,10 @@ const pi_msg_meta *pi_batch_msg(const pi_batch *batch, uint32_t tag);
 const char *pi_batch_topic(const pi_batch *batch, uint32_t topic);
 /* One entry per (topic, partition) present, in order of first appearance. */
 const pi_position *pi_batch_positions(const pi_batch *batch, size_t *n);
+
+/* Set the expected stored offset of position i (pi_batch_positions). Does
+ * not change the batch's version: it is not content. */
+void pi_batch_set_expected(pi_batch *batch, size_t i, int64_t expected);
 
 /* Changes whenever the batch's content does (add, drop, reset): with the
  * batch's address, it tells whether a batch is the one seen before. */

@@ -36,12 +36,14 @@ typedef struct pi_config {
     char *on_conflict; /* "keep" | "replace" */
     char *log_level;
     char *log_format;
-    int64_t batch_size;        /* messages per transaction */
-    int64_t batch_bytes;       /* value bytes per transaction */
-    int64_t linger_ms;         /* flush a partial batch after this long */
-    int64_t max_message_bytes; /* larger values are rejected too_large */
+    int64_t batch_size;         /* messages per transaction */
+    int64_t batch_bytes;        /* value bytes per transaction */
+    int64_t linger_ms;          /* flush a partial batch after this long */
+    int64_t max_message_bytes;  /* larger values are rejected too_large */
+    int64_t max_array_elements; /* longer arrays are rejected too_large */
     int64_t backoff_min_ms;
     int64_t backoff_max_ms;
+    int64_t pg_tx_timeout_ms; /* statement and idle-in-transaction timeout */
     int64_t shutdown_timeout_ms;
     int64_t stats_interval_ms; /* periodic progress line; 0: off */
     char *http_listen;         /* ADDR:PORT of /metrics etc., or "off" */

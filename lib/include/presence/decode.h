@@ -32,11 +32,22 @@
  *   - Not one JSON value → malformed_json: "malformed JSON at byte N: <json-c
  *     message>", also for anything but whitespace after the value, and for
  *     nesting deeper than 32. The tokener is strict (no comments, trailing
- *     commas, single-quoted values, leading zeros). Leniencies json-c keeps
- *     even then: 'single-quoted' member names, NaN/Infinity and "1." as
- *     numbers (→ wrong_type where an integer is needed), unescaped control
- *     characters inside strings, a lone \uD800 escape decoded as U+FFFD,
- *     a member name cut at an escaped \u0000 ("id\u0000x" is "id").
+ *     commas, single-quoted values, leading zeros). What json-c accepts
+ *     even then is refused too (json_strict.h): 'single-quoted' member
+ *     names, NaN, Infinity and "1." → malformed_json "malformed JSON at
+ *     byte N: …" for the whole message. One leniency is left: a member
+ *     name cut at an escaped \u0000 ("id\u0000x" is "id").
+ *   - A raw control character (U+0000 … U+001F) or a lone surrogate escape
+ *     (\uD800 not followed by \uDC00 … \uDFFF, or a low one alone) in any
+ *     string of an element, member names and ignored members included →
+ *     bad_encoding "bad encoding in a string at byte N: raw control
+ *     character U+0001" / "…: lone surrogate \uD800" for that element only
+ *     (json-c would store U+FFFD instead: changing data silently is worse
+ *     than refusing it).
+ *   - An array of more than max_elements elements (default 10 000) →
+ *     too_large "array of N elements exceeds the maximum of M", before
+ *     json-c builds its tree: one small message of many tiny elements
+ *     must not cost memory out of proportion to its size.
  *
  * Fields (missing → missing_field "missing field <name>"; wrong JSON type,
  * including null where null is not allowed → wrong_type "wrong type for
@@ -155,6 +166,7 @@ void pi_decode_result_fini(pi_decode_result *res);
 typedef struct pi_decoder pi_decoder;
 
 #define PI_DECODE_DEFAULT_MAX_BYTES (1024 * 1024)
+#define PI_DECODE_DEFAULT_MAX_ELEMENTS 10000
 
 /* Create a decoder that refuses values larger than max_bytes (too_large);
  * 0 means PI_DECODE_DEFAULT_MAX_BYTES, and json-c caps it below INT_MAX.
@@ -162,6 +174,11 @@ typedef struct pi_decoder pi_decoder;
  * out-of-memory). Free with pi_decoder_destroy (NULL is a no-op). */
 void pi_decoder_new(pi_decoder **out, size_t max_bytes);
 void pi_decoder_destroy(pi_decoder *dec);
+
+/* Refuse arrays of more than max_elements elements (too_large, one reject
+ * for the whole message, before any tree is built); 0 means
+ * PI_DECODE_DEFAULT_MAX_ELEMENTS. */
+void pi_decoder_set_max_elements(pi_decoder *dec, size_t max_elements);
 
 /* Decode one message value (buf, len; not NUL-terminated), appending its
  * presences and rejects to res, each stamped with tag; ids_repaired and

@@ -9,11 +9,12 @@
  * to do from the code alone, never from the message text. */
 enum {
     PI_OK = 0,
-    PI_EINVAL = -1, /* bad argument, option or configuration value */
-    PI_ERETRY = -2, /* transient: back off and try the same thing again */
-    PI_EFATAL = -3, /* permanent: stop */
-    PI_EDATA = -4,  /* the data was refused (SQLSTATE class 22/23): split it */
-    PI_ESCHEMA = -5 /* the database schema is older than this build needs */
+    PI_EINVAL = -1,  /* bad argument, option or configuration value */
+    PI_ERETRY = -2,  /* transient: back off and try the same thing again */
+    PI_EFATAL = -3,  /* permanent: stop */
+    PI_EDATA = -4,   /* the data was refused (SQLSTATE class 22/23): split it */
+    PI_ESCHEMA = -5, /* the database schema is older than this build needs */
+    PI_EBEHIND = -6  /* the database is behind positions believed stored */
 };
 
 #define PI_ERR_MSG_MAX 512

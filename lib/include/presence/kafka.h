@@ -35,9 +35,30 @@ PI_MUST_CHECK int pi_kafka_conf_new(rd_kafka_conf_t **out,
                                     pi_kafka_settings *settings,
                                     const pi_config *cfg, pi_err *err);
 
-/* Fail early, in one line, when the brokers do not answer within 10 s
- * (PI_ERETRY) or a topic named in cfg->topic does not exist (PI_EINVAL). */
+/* Why the brokers could not be used, as librdkafka's error events said:
+ * the closing line of a failed start names it instead of a bare "transport
+ * failure". Filled by the caller's error callback (pi_kafka_cause_note),
+ * which runs on the thread that polls. */
+typedef enum pi_kafka_cause_kind {
+    PI_KAFKA_CAUSE_NONE = 0,
+    PI_KAFKA_CAUSE_AUTH,   /* SASL authentication or authorization */
+    PI_KAFKA_CAUSE_TLS,    /* TLS handshake, certificate verification */
+    PI_KAFKA_CAUSE_RESOLVE /* a host name that does not resolve */
+} pi_kafka_cause_kind;
+
+typedef struct pi_kafka_cause {
+    pi_kafka_cause_kind kind;
+    char reason[256];
+} pi_kafka_cause;
+
+/* Keep the first telling error (kerr, librdkafka's reason) in cause. */
+void pi_kafka_cause_note(pi_kafka_cause *cause, int kerr, const char *reason);
+
+/* Fail early, in one line, when the brokers do not answer within 10 s or a
+ * topic named in cfg->topic does not exist (PI_EINVAL). The line names the
+ * cause: authentication failed or TLS handshake failed (PI_EFATAL: waiting
+ * will not fix it), host name not resolved or unreachable (PI_ERETRY). */
 PI_MUST_CHECK int pi_kafka_check(rd_kafka_t *rk, const pi_config *cfg,
-                                 pi_err *err);
+                                 const pi_kafka_cause *cause, pi_err *err);
 
 #endif

@@ -10,7 +10,15 @@
  *       partitions, locked: the fence. A message whose offset is below its
  *       partition's stored next_offset was already written (by us before a
  *       lost COMMIT reply, or by the partition's newer owner) and is skipped
- *       whole, rows and rejects (counted as fenced).
+ *       whole, rows and rejects (counted as fenced). And the
+ *       compare-and-set: a position whose `expected` (batch.h) is set and
+ *       above the stored next_offset means the database lost commits the
+ *       caller saw succeed (a crash with synchronous_commit=off, a failover
+ *       to an asynchronous replica, a restore) or was reset by hand: the
+ *       batch is rolled back and PI_EBEHIND returned, so that the caller
+ *       reads the stored offsets again and re-reads the hole. A position
+ *       above the expected one (a gap of control records, or a newer owner)
+ *       is not a mismatch.
  *   -- in C: one row per id. A repeat inside the batch is a duplicate when
  *   -- identical, else a conflict: keep → the first stays, the later one is
  *   -- an id_conflict reject; replace → the later one wins.
@@ -68,6 +76,11 @@ typedef struct pi_writer_opts {
     pi_on_conflict on_conflict;
     int backoff_min_ms;       /* first retry delay (default 100) */
     int backoff_max_ms;       /* cap (default 10000) */
+    int tx_timeout_ms;        /* statement_timeout and
+                                 idle_in_transaction_session_timeout of the
+                                 writer's sessions (default 60000): a frozen
+                                 instance's transaction, and its locks, end
+                                 within twice this */
     const atomic_int *cancel; /* when non-zero, stop retrying: return
                                  PI_ERETRY; may be NULL */
     pi_metrics *metrics;      /* database errors, writes in flight; may be
@@ -83,12 +96,13 @@ typedef struct pi_write_stats {
     uint64_t duplicates;
     uint64_t conflicts;
     uint64_t rejected;
-    uint64_t skipped; /* envelopes that are not presences (decoder) */
-    uint64_t fenced;  /* messages not written: their partition's stored
-                         next_offset was already past them */
-    uint64_t batches; /* transactions committed */
-    uint64_t retries; /* transient failures retried */
-    uint64_t splits;  /* batches written again bisected (data errors) */
+    uint64_t skipped;    /* envelopes that are not presences (decoder) */
+    uint64_t fenced;     /* messages not written: their partition's stored
+                            next_offset was already past them */
+    uint64_t batches;    /* transactions committed */
+    uint64_t retries;    /* transient failures retried */
+    uint64_t splits;     /* batches written again bisected (data errors) */
+    uint64_t reconnects; /* connections made again after one was lost */
     /* The committed attempt, BEGIN to COMMIT, in microseconds. */
     uint64_t write_us;
     /* Rows sent to presence_rejects, by code (kept conflicts included). */
@@ -101,8 +115,9 @@ typedef struct pi_write_stats {
  * replaced rows. messages counts every message of the batch, fenced ones
  * included. */
 
-/* Add every figure of from to to. */
+/* Add every figure of from to to; subtract them (none below 0). */
 void pi_write_stats_add(pi_write_stats *to, const pi_write_stats *from);
+void pi_write_stats_sub(pi_write_stats *to, const pi_write_stats *from);
 
 typedef struct pi_writer pi_writer;
 
@@ -118,7 +133,12 @@ void pi_writer_destroy(pi_writer *w);
  * Messages of a partition whose stored next_offset is already past them
  * (another owner got there first) are skipped, and ingest_offsets only ever
  * moves forward. On success adds the batch's figures to *stats (not reset).
- * An empty batch is a no-op. Returns 0; PI_ERETRY only when cancelled:
+ * An empty batch is a no-op. stats->reconnects says whether the connection
+ * was made again during the write: the database may then be another one,
+ * or have come back from a crash without its last commits, and the caller
+ * should check every position it believes stored (not only this batch's).
+ * Returns 0; PI_EBEHIND (see the compare-and-set above: nothing written,
+ * err names the partition); PI_ERETRY only when cancelled:
  * nothing of the batch committed — unless a COMMIT reply was lost and the
  * database could not be asked since, in which case the batch may be in (the
  * fence makes writing it again harmless); PI_EFATAL (err has the SQLSTATE

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# A frozen instance inside a write (issue 8): it holds its transaction and
+# the ingest_offsets row locks. PostgreSQL itself must end that transaction
+# (statement_timeout, idle_in_transaction_session_timeout, from
+# --pg-tx-timeout-ms), so that the successor that takes its partitions
+# writes within the timeouts and a few seconds; the frozen one, woken, is
+# fenced; every presence is stored once.
+source "$(dirname "$0")/lib.sh"
+
+N=40000
+TX_MS=3000
+SESSION_MS=6000
+setup 2
+"$PI_GEN" "$N" >"$WORK/in.txt"
+OPTS=(--batch-size 2000 --pg-tx-timeout-ms "$TX_MS" --backoff-max-ms 500
+  -X session.timeout.ms=$SESSION_MS -X heartbeat.interval.ms=500)
+produce "$WORK/in.txt"
+start_service a "${OPTS[@]}"
+A=$SERVICE_PID
+wait_for "select count(*) > 0 from presences" t
+
+# Freeze it at a moment it is inside a transaction (its backend holds an
+# open transaction), so that the fence rows stay locked.
+in_tx=""
+for i in $(seq 50); do
+  kill -STOP "$A"
+  in_tx=$(sql "select count(*) from pg_stat_activity
+               where application_name = 'presence-ingest' and datname = '$DB'
+                 and xact_start is not null and pid <> pg_backend_pid()")
+  [ "$in_tx" -gt 0 ] && break
+  kill -CONT "$A"
+  sleep 0.05
+done
+[ "$in_tx" -gt 0 ] || fail "never caught instance a inside a transaction"
+frozen_at=$SECONDS
+before=$(sql "select count(*) from presences")
+log "instance a frozen inside a transaction at $before rows"
+
+start_service b "${OPTS[@]}"
+B=$SERVICE_PID
+# The group drops a after its session timeout; b's fence then waits at most
+# for PostgreSQL to end a's transaction: a statement cut after TX_MS, then
+# the aborted transaction ended after TX_MS idle.
+limit=$(((SESSION_MS + 2 * TX_MS) / 1000 + 8))
+for i in $(seq $((limit * 5))); do
+  [ "$(sql "select count(*) from presences")" -gt "$before" ] && break
+  sleep 0.2
+done
+took=$((SECONDS - frozen_at))
+[ "$(sql "select count(*) from presences")" -gt "$before" ] ||
+  fail "the successor wrote nothing within $limit s of the freeze"
+log "successor wrote after ${took}s (limit ${limit}s)"
+
+kill -CONT "$A"
+wait_for "select count(*) from presences" "$N" 180
+[ "$(sql "select count(*), max(id) - min(id) + 1 from presences")" = "$N|$N" ] ||
+  fail "rows are not exactly the $N presences"
+check_offsets_match
+stop_service "$B"
+stop_service "$A"
+log "ok: successor wrote ${took}s after the freeze; all $N stored once"
