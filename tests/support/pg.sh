@@ -27,7 +27,7 @@ MARKER=.pi-harness-pg
 
 usage() { die "usage: $0 start|stop|pause|resume|restart|crash|freeze|thaw DIR"; }
 
-# PostgreSQL refuses to run as root; CI and `sudo deploy/local.sh` are root,
+# PostgreSQL refuses to run as root; CI and `bash deploy/local.sh` run as root,
 # so there the server runs as the Debian package's `postgres` user. `cd /`
 # because the caller's cwd (often under /root) may not be readable by it.
 as_pg() {
