@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "consumer_int.h"
 #include "presence/batch.h"
@@ -100,7 +101,7 @@ static void handle_done(pi_consumer *c, pi_batch *batch, int rc,
         pi_consumer_commit_positions(c, batch, sync_commit);
         pi_consumer_note_committed(c, batch, stats);
         recycle(c, batch);
-        if (stats->reconnects && !atomic_load(c->stop))
+        if (stats->reconnects && !c->replay && !atomic_load(c->stop))
             (void)pi_consumer_resync(c, NULL);
         return;
     }
@@ -234,6 +235,12 @@ static void add_message(pi_consumer *c, const rd_kafka_message_t *rkm)
     }
     if (pi_batch_messages(c->fill) == 0)
         c->fill_since_ms = now_ms();
+    if (c->replay) {
+        bool take;
+        pi_consumer_replay_message(c, p, rkm->offset, &take);
+        if (!take)
+            return;
+    }
     if (p->stored < 0 && p->origin < 0)
         p->origin = rkm->offset;
     pi_batch_add(c->fill, c->dec, topic, rkm->partition, rkm->offset, rkm->key,
@@ -269,10 +276,29 @@ int pi_consumer_new(pi_consumer **out, const pi_config *cfg,
     rd_kafka_conf_set_error_cb(conf, error_cb);
     rd_kafka_conf_set_rebalance_cb(conf, pi_consumer_rebalance_cb);
     rd_kafka_conf_set_opaque(conf, c);
+    c->replay = cfg->replay;
+    if (c->replay) {
+        /* Assigned, never subscribed: the group is never joined and nothing
+         * is committed; librdkafka 2.0.2 only wants a group.id to assign.
+         * Partition EOF events tell where a range's end is a control record
+         * or beyond the last message. */
+        char group[96];
+        snprintf(group, sizeof(group), "presence-ingest-replay-%ld-%lld",
+                 (long)getpid(), (long long)now_ms());
+        if (rd_kafka_conf_set(conf, "group.id", group, errstr,
+                              sizeof(errstr)) != RD_KAFKA_CONF_OK ||
+            rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr,
+                              sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+            rc = pi_err_set(err, PI_EINVAL, "kafka: %s", errstr);
+            goto cleanup;
+        }
+    }
 
     pi_writer_opts_init(&wopts);
     wopts.conninfo = cfg->pg;
-    wopts.group = cfg->group;
+    /* A replay never touches ingest_offsets: no fence, no offsets rows,
+     * so it can run beside `run` on the same topic and database. */
+    wopts.group = c->replay ? NULL : cfg->group;
     wopts.on_conflict = strcmp(cfg->on_conflict, "replace") == 0
                             ? PI_ON_CONFLICT_REPLACE
                             : PI_ON_CONFLICT_KEEP;
@@ -280,13 +306,18 @@ int pi_consumer_new(pi_consumer **out, const pi_config *cfg,
     wopts.backoff_max_ms = (int)cfg->backoff_max_ms;
     wopts.tx_timeout_ms = (int)cfg->pg_tx_timeout_ms;
     wopts.cancel = &c->cancel;
-    rc = pi_writer_new(&c->w, &wopts, err);
-    if (rc)
-        goto cleanup;
-    wopts.cancel = stop;
-    rc = pi_writer_new(&c->meta, &wopts, err);
-    if (rc)
-        goto cleanup;
+    /* A dry run needs no database: the pipeline only counts. */
+    if (!(c->replay && cfg->dry_run)) {
+        rc = pi_writer_new(&c->w, &wopts, err);
+        if (rc)
+            goto cleanup;
+    }
+    if (!c->replay) {
+        wopts.cancel = stop;
+        rc = pi_writer_new(&c->meta, &wopts, err);
+        if (rc)
+            goto cleanup;
+    }
 
     c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
     if (c->rk == NULL) {
@@ -392,8 +423,11 @@ static void handle_event(pi_consumer *c, rd_kafka_message_t *rkm)
         add_message(c, rkm);
         return;
     }
-    if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+    if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        if (c->replay)
+            pi_consumer_replay_eof(c, rkm);
         return;
+    }
     if (rkm->err == RD_KAFKA_RESP_ERR__FATAL) {
         char buf[512];
         rd_kafka_fatal_error(c->rk, buf, sizeof(buf));
@@ -416,12 +450,25 @@ int pi_consumer_run(pi_consumer *c, pi_err *err)
     size_t left;
     int rc;
 
-    rc = subscribe(c, err);
-    if (rc)
-        return rc;
-    pi_info("consuming %s as group %s", c->cfg->topic, c->cfg->group);
+    c->started_ms = now_ms();
+    if (c->replay) {
+        rc = pi_consumer_replay_start(c, err);
+        if (rc)
+            return rc;
+    } else {
+        rc = subscribe(c, err);
+        if (rc)
+            return rc;
+        pi_info("consuming %s as group %s", c->cfg->topic, c->cfg->group);
+    }
 
     while (!atomic_load(stop) && !c->fatal) {
+        if (c->replay && c->parts_done == c->parts_total) {
+            /* Every range read: write what is left, then stop. */
+            pi_consumer_submit(c, true);
+            if (pi_consumer_replay_finished(c))
+                break;
+        }
         pi_batch *batch;
         pi_write_stats stats;
         pi_err werr;
@@ -457,13 +504,18 @@ int pi_consumer_run(pi_consumer *c, pi_err *err)
         pi_consumer_submit(c, false);
         if (c->paused && !batch_full(c, c->fill))
             set_paused(c, false);
-        log_progress(c, &progress_ms, &progress_messages);
+        if (c->replay)
+            pi_consumer_replay_progress(c, false);
+        else
+            log_progress(c, &progress_ms, &progress_messages);
     }
+    if (c->replay)
+        pi_consumer_replay_progress(c, true);
 
     if (c->fatal) {
         *err = c->fatal_err;
         pi_error("stopping: %s", c->fatal_err.msg);
-    } else {
+    } else if (!c->replay || atomic_load(stop)) {
         pi_info("stopping: flushing %zu buffered message(s)",
                 pi_batch_messages(c->fill) +
                     (c->requeue ? pi_batch_messages(c->requeue) : 0));
@@ -489,6 +541,21 @@ int pi_consumer_run(pi_consumer *c, pi_err *err)
                    "again from ingest_offsets",
                    left, (long long)c->cfg->shutdown_timeout_ms);
         c->fatal = 1;
+    }
+    if (c->replay && !c->fatal) {
+        if (left || c->parts_done < c->parts_total)
+            pi_err_set(&c->fatal_err, PI_EFATAL,
+                       "replay interrupted: %zu of %zu partition(s) done; run "
+                       "the same replay again (what is stored stays stored, "
+                       "a replay writes each presence once)",
+                       c->parts_done, c->parts_total);
+        else if (c->replay_missing)
+            pi_err_set(&c->fatal_err, PI_EFATAL,
+                       "%" PRId64 " message(s) of the range were no longer on "
+                       "the broker (below the log start); the rest is "
+                       "replayed",
+                       c->replay_missing);
+        c->fatal = c->fatal_err.code != 0;
     }
     pi_info("stopped: messages=%" PRIu64 " stored=%" PRIu64
             " duplicates=%" PRIu64 " conflicts=%" PRIu64 " rejected=%" PRIu64

@@ -44,6 +44,9 @@ typedef struct part {
     int64_t origin;    /* with no row at assignment: the first offset
                           consumed, where a re-read starts if the row
                           vanishes; -1: not yet */
+    /* replay only */
+    int64_t start, end; /* the range [start, end); end -1 for run */
+    bool done;          /* reached its end: unassigned */
 } part;
 
 struct pi_consumer {
@@ -77,6 +80,14 @@ struct pi_consumer {
     int fatal;
     pi_err fatal_err;
     bool closed; /* left the group cleanly */
+    /* replay: bounded, assigned, no group (consumer_replay.c) */
+    bool replay;
+    size_t parts_total, parts_done;
+    int64_t replay_total;   /* messages in all ranges */
+    int64_t replay_missing; /* asked for but no longer on the broker */
+    int64_t progress_shown; /* ms of the last progress line */
+    bool progress_tty;      /* a self-updating line on stderr */
+    int64_t started_ms;
 };
 
 static inline int64_t now_ms(void)
@@ -96,6 +107,14 @@ void pi_consumer_submit(pi_consumer *c, bool force);
 void pi_consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t kerr,
                               rd_kafka_topic_partition_list_t *parts,
                               void *opaque);
+
+/* consumer_replay.c */
+int pi_consumer_replay_start(pi_consumer *c, pi_err *err);
+void pi_consumer_replay_message(pi_consumer *c, part *p, int64_t offset,
+                                bool *take);
+void pi_consumer_replay_eof(pi_consumer *c, const rd_kafka_message_t *rkm);
+bool pi_consumer_replay_finished(pi_consumer *c);
+void pi_consumer_replay_progress(pi_consumer *c, bool last);
 
 /* consumer_positions.c */
 int pi_consumer_stored_offset(pi_consumer *c, const char *topic,

@@ -17,7 +17,8 @@ void pi_consumer_commit_positions(pi_consumer *c, const pi_batch *batch,
     rd_kafka_topic_partition_list_t *list;
     rd_kafka_resp_err_t kerr;
 
-    if (n == 0)
+    /* A replay commits nothing to Kafka: it has no group. */
+    if (n == 0 || c->replay)
         return;
     list = rd_kafka_topic_partition_list_new((int)n);
     for (size_t i = 0; i < n; i++) {
