@@ -362,9 +362,7 @@ int pi_replay_resolve(rd_kafka_t *rk, const char *topic,
                  listed(&spec->from, r[i].partition) >= 0)
             s = listed(&spec->from, r[i].partition);
         if (s < lo[i])
-            r[i].missing = (s < hi[i] ? s : hi[i]) > lo[i]
-                               ? 0
-                               : (hi[i] < lo[i] ? 0 : lo[i] - s);
+            r[i].missing = lo[i] - s;
         r[i].start = clamp(s, lo[i], hi[i]);
     }
     /* End (exclusive), at most the high watermark taken now. */

@@ -105,4 +105,19 @@ expect_err 2 "is before --from" --from 2026-01-02T00:00:00Z --to 2026-01-01T00:0
 expect_err 2 "exclude each other" --from -1h --from-offset 5
 expect_err 2 "not an RFC 3339 time" --from yesterday
 expect_err 2 "--group" --group x
+expect_err 1 "cannot reach Kafka brokers 127.0.0.1:1" --brokers 127.0.0.1:1 -X log_level=0
+expect_err 1 "cannot connect to PostgreSQL" --pg "host=127.0.0.1 port=1 connect_timeout=2"
+
+# 7. An offset below the log start: warned, started at the log start, the
+#    rest replayed, and the exit says how much was no longer there.
+bash "$PI_SUPPORT_DIR/kafka.sh" truncate "$PI_SERVICES/kafka" "$TOPIC" 2 50
+end2=$(sql "select max(kafka_offset) + 1 from presences where kafka_partition = 2")
+rc=0
+out=$(replay --partitions 2 --from-offset 10 2>"$WORK/trunc.log") || rc=$?
+[ "$rc" = 1 ] || fail "below the log start: exit $rc, expected 1"
+grep -q "40 message(s) of the range are no longer on the broker" "$WORK/trunc.log" ||
+  fail "no warning for the truncated range: $(cat "$WORK/trunc.log")"
+tail -n 1 "$WORK/trunc.log" | grep -q "40 message(s) of the range were no longer on the broker" ||
+  fail "exit line: $(tail -n 1 "$WORK/trunc.log")"
+echo "$out" | grep -q "^messages=$((end2 - 50)) " || fail "truncated replay read: $out (log end $end2)"
 log "ok: replay repairs, restores by time, dry-runs, survives kill -9, refuses bad ranges"
