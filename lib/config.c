@@ -8,7 +8,9 @@
 
 #include "presence/mem.h"
 
-typedef enum opt_type { OPT_STR, OPT_INT, OPT_ENUM } opt_type;
+/* OPT_FLAG: an int 0/1, set by the bare flag (--dry-run) or by a value
+ * true|false|1|0|yes|no (--dry-run=false, or a file line). */
+typedef enum opt_type { OPT_STR, OPT_INT, OPT_ENUM, OPT_FLAG } opt_type;
 
 /* One option. `choices` is a '|'-separated list for OPT_ENUM. */
 typedef struct pi_opt {
@@ -26,6 +28,7 @@ typedef struct pi_opt {
 #define F(x) offsetof(pi_config, x)
 #define KAFKA (PI_CMD_RUN | PI_CMD_REPLAY)
 #define WRITE (PI_CMD_RUN | PI_CMD_REPLAY | PI_CMD_LOAD)
+#define REPLAY PI_CMD_REPLAY
 
 static const pi_opt options[] = {
     {"brokers", "PRESENCE_BROKERS", OPT_STR, F(brokers), NULL, 0, 0, NULL,
@@ -83,6 +86,30 @@ static const pi_opt options[] = {
      "10000", 100, 3600000, NULL, PI_CMD_RUN | PI_CMD_REPLAY,
      "/healthz fails when the poll loop has not ticked for this long; "
      "/readyz when the database or the writer has not answered for it"},
+    {"from-beginning", NULL, OPT_FLAG, F(from_beginning), "0", 0, 1, NULL,
+     REPLAY, "start at each partition's log start (the default)"},
+    {"from", NULL, OPT_STR, F(replay_from), NULL, 0, 0, NULL, REPLAY,
+     "start at the first message whose Kafka timestamp is at or after "
+     "TIME (RFC 3339, or relative: -90s, -15m, -2h, -7d)"},
+    {"from-offset", NULL, OPT_STR, F(from_offset), NULL, 0, 0, NULL, REPLAY,
+     "start at this offset in every partition"},
+    {"from-offsets", NULL, OPT_STR, F(from_offsets), NULL, 0, 0, NULL, REPLAY,
+     "start offsets per partition, P:N[,P:N…] (others: the log start)"},
+    {"to", NULL, OPT_STR, F(replay_to), NULL, 0, 0, NULL, REPLAY,
+     "end (exclusive) at the first message whose Kafka timestamp is at or "
+     "after TIME (default: each partition's high watermark at start)"},
+    {"to-offset", NULL, OPT_STR, F(to_offset), NULL, 0, 0, NULL, REPLAY,
+     "end (exclusive) at this offset in every partition"},
+    {"to-offsets", NULL, OPT_STR, F(to_offsets), NULL, 0, 0, NULL, REPLAY,
+     "end offsets per partition, P:N[,P:N…] (others: the high watermark)"},
+    {"partitions", NULL, OPT_STR, F(partitions), NULL, 0, 0, NULL, REPLAY,
+     "only these partitions, P[,P…] (default: all)"},
+    {"dry-run", NULL, OPT_FLAG, F(dry_run), "0", 0, 1, NULL, REPLAY,
+     "decode and count, write nothing (no database needed)"},
+    {"progress", "PRESENCE_PROGRESS", OPT_ENUM, F(progress), "auto", 0, 0,
+     "auto|always|never", REPLAY,
+     "a self-updating progress line on stderr: auto is on a terminal only "
+     "(otherwise a progress log line every stats-interval-ms)"},
     {"log-level", "PRESENCE_LOG_LEVEL", OPT_ENUM, F(log_level), "info", 0, 0,
      "debug|info|warn|error", PI_CMD_ALL, "log threshold"},
     {"log-format", "PRESENCE_LOG_FORMAT", OPT_ENUM, F(log_format), "logfmt", 0,
@@ -125,6 +152,16 @@ static int enum_ok(const char *choices, const char *v)
 static int set_value(pi_config *cfg, const pi_opt *o, const char *v,
                      const char *where, pi_err *err)
 {
+    if (o->type == OPT_FLAG) {
+        int on = strcmp(v, "true") == 0 || strcmp(v, "1") == 0 ||
+                 strcmp(v, "yes") == 0;
+        if (!on && strcmp(v, "false") != 0 && strcmp(v, "0") != 0 &&
+            strcmp(v, "no") != 0)
+            return pi_err_set(err, PI_EINVAL,
+                              "%s must be true or false, got '%s'", where, v);
+        *int_field(cfg, o) = on;
+        return 0;
+    }
     if (o->type == OPT_INT) {
         char *end;
         long long n;
@@ -203,7 +240,7 @@ void pi_config_init(pi_config *cfg)
         const pi_opt *o = &options[i];
         if (o->def == NULL)
             continue;
-        if (o->type == OPT_INT)
+        if (o->type == OPT_INT || o->type == OPT_FLAG)
             *int_field(cfg, o) = strtoll(o->def, NULL, 10);
         else
             *str_field(cfg, o) = pi_strdup(o->def);
@@ -213,7 +250,7 @@ void pi_config_init(pi_config *cfg)
 void pi_config_fini(pi_config *cfg)
 {
     for (size_t i = 0; i < N_OPTIONS; i++) {
-        if (options[i].type != OPT_INT)
+        if (options[i].type != OPT_INT && options[i].type != OPT_FLAG)
             free(*str_field(cfg, &options[i]));
     }
     free(cfg->config_file);
@@ -356,6 +393,8 @@ int pi_config_parse(pi_config *cfg, unsigned cmd, int argc, char **argv,
             return pi_err_set(err, PI_EINVAL,
                               "unknown option '--%.*s' for '%s' (try --help)",
                               (int)name_len, name, argv[0]);
+        if (value == NULL && o->type == OPT_FLAG)
+            value = "true";
         if (value == NULL) {
             if (i + 1 >= argc)
                 return pi_err_set(err, PI_EINVAL, "--%s needs a value",
@@ -404,7 +443,7 @@ int pi_config_parse(pi_config *cfg, unsigned cmd, int argc, char **argv,
 
 static void print_default(FILE *out, const pi_opt *o)
 {
-    if (o->def)
+    if (o->def && o->type != OPT_FLAG)
         fprintf(out, " (default: %s)", o->def);
 }
 
@@ -417,9 +456,11 @@ void pi_config_print_help(FILE *out, unsigned cmd, const char *usage)
 
         if (!(o->cmds & cmd))
             continue;
-        snprintf(flag, sizeof(flag), "--%s %s", o->name,
+        snprintf(flag, sizeof(flag), "--%s%s%s", o->name,
+                 o->type == OPT_FLAG ? "" : " ",
                  o->type == OPT_INT    ? "N"
                  : o->type == OPT_ENUM ? o->choices
+                 : o->type == OPT_FLAG ? ""
                                        : "VALUE");
         fprintf(out, "  %-34s %s", flag, o->help);
         print_default(out, o);
@@ -456,7 +497,10 @@ void pi_config_print_sample(FILE *out)
         if (o->env)
             fprintf(out, " (env %s)", o->env);
         fputc('\n', out);
-        if (o->def)
+        if (o->type == OPT_FLAG)
+            fprintf(out, "#%s = %s\n", o->name,
+                    strcmp(o->def, "1") == 0 ? "true" : "false");
+        else if (o->def)
             fprintf(out, "#%s = %s\n", o->name, o->def);
         else
             fprintf(out, "#%s =\n", o->name);

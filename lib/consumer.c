@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "consumer_int.h"
 #include "presence/batch.h"
 #include "presence/commit_log.h"
 #include "presence/decode.h"
@@ -17,68 +19,6 @@
 #include "presence/mem.h"
 #include "presence/metrics.h"
 #include "presence/pipeline.h"
-
-/* How long the writer may stay behind before the partitions are paused. */
-#define PAUSE_AFTER_MS 1000
-/* Committed batches remembered, to take back from the counters those a
- * database that lost its last commits no longer has (about a minute at
- * full speed). */
-#define COMMIT_LOG_BATCHES 1024
-
-/* Per assigned partition. */
-typedef struct part {
-    char *topic;
-    int32_t partition;
-    bool assigned;
-    bool warned_below; /* said once that the log went below next */
-    int64_t next;      /* next offset expected from Kafka; -1: any */
-    int64_t committed; /* highest offset committed to Kafka since assigned */
-    int64_t stored;    /* ingest_offsets.next_offset as last read or
-                          committed by us; -1: no row */
-    int64_t origin;    /* with no row at assignment: the first offset
-                          consumed, where a re-read starts if the row
-                          vanishes; -1: not yet */
-} part;
-
-struct pi_consumer {
-    const pi_config *cfg;
-    rd_kafka_t *rk;
-    pi_writer *w;      /* used by the pipeline's thread only */
-    pi_writer *meta;   /* this thread's connection: offsets on assignment */
-    pi_pipeline *pipe; /* owns the batch in flight */
-    atomic_int cancel;
-    pi_decoder *dec;
-    pi_batch *fill;    /* being filled */
-    pi_batch *spare;   /* written and reset, ready to fill next */
-    pi_batch *requeue; /* came back unwritten: write before fill */
-    int64_t fill_since_ms;
-    bool paused;
-    bool cooperative; /* the assignor's protocol, from the configuration */
-    int64_t reset;    /* where a partition with no row in ingest_offsets
-                         starts: RD_KAFKA_OFFSET_BEGINNING, _END, or
-                         _INVALID (librdkafka's auto.offset.reset=error) */
-    int64_t revoke_budget_ms; /* longest flush inside a revoke */
-    int64_t stop_deadline;    /* once stopping: when to give up flushing */
-    part *parts;
-    size_t n_parts, cap_parts;
-    size_t last_part; /* cache for the per-message lookup */
-    pi_commit_log *log;
-    pi_commit_pos *scratch_pos; /* for pi_commit_log_add */
-    size_t cap_scratch_pos;
-    pi_write_stats total;
-    const atomic_int *stop;
-    pi_kafka_cause cause; /* what librdkafka's errors said, for start-up */
-    int fatal;
-    pi_err fatal_err;
-    bool closed; /* left the group cleanly */
-};
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
@@ -101,8 +41,8 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
             reason);
 }
 
-static part *find_part(pi_consumer *c, const char *topic, int32_t partition,
-                       bool create)
+part *pi_consumer_find_part(pi_consumer *c, const char *topic,
+                            int32_t partition, bool create)
 {
     if (c->last_part < c->n_parts) {
         part *p = &c->parts[c->last_part];
@@ -138,172 +78,6 @@ static bool batch_full(const pi_consumer *c, const pi_batch *batch)
            pi_batch_bytes(batch) >= (size_t)c->cfg->batch_bytes;
 }
 
-/* Commit the positions a written batch reached to Kafka, for the partitions
- * still ours (lag tools read them; the database already has them). */
-static void commit_positions(pi_consumer *c, const pi_batch *batch, bool sync)
-{
-    size_t n;
-    const pi_position *pos = pi_batch_positions(batch, &n);
-    rd_kafka_topic_partition_list_t *list;
-    rd_kafka_resp_err_t kerr;
-
-    if (n == 0)
-        return;
-    list = rd_kafka_topic_partition_list_new((int)n);
-    for (size_t i = 0; i < n; i++) {
-        const char *topic = pi_batch_topic(batch, pos[i].topic);
-        part *p = find_part(c, topic, pos[i].partition, false);
-        /* Not ours, or a batch from before a reassignment that is behind
-         * what was committed since: lag tools must not see it go back. */
-        if (p == NULL || !p->assigned || pos[i].next_offset <= p->committed)
-            continue;
-        p->committed = pos[i].next_offset;
-        rd_kafka_topic_partition_list_add(list, topic, pos[i].partition)
-            ->offset = pos[i].next_offset;
-    }
-    if (list->cnt > 0) {
-        kerr = rd_kafka_commit(c->rk, list, sync ? 0 : 1);
-        if (kerr && kerr != RD_KAFKA_RESP_ERR__NO_OFFSET)
-            pi_warn("kafka offset commit failed (the database has the "
-                    "offsets; lag tools will catch up on the next commit): %s",
-                    rd_kafka_err2str(kerr));
-    }
-    rd_kafka_topic_partition_list_destroy(list);
-}
-
-static int stored_offset(pi_consumer *c, const char *topic, int32_t partition,
-                         int64_t *next);
-static void commit_assigned(pi_consumer *c,
-                            const rd_kafka_topic_partition_list_t *parts);
-
-/* Stamp each position of batch with what we believe ingest_offsets holds
- * for it: the writer's compare-and-set (writer.h). Done at every submit,
- * when no other batch is in flight, so the belief is exact. */
-static void stamp_expected(pi_consumer *c, pi_batch *batch)
-{
-    size_t n;
-    const pi_position *pos = pi_batch_positions(batch, &n);
-
-    for (size_t i = 0; i < n; i++) {
-        part *p = find_part(c, pi_batch_topic(batch, pos[i].topic),
-                            pos[i].partition, false);
-        pi_batch_set_expected(batch, i, p && p->assigned ? p->stored : -1);
-    }
-}
-
-/* A batch committed: its positions are now stored, and remembered with its
- * figures in case the database loses the commit later. */
-static void note_committed(pi_consumer *c, const pi_batch *batch,
-                           const pi_write_stats *stats)
-{
-    size_t n, k = 0;
-    const pi_position *pos = pi_batch_positions(batch, &n);
-
-    pi_grow((void **)&c->scratch_pos, &c->cap_scratch_pos, n ? n : 1,
-            sizeof(*c->scratch_pos));
-    for (size_t i = 0; i < n; i++) {
-        part *p = find_part(c, pi_batch_topic(batch, pos[i].topic),
-                            pos[i].partition, false);
-        if (p == NULL)
-            continue;
-        if (p->assigned && pos[i].next_offset > p->stored)
-            p->stored = pos[i].next_offset;
-        c->scratch_pos[k].part = (uint32_t)(p - c->parts);
-        c->scratch_pos[k++].next_offset = pos[i].next_offset;
-    }
-    pi_commit_log_add(c->log, c->scratch_pos, k, stats);
-}
-
-static void drop_part(pi_consumer *c, pi_batch *batch, const part *p)
-{
-    if (batch)
-        pi_batch_drop_partition(batch, p->topic, p->partition);
-    pi_batch_drop_partition(c->fill, p->topic, p->partition);
-    if (c->requeue)
-        pi_batch_drop_partition(c->requeue, p->topic, p->partition);
-}
-
-/* The database is the source of truth at every write: after the writer
- * found a partition behind what we committed (PI_EBEHIND) or had to
- * reconnect (the server may have come back without its last commits, or be
- * another one), read every assigned partition's stored offset again. Where
- * it is behind, drop what is buffered for the partition (in batch too, the
- * one that came back), seek back to it, and take the lost batches back from
- * the counters. Non-zero when the offsets could not be read (stopping, or
- * fatal). */
-static int resync(pi_consumer *c, pi_batch *batch)
-{
-    int64_t *stored =
-        pi_malloc((c->n_parts ? c->n_parts : 1) * sizeof(*stored));
-    rd_kafka_topic_partition_list_t *seek =
-        rd_kafka_topic_partition_list_new(4);
-    pi_write_stats undone;
-    size_t n_undone;
-    int rc = 0, overflow;
-
-    for (size_t i = 0; i < c->n_parts; i++) {
-        part *p = &c->parts[i];
-        int64_t s, target;
-
-        stored[i] = INT64_MAX;
-        if (!p->assigned)
-            continue;
-        rc = stored_offset(c, p->topic, p->partition, &s);
-        if (rc)
-            goto cleanup;
-        stored[i] = s;
-        if (p->stored < 0 || s >= p->stored)
-            continue;
-        target = s >= 0 ? s : p->origin >= 0 ? p->origin : c->reset;
-        pi_log_at(PI_LOG_WARN, p->topic, p->partition, s,
-                  "ingest_offsets is at %" PRId64 ", behind the %" PRId64
-                  " this instance committed: the database lost commits "
-                  "(crash with synchronous_commit=off, failover, restore) or "
-                  "was reset; reading the partition again from %" PRId64,
-                  s, p->stored, target);
-        drop_part(c, batch, p);
-        rd_kafka_topic_partition_list_add(seek, p->topic, p->partition)
-            ->offset = target;
-        p->stored = s;
-        p->next = target >= 0 ? target : -1;
-        p->committed = p->next;
-        p->warned_below = false;
-    }
-    memset(&undone, 0, sizeof(undone));
-    n_undone =
-        pi_commit_log_undo(c->log, stored, c->n_parts, &undone, &overflow);
-    if (n_undone) {
-        pi_write_stats_sub(&c->total, &undone);
-        pi_warn("took %zu committed batch(es) (%" PRIu64 " messages, %" PRIu64
-                " stored) back from the counters: the database no longer "
-                "has them, and they are read again",
-                n_undone, undone.messages, undone.stored);
-    }
-    if (overflow)
-        pi_warn("the database lost more than the last %d commits this "
-                "instance remembers: the counters may overstate what is "
-                "stored (the rows themselves are read again)",
-                COMMIT_LOG_BATCHES);
-    if (seek->cnt > 0) {
-        /* Asynchronous (timeout 0): librdkafka purges the partitions'
-         * pre-fetched messages and fetches from the new positions. */
-        rd_kafka_error_t *error = rd_kafka_seek_partitions(c->rk, seek, 0);
-        if (error) {
-            pi_err_set(&c->fatal_err, PI_EFATAL, "kafka seek failed: %s",
-                       rd_kafka_error_string(error));
-            c->fatal = 1;
-            rd_kafka_error_destroy(error);
-            rc = PI_EFATAL;
-            goto cleanup;
-        }
-        commit_assigned(c, seek);
-    }
-cleanup:
-    rd_kafka_topic_partition_list_destroy(seek);
-    free(stored);
-    return rc;
-}
-
 static void recycle(pi_consumer *c, pi_batch *batch)
 {
     pi_batch_reset(batch);
@@ -326,11 +100,11 @@ static void handle_done(pi_consumer *c, pi_batch *batch, int rc,
                  " rejected=%" PRIu64,
                  stats->messages, stats->stored, stats->duplicates,
                  stats->conflicts, stats->rejected);
-        commit_positions(c, batch, sync_commit);
-        note_committed(c, batch, stats);
+        pi_consumer_commit_positions(c, batch, sync_commit);
+        pi_consumer_note_committed(c, batch, stats);
         recycle(c, batch);
-        if (stats->reconnects && !atomic_load(c->stop))
-            (void)resync(c, NULL);
+        if (stats->reconnects && !c->replay && !atomic_load(c->stop))
+            (void)pi_consumer_resync(c, NULL);
         return;
     }
     if (rc == PI_EBEHIND) {
@@ -339,7 +113,7 @@ static void handle_done(pi_consumer *c, pi_batch *batch, int rc,
          * by whoever consumes the partitions next. */
         pi_warn("%s", err->msg);
         assert(c->requeue == NULL);
-        if (atomic_load(c->stop) || resync(c, batch) != 0 ||
+        if (atomic_load(c->stop) || pi_consumer_resync(c, batch) != 0 ||
             pi_batch_messages(batch) == 0) {
             recycle(c, batch);
             return;
@@ -349,8 +123,8 @@ static void handle_done(pi_consumer *c, pi_batch *batch, int rc,
     }
     if (rc == PI_ERETRY) {
         /* Cancelled before it committed: it must still be written, and
-         * before anything newer of its partitions. Only drain() cancels, and
-         * it runs only with no batch waiting to be requeued. */
+         * before anything newer of its partitions. Only pi_consumer_drain()
+         * cancels, and it runs only with no batch waiting to be requeued. */
         assert(c->requeue == NULL);
         c->requeue = batch;
         return;
@@ -364,7 +138,7 @@ static void handle_done(pi_consumer *c, pi_batch *batch, int rc,
 
 /* Wait for the batch in flight until deadline (ms, monotonic); past it,
  * cancel its retries and take it back unwritten. */
-static void drain(pi_consumer *c, int64_t deadline, bool sync_commit)
+void pi_consumer_drain(pi_consumer *c, int64_t deadline, bool sync_commit)
 {
     pi_batch *batch;
     pi_write_stats stats;
@@ -399,12 +173,12 @@ static pi_batch *take_empty_batch(pi_consumer *c)
 /* Hand the next batch to the writer if it is idle: a batch that came back
  * unwritten first, then the filling one when it is full, lingered long
  * enough, or force is set. */
-static void maybe_submit(pi_consumer *c, bool force)
+void pi_consumer_submit(pi_consumer *c, bool force)
 {
     if (!pi_pipeline_idle(c->pipe))
         return;
     if (c->requeue) {
-        stamp_expected(c, c->requeue);
+        pi_consumer_stamp_expected(c, c->requeue);
         pi_pipeline_submit(c->pipe, c->requeue);
         c->requeue = NULL;
         return;
@@ -414,7 +188,7 @@ static void maybe_submit(pi_consumer *c, bool force)
     if (!force && !batch_full(c, c->fill) &&
         now_ms() - c->fill_since_ms < c->cfg->linger_ms)
         return;
-    stamp_expected(c, c->fill);
+    pi_consumer_stamp_expected(c, c->fill);
     pi_pipeline_submit(c->pipe, c->fill);
     c->fill = take_empty_batch(c);
 }
@@ -443,7 +217,7 @@ static void set_paused(pi_consumer *c, bool pause)
 static void add_message(pi_consumer *c, const rd_kafka_message_t *rkm)
 {
     const char *topic = rd_kafka_topic_name(rkm->rkt);
-    part *p = find_part(c, topic, rkm->partition, false);
+    part *p = pi_consumer_find_part(c, topic, rkm->partition, false);
 
     /* Not ours any more (revoked while it was in the queue): its next owner
      * reads it. */
@@ -464,222 +238,17 @@ static void add_message(pi_consumer *c, const rd_kafka_message_t *rkm)
     }
     if (pi_batch_messages(c->fill) == 0)
         c->fill_since_ms = now_ms();
+    if (c->replay) {
+        bool take;
+        pi_consumer_replay_message(c, p, rkm->offset, &take);
+        if (!take)
+            return;
+    }
     if (p->stored < 0 && p->origin < 0)
         p->origin = rkm->offset;
     pi_batch_add(c->fill, c->dec, topic, rkm->partition, rkm->offset, rkm->key,
                  rkm->key_len, rkm->payload, rkm->len);
     p->next = rkm->offset + 1;
-}
-
-/* The stored next offset of a partition (-1: no row). The writer retries
- * transient failures until the consumer is told to stop. */
-static int stored_offset(pi_consumer *c, const char *topic, int32_t partition,
-                         int64_t *next)
-{
-    pi_err err;
-    int rc = pi_writer_next_offset(c->meta, topic, partition, next, &err);
-
-    if (rc == PI_ERETRY && atomic_load(c->stop))
-        return rc; /* asked to stop while waiting for the database */
-    if (rc != 0 && !c->fatal) {
-        c->fatal = 1;
-        c->fatal_err = err;
-    }
-    return rc;
-}
-
-static void check_partitions(const rd_kafka_topic_partition_list_t *parts,
-                             const char *what)
-{
-    for (int i = 0; i < parts->cnt; i++) {
-        if (parts->elems[i].err)
-            pi_warn("kafka %s %s[%d]: %s", what, parts->elems[i].topic,
-                    (int)parts->elems[i].partition,
-                    rd_kafka_err2str(parts->elems[i].err));
-    }
-}
-
-static void commit_assigned(pi_consumer *c,
-                            const rd_kafka_topic_partition_list_t *parts)
-{
-    rd_kafka_topic_partition_list_t *list =
-        rd_kafka_topic_partition_list_new(parts->cnt);
-    rd_kafka_resp_err_t kerr;
-
-    for (int i = 0; i < parts->cnt; i++) {
-        if (parts->elems[i].offset >= 0)
-            rd_kafka_topic_partition_list_add(list, parts->elems[i].topic,
-                                              parts->elems[i].partition)
-                ->offset = parts->elems[i].offset;
-    }
-    if (list->cnt > 0) {
-        kerr = rd_kafka_commit(c->rk, list, 1);
-        if (kerr)
-            pi_warn("kafka commit of the assigned positions: %s",
-                    rd_kafka_err2str(kerr));
-    }
-    rd_kafka_topic_partition_list_destroy(list);
-}
-
-static void on_assign(pi_consumer *c, rd_kafka_topic_partition_list_t *parts)
-{
-    rd_kafka_error_t *error = NULL;
-    rd_kafka_resp_err_t kerr = 0;
-    bool ok = true;
-
-    for (int i = 0; i < parts->cnt && ok; i++) {
-        rd_kafka_topic_partition_t *tp = &parts->elems[i];
-        int64_t next = -1;
-
-        ok = stored_offset(c, tp->topic, tp->partition, &next) == 0;
-        tp->offset = next >= 0 ? next : c->reset;
-    }
-    /* The rebalance is answered even when the offsets could not be read (we
-     * are stopping): the partitions are then taken but never marked ours,
-     * and paused, so nothing of them is buffered or written. */
-    if (c->cooperative)
-        error = rd_kafka_incremental_assign(c->rk, parts);
-    else
-        kerr = rd_kafka_assign(c->rk, parts);
-    if (error) {
-        pi_err_set(&c->fatal_err, PI_EFATAL, "kafka assign failed: %s",
-                   rd_kafka_error_string(error));
-        c->fatal = 1;
-        rd_kafka_error_destroy(error);
-        return;
-    }
-    if (kerr) {
-        pi_err_set(&c->fatal_err, PI_EFATAL, "kafka assign failed: %s",
-                   rd_kafka_err2str(kerr));
-        c->fatal = 1;
-        return;
-    }
-    /* librdkafka keeps a partition's pause across unassign and assign:
-     * set it explicitly either way. */
-    if (c->paused || !ok)
-        kerr = rd_kafka_pause_partitions(c->rk, parts);
-    else
-        kerr = rd_kafka_resume_partitions(c->rk, parts);
-    if (kerr)
-        pi_warn("kafka pause/resume of new partitions: %s",
-                rd_kafka_err2str(kerr));
-    check_partitions(parts, "pause/resume");
-    if (!ok)
-        return;
-    /* Publish the database's positions to the group at once: after a crash
-     * Kafka's committed offsets lag behind ingest_offsets, and lag tools
-     * would show a backlog that is already stored. Only positions found in
-     * ingest_offsets are committed (async, best effort). */
-    commit_assigned(c, parts);
-    for (int i = 0; i < parts->cnt; i++) {
-        rd_kafka_topic_partition_t *tp = &parts->elems[i];
-        part *p = find_part(c, tp->topic, tp->partition, true);
-
-        p->assigned = true;
-        p->next = tp->offset >= 0 ? tp->offset : -1;
-        p->committed = p->next;
-        p->stored = p->next;
-        p->origin = -1;
-        p->warned_below = false;
-        pi_info("assigned %s[%d] from %s", tp->topic, (int)tp->partition,
-                tp->offset >= 0 ? "its offset in ingest_offsets"
-                                : "auto.offset.reset (no row in "
-                                  "ingest_offsets)");
-        if (tp->offset >= 0)
-            pi_debug("%s[%d] starts at offset %" PRId64, tp->topic,
-                     (int)tp->partition, tp->offset);
-    }
-}
-
-static void drop_partitions(pi_batch *batch,
-                            const rd_kafka_topic_partition_list_t *parts)
-{
-    if (batch == NULL)
-        return;
-    for (int i = 0; i < parts->cnt; i++)
-        pi_batch_drop_partition(batch, parts->elems[i].topic,
-                                parts->elems[i].partition);
-}
-
-static void on_revoke(pi_consumer *c, rd_kafka_topic_partition_list_t *parts)
-{
-    bool lost = rd_kafka_assignment_lost(c->rk);
-    rd_kafka_error_t *error = NULL;
-
-    if (lost) {
-        /* Someone else may own them already: drop what is buffered; the
-         * batch in flight is fenced by the writer. */
-        pi_warn("assignment lost: dropping buffered messages of %d "
-                "partition(s)",
-                parts->cnt);
-        drop_partitions(c->fill, parts);
-        drop_partitions(c->requeue, parts);
-    } else {
-        /* While stopping, the shutdown's own deadline holds (the flush
-         * already happened); otherwise a budget that leaves the group's
-         * max.poll.interval.ms to spare. */
-        int64_t deadline = c->stop_deadline ? c->stop_deadline
-                                            : now_ms() + c->revoke_budget_ms;
-
-        /* Flush in order: the batch in flight, one that came back, then
-         * what is filling (all of it: a batch is cheap to write early). */
-        drain(c, deadline, true);
-        for (int round = 0; round < 2 && !c->fatal && now_ms() < deadline;
-             round++) {
-            maybe_submit(c, true);
-            drain(c, deadline, true);
-        }
-        if (c->requeue) {
-            drop_partitions(c->requeue, parts);
-            if (pi_batch_messages(c->requeue) == 0) {
-                pi_batch_destroy(c->requeue);
-                c->requeue = NULL;
-            }
-        }
-        drop_partitions(c->fill, parts);
-    }
-    for (int i = 0; i < parts->cnt; i++) {
-        part *p = find_part(c, parts->elems[i].topic, parts->elems[i].partition,
-                            false);
-        if (p) {
-            p->assigned = false;
-            p->next = -1;
-        }
-        pi_info("%s %s[%d]", lost ? "lost" : "revoked", parts->elems[i].topic,
-                (int)parts->elems[i].partition);
-    }
-    /* A pause outlives the assignment in librdkafka: clear it. */
-    if (rd_kafka_resume_partitions(c->rk, parts) == 0)
-        check_partitions(parts, "resume");
-    if (c->cooperative) {
-        error = rd_kafka_incremental_unassign(c->rk, parts);
-        if (error) {
-            pi_warn("kafka unassign: %s", rd_kafka_error_string(error));
-            rd_kafka_error_destroy(error);
-        }
-    } else {
-        rd_kafka_resp_err_t kerr = rd_kafka_assign(c->rk, NULL);
-        if (kerr)
-            pi_warn("kafka unassign: %s", rd_kafka_err2str(kerr));
-    }
-}
-
-static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t kerr,
-                         rd_kafka_topic_partition_list_t *parts, void *opaque)
-{
-    pi_consumer *c = opaque;
-    pi_rebalance_kind kind =
-        kerr == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS ? PI_REBALANCE_ASSIGN
-        : rd_kafka_assignment_lost(rk)               ? PI_REBALANCE_LOST
-                                                     : PI_REBALANCE_REVOKE;
-
-    c->cooperative =
-        strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
-    if (kerr == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
-        on_assign(c, parts);
-    else
-        on_revoke(c, parts);
-    pi_metrics_rebalance(c->cfg->metrics, kind, parts);
 }
 
 int pi_consumer_new(pi_consumer **out, const pi_config *cfg,
@@ -708,12 +277,31 @@ int pi_consumer_new(pi_consumer **out, const pi_config *cfg,
     c->cooperative = settings.cooperative;
     c->revoke_budget_ms = settings.revoke_budget_ms;
     rd_kafka_conf_set_error_cb(conf, error_cb);
-    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_rebalance_cb(conf, pi_consumer_rebalance_cb);
     rd_kafka_conf_set_opaque(conf, c);
+    c->replay = cfg->replay;
+    if (c->replay) {
+        /* Assigned, never subscribed: the group is never joined and nothing
+         * is committed; librdkafka 2.0.2 only wants a group.id to assign.
+         * Partition EOF events tell where a range's end is a control record
+         * or beyond the last message. */
+        char group[96];
+        snprintf(group, sizeof(group), "presence-ingest-replay-%ld-%lld",
+                 (long)getpid(), (long long)now_ms());
+        if (rd_kafka_conf_set(conf, "group.id", group, errstr,
+                              sizeof(errstr)) != RD_KAFKA_CONF_OK ||
+            rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr,
+                              sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+            rc = pi_err_set(err, PI_EINVAL, "kafka: %s", errstr);
+            goto cleanup;
+        }
+    }
 
     pi_writer_opts_init(&wopts);
     wopts.conninfo = cfg->pg;
-    wopts.group = cfg->group;
+    /* A replay never touches ingest_offsets: no fence, no offsets rows,
+     * so it can run beside `run` on the same topic and database. */
+    wopts.group = c->replay ? NULL : cfg->group;
     wopts.on_conflict = strcmp(cfg->on_conflict, "replace") == 0
                             ? PI_ON_CONFLICT_REPLACE
                             : PI_ON_CONFLICT_KEEP;
@@ -722,13 +310,18 @@ int pi_consumer_new(pi_consumer **out, const pi_config *cfg,
     wopts.tx_timeout_ms = (int)cfg->pg_tx_timeout_ms;
     wopts.cancel = &c->cancel;
     wopts.metrics = cfg->metrics;
-    rc = pi_writer_new(&c->w, &wopts, err);
-    if (rc)
-        goto cleanup;
-    wopts.cancel = stop;
-    rc = pi_writer_new(&c->meta, &wopts, err);
-    if (rc)
-        goto cleanup;
+    /* A dry run needs no database: the pipeline only counts. */
+    if (!(c->replay && cfg->dry_run)) {
+        rc = pi_writer_new(&c->w, &wopts, err);
+        if (rc)
+            goto cleanup;
+    }
+    if (!c->replay) {
+        wopts.cancel = stop;
+        rc = pi_writer_new(&c->meta, &wopts, err);
+        if (rc)
+            goto cleanup;
+    }
 
     c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
     if (c->rk == NULL) {
@@ -815,7 +408,6 @@ static void log_progress(pi_consumer *c, int64_t *last_ms,
     int64_t now = now_ms();
     double secs = (double)(now - *last_ms) / 1000.0;
 
-    pi_metrics_tick(c->cfg->metrics, now);
     if (c->cfg->stats_interval_ms == 0 ||
         now - *last_ms < c->cfg->stats_interval_ms)
         return;
@@ -836,8 +428,11 @@ static void handle_event(pi_consumer *c, rd_kafka_message_t *rkm)
         add_message(c, rkm);
         return;
     }
-    if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+    if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        if (c->replay)
+            pi_consumer_replay_eof(c, rkm);
         return;
+    }
     if (rkm->err == RD_KAFKA_RESP_ERR__FATAL) {
         char buf[512];
         rd_kafka_fatal_error(c->rk, buf, sizeof(buf));
@@ -860,12 +455,25 @@ int pi_consumer_run(pi_consumer *c, pi_err *err)
     size_t left;
     int rc;
 
-    rc = subscribe(c, err);
-    if (rc)
-        return rc;
-    pi_info("consuming %s as group %s", c->cfg->topic, c->cfg->group);
+    c->started_ms = now_ms();
+    if (c->replay) {
+        rc = pi_consumer_replay_start(c, err);
+        if (rc)
+            return rc;
+    } else {
+        rc = subscribe(c, err);
+        if (rc)
+            return rc;
+        pi_info("consuming %s as group %s", c->cfg->topic, c->cfg->group);
+    }
 
     while (!atomic_load(stop) && !c->fatal) {
+        if (c->replay && c->parts_done == c->parts_total) {
+            /* Every range read: write what is left, then stop. */
+            pi_consumer_submit(c, true);
+            if (pi_consumer_replay_finished(c))
+                break;
+        }
         pi_batch *batch;
         pi_write_stats stats;
         pi_err werr;
@@ -898,16 +506,22 @@ int pi_consumer_run(pi_consumer *c, pi_err *err)
         if (pi_pipeline_collect(c->pipe, wait_ms, &batch, &wrc, &stats,
                                 &werr) == 0)
             handle_done(c, batch, wrc, &stats, &werr, false);
-        maybe_submit(c, false);
+        pi_consumer_submit(c, false);
         if (c->paused && !batch_full(c, c->fill))
             set_paused(c, false);
-        log_progress(c, &progress_ms, &progress_messages);
+        pi_metrics_tick(c->cfg->metrics, now_ms());
+        if (c->replay)
+            pi_consumer_replay_progress(c, false);
+        else
+            log_progress(c, &progress_ms, &progress_messages);
     }
+    if (c->replay)
+        pi_consumer_replay_progress(c, true);
 
     if (c->fatal) {
         *err = c->fatal_err;
         pi_error("stopping: %s", c->fatal_err.msg);
-    } else {
+    } else if (!c->replay || atomic_load(stop)) {
         pi_info("stopping: flushing %zu buffered message(s)",
                 pi_batch_messages(c->fill) +
                     (c->requeue ? pi_batch_messages(c->requeue) : 0));
@@ -915,11 +529,11 @@ int pi_consumer_run(pi_consumer *c, pi_err *err)
     /* Stop fetching, flush what is buffered (bounded), commit, leave. */
     set_paused(c, true);
     c->stop_deadline = now_ms() + (c->fatal ? 0 : c->cfg->shutdown_timeout_ms);
-    drain(c, c->stop_deadline, true);
+    pi_consumer_drain(c, c->stop_deadline, true);
     for (int round = 0; round < 2 && !c->fatal && now_ms() < c->stop_deadline;
          round++) {
-        maybe_submit(c, true);
-        drain(c, c->stop_deadline, true);
+        pi_consumer_submit(c, true);
+        pi_consumer_drain(c, c->stop_deadline, true);
     }
     left = pi_batch_messages(c->fill) +
            (c->requeue ? pi_batch_messages(c->requeue) : 0);
@@ -933,6 +547,21 @@ int pi_consumer_run(pi_consumer *c, pi_err *err)
                    "again from ingest_offsets",
                    left, (long long)c->cfg->shutdown_timeout_ms);
         c->fatal = 1;
+    }
+    if (c->replay && !c->fatal) {
+        if (left || c->parts_done < c->parts_total)
+            pi_err_set(&c->fatal_err, PI_EFATAL,
+                       "replay interrupted: %zu of %zu partition(s) done; run "
+                       "the same replay again (what is stored stays stored, "
+                       "a replay writes each presence once)",
+                       c->parts_done, c->parts_total);
+        else if (c->replay_missing)
+            pi_err_set(&c->fatal_err, PI_EFATAL,
+                       "%" PRId64 " message(s) of the range were no longer on "
+                       "the broker (below the log start); the rest is "
+                       "replayed",
+                       c->replay_missing);
+        c->fatal = c->fatal_err.code != 0;
     }
     pi_info("stopped: messages=%" PRIu64 " stored=%" PRIu64
             " duplicates=%" PRIu64 " conflicts=%" PRIu64 " rejected=%" PRIu64

@@ -36,6 +36,19 @@ struct pi_pipeline {
     pi_err err;
 };
 
+/* A dry run's "write": the batch's figures, nothing stored. */
+static int count_only(const pi_batch *batch, pi_write_stats *stats)
+{
+    const pi_decode_result *res = pi_batch_result(batch);
+
+    stats->messages = pi_batch_messages(batch);
+    stats->stored = res->n_presences;
+    stats->rejected = res->n_rejects;
+    stats->skipped = pi_batch_skipped(batch);
+    stats->batches = 1;
+    return 0;
+}
+
 static void *writer_main(void *arg)
 {
     pi_pipeline *p = arg;
@@ -53,7 +66,8 @@ static void *writer_main(void *arg)
         pi_err err;
         memset(&stats, 0, sizeof(stats));
         pi_err_clear(&err);
-        int rc = pi_writer_write(p->w, p->batch, &stats, &err);
+        int rc = p->w ? pi_writer_write(p->w, p->batch, &stats, &err)
+                      : count_only(p->batch, &stats);
 
         pthread_mutex_lock(&p->lock);
         p->rc = rc;
@@ -136,7 +150,7 @@ static void wait_for_writer(pi_pipeline *p, const struct timespec *deadline)
 {
     struct timespec slice;
 
-    if (atomic_load(p->cancel) && p->state == SLOT_WRITING) {
+    if (atomic_load(p->cancel) && p->state == SLOT_WRITING && p->w) {
         pthread_mutex_unlock(&p->lock);
         pi_writer_interrupt(p->w);
         pthread_mutex_lock(&p->lock);
@@ -211,5 +225,6 @@ int pi_pipeline_collect(pi_pipeline *p, int timeout_ms, pi_batch **out, int *rc,
 void pi_pipeline_cancel(pi_pipeline *p)
 {
     atomic_store(p->cancel, 1);
-    pi_writer_interrupt(p->w);
+    if (p->w)
+        pi_writer_interrupt(p->w);
 }

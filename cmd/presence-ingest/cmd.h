@@ -22,6 +22,7 @@ int pi_cmd_exit_code(int rc);
 
 /* argv[0] is the subcommand name. */
 int pi_cmd_run(int argc, char **argv);
+int pi_cmd_replay(int argc, char **argv);
 int pi_cmd_load(int argc, char **argv);
 int pi_cmd_migrate(int argc, char **argv);
 int pi_cmd_version(int argc, char **argv);

@@ -12,6 +12,9 @@ typedef struct pi_cmd {
 
 static const pi_cmd commands[] = {
     {"run", pi_cmd_run, "consume a topic with a consumer group, forever"},
+    {"replay", pi_cmd_replay,
+     "re-read a topic range (by time or offset) without a consumer group, "
+     "then exit"},
     {"load", pi_cmd_load,
      "read messages from a file or stdin, one message value per line, then "
      "exit"},

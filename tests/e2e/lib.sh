@@ -17,12 +17,20 @@ DB="$NAME"
 PG="$PG_ADMIN dbname=$DB"
 WORK=$(mktemp -d "/tmp/$NAME.XXXXXX")
 SERVICE_PIDS=()
+AT_EXIT=() # commands run at exit before the services are killed
 
 log() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
 fail() { log "FAIL: $*"; exit 1; }
 
+# at_exit CMD: also run CMD at exit (undo a fault the test injected); the
+# script's exit status is kept whatever CMD returns.
+at_exit() { AT_EXIT+=("$1"); }
+
 cleanup() {
-  local rc=$?
+  local rc=$? i
+  for ((i = ${#AT_EXIT[@]} - 1; i >= 0; i--)); do # last in, first out
+    eval "${AT_EXIT[i]}" >/dev/null 2>&1 || true
+  done
   for pid in "${SERVICE_PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
   if [ $rc -ne 0 ]; then
     for f in "$WORK"/*.log; do

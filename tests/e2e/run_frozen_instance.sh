@@ -19,22 +19,26 @@ start_service a "${OPTS[@]}"
 A=$SERVICE_PID
 wait_for "select count(*) > 0 from presences" t
 
-# Freeze it at a moment it is inside a transaction (its backend holds an
-# open transaction), so that the fence rows stay locked.
-in_tx=""
-for i in $(seq 50); do
+# Freeze it at a moment it holds the fence: an ingest_offsets row of the
+# group locked by its open transaction (rows a SKIP LOCKED probe cannot
+# take).
+locked=0
+for i in $(seq 100); do
   kill -STOP "$A"
-  in_tx=$(sql "select count(*) from pg_stat_activity
-               where application_name = 'presence-ingest' and datname = '$DB'
-                 and xact_start is not null and pid <> pg_backend_pid()")
-  [ "$in_tx" -gt 0 ] && break
+  locked=$(sql "select (select count(*) from ingest_offsets
+                        where consumer_group = '$GROUP')
+                     - (select count(*) from (select 1 from ingest_offsets
+                        where consumer_group = '$GROUP'
+                        for update skip locked) s)")
+  [ "$locked" -gt 0 ] && break
   kill -CONT "$A"
   sleep 0.05
 done
-[ "$in_tx" -gt 0 ] || fail "never caught instance a inside a transaction"
+[ "$locked" -gt 0 ] || fail "never caught instance a holding an ingest_offsets lock"
 frozen_at=$SECONDS
 before=$(sql "select count(*) from presences")
-log "instance a frozen inside a transaction at $before rows"
+log "instance a frozen holding $locked ingest_offsets lock(s) at $before rows"
+at_exit 'kill -CONT "$A"'
 
 start_service b "${OPTS[@]}"
 B=$SERVICE_PID

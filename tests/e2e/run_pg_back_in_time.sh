@@ -14,8 +14,8 @@ setup 3
 # one makes each crash lose the last seconds of commits for certain.
 psql "$PG_ADMIN" -XAtq -c "alter system set wal_writer_delay = '5s'" \
   -c "select pg_reload_conf()" >/dev/null
-trap 'psql "$PG_ADMIN" -XAtq -c "alter system reset wal_writer_delay" \
-  -c "select pg_reload_conf()" >/dev/null 2>&1 || true; cleanup' EXIT
+at_exit 'psql "$PG_ADMIN" -XAtq -c "alter system reset wal_writer_delay" -c "select pg_reload_conf()"'
+at_exit 'kill -CONT "$SERVICE_PID"'
 
 produce "$WORK/in.txt"
 start_service svc --batch-size 500 --backoff-min-ms 50 --backoff-max-ms 500 \

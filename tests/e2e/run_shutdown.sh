@@ -32,7 +32,7 @@ start_service one "${OPTS[@]}"
 produce "$WORK/a.txt"
 wait_for "select count(*) from presences" 2000
 bash "$PI_SUPPORT_DIR/pg.sh" pause "$PI_SERVICES/pg"
-trap 'bash "$PI_SUPPORT_DIR/pg.sh" resume "$PI_SERVICES/pg" >/dev/null 2>&1 || true; cleanup' EXIT
+at_exit 'bash "$PI_SUPPORT_DIR/pg.sh" resume "$PI_SERVICES/pg"'
 produce "$WORK/b.txt"
 sleep 2
 stop_within "$SERVICE_PID" 8 # the 3 s timeout + 5 s
@@ -45,8 +45,7 @@ bash "$PI_SUPPORT_DIR/pg.sh" resume "$PI_SERVICES/pg"
 start_service frozen "${OPTS[@]}"
 sleep 3
 bash "$PI_SUPPORT_DIR/pg.sh" freeze "$PI_SERVICES/pg"
-trap 'bash "$PI_SUPPORT_DIR/pg.sh" thaw "$PI_SERVICES/pg" >/dev/null 2>&1 || true;
-      bash "$PI_SUPPORT_DIR/pg.sh" resume "$PI_SERVICES/pg" >/dev/null 2>&1 || true; cleanup' EXIT
+at_exit 'bash "$PI_SUPPORT_DIR/pg.sh" thaw "$PI_SERVICES/pg"'
 produce "$WORK/b.txt"
 sleep 2
 start=$SECONDS
@@ -61,14 +60,12 @@ log "frozen database: exited $rc after $((SECONDS - start)) s"
 start_service nobroker "${OPTS[@]}"
 sleep 3
 bash "$PI_SUPPORT_DIR/kafka.sh" freeze "$PI_SERVICES/kafka"
-trap 'bash "$PI_SUPPORT_DIR/kafka.sh" thaw "$PI_SERVICES/kafka" >/dev/null 2>&1 || true;
-      bash "$PI_SUPPORT_DIR/pg.sh" resume "$PI_SERVICES/pg" >/dev/null 2>&1 || true; cleanup' EXIT
+at_exit 'bash "$PI_SUPPORT_DIR/kafka.sh" thaw "$PI_SERVICES/kafka"'
 sleep 1
 start=$SECONDS
 stop_within "$SERVICE_PID" 8
 bash "$PI_SUPPORT_DIR/kafka.sh" thaw "$PI_SERVICES/kafka"
 log "frozen broker: exited $rc after $((SECONDS - start)) s"
-trap 'bash "$PI_SUPPORT_DIR/pg.sh" resume "$PI_SERVICES/pg" >/dev/null 2>&1 || true; cleanup' EXIT
 
 # 2. A second signal exits at once, with 128 + SIGTERM, even while the first
 #    one waits for a database that is down.

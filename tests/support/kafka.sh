@@ -8,6 +8,9 @@
 #   kafka.sh topic  DIR NAME PARTITIONS     create a topic, wait until it has leaders
 #   kafka.sh groups DIR GROUP [ARGS...]     ConsumerGroupCommand --describe
 #   kafka.sh grow   DIR NAME PARTITIONS     raise a topic's partition count
+#   kafka.sh truncate DIR NAME PARTITION OFFSET
+#                                           delete a partition's records below
+#                                           OFFSET (moves its log start)
 #   kafka.sh freeze DIR | thaw DIR          SIGSTOP / SIGCONT the broker: it
 #                                           accepts connections, answers nothing
 #
@@ -42,7 +45,8 @@ READY_TIMEOUT=${KAFKA_READY_TIMEOUT:-120}
 usage() {
     die "usage: $0 fetch | start DIR [PARTITIONS] | stop DIR |" \
         "topic DIR NAME PARTITIONS | groups DIR GROUP [ARGS...] |" \
-        "grow DIR NAME PARTITIONS | freeze DIR | thaw DIR"
+        "grow DIR NAME PARTITIONS | truncate DIR NAME PARTITION OFFSET |" \
+        "freeze DIR | thaw DIR"
 }
 
 cmd_fetch() {
@@ -257,6 +261,16 @@ cmd_grow() {
         --partitions "$partitions" >/dev/null
 }
 
+cmd_truncate() {
+    local dir=$1 name=$2 partition=$3 offset=$4
+    [ -f "$dir/brokers" ] || die "no broker in $dir (run: $0 start $dir)"
+    printf '{"partitions":[{"topic":"%s","partition":%d,"offset":%d}],"version":1}\n' \
+        "$name" "$partition" "$offset" >"$dir/delete-records.json"
+    run_java "$dir" org.apache.kafka.tools.DeleteRecordsCommand \
+        --bootstrap-server "$(cat "$dir/brokers")" \
+        --offset-json-file "$dir/delete-records.json" >/dev/null
+}
+
 cmd_signal() {
     [ -f "$1/pid" ] || die "no broker in $1"
     kill "-$2" "$(cat "$1/pid")"
@@ -283,6 +297,7 @@ case "$1" in
     topic) [ $# -eq 4 ] || usage; cmd_topic "$dir" "$3" "$4" ;;
     groups) [ $# -ge 3 ] || usage; group=$3; shift 3; cmd_groups "$dir" "$group" "$@" ;;
     grow) [ $# -eq 4 ] || usage; cmd_grow "$dir" "$3" "$4" ;;
+    truncate) [ $# -eq 5 ] || usage; cmd_truncate "$dir" "$3" "$4" "$5" ;;
     freeze) [ $# -eq 2 ] || usage; cmd_signal "$dir" STOP ;;
     thaw) [ $# -eq 2 ] || usage; cmd_signal "$dir" CONT ;;
     *) usage ;;

@@ -10,6 +10,7 @@
 #ifndef PRESENCE_CONFIG_H
 #define PRESENCE_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -51,6 +52,16 @@ typedef struct pi_config {
     /* Not an option: the service's metrics, set by `run` while it serves
      * them (NULL otherwise); borrowed. */
     pi_metrics *metrics;
+    /* replay's range (replay.h) and display */
+    int64_t from_beginning;
+    char *replay_from, *from_offset, *from_offsets;
+    char *replay_to, *to_offset, *to_offsets;
+    char *partitions;
+    int64_t dry_run;
+    char *progress; /* "auto" | "always" | "never" */
+    /* Not an option: set by `replay` for the consumer (bounded, assigned,
+     * no group). */
+    bool replay;
     /* -X key=value pairs, in order. */
     char **kafka_keys;
     char **kafka_values;

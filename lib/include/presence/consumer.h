@@ -1,4 +1,13 @@
-/* consumer.h -- the Kafka side of `run`: poll, decode, batch, write, commit
+/* consumer.h -- the Kafka side of `run` and `replay`: poll, decode, batch,
+ * write, commit
+ *
+ * One loop, two modes, decided by cfg->replay. `run` subscribes with the
+ * consumer group and goes on until stopped (below). `replay` assigns the
+ * partitions of one topic at the start offsets of its range (replay.h),
+ * joins no group, commits nothing to Kafka and never touches
+ * ingest_offsets (the writer has no group: no fence), stops each partition
+ * at its end and returns once everything in range is written; with
+ * cfg->dry_run the pipeline only counts (no database).
  *
  * Delivery (CONTRACT §5): the database is the source of truth for positions.
  * On every assignment the next offset of each partition is read from
@@ -42,9 +51,11 @@ PI_MUST_CHECK int pi_consumer_new(pi_consumer **out, const pi_config *cfg,
                                   const atomic_int *stop, pi_err *err);
 
 /* Subscribe and consume until *stop becomes non-zero, then stop fetching,
- * flush (for at most shutdown-timeout-ms), commit and leave the group.
- * Returns 0 on a clean stop, PI_EFATAL (err filled) when it could not go
- * on. */
+ * flush (for at most shutdown-timeout-ms), commit and leave the group; or,
+ * replaying, consume the range and flush. Returns 0 on a clean stop or a
+ * complete replay, PI_EINVAL for a bad range, PI_EFATAL (err filled) when it
+ * could not go on, gave up buffered messages at the deadline, or a replay was
+ * interrupted or missed messages below the log start. */
 PI_MUST_CHECK int pi_consumer_run(pi_consumer *c, pi_err *err);
 
 /* Totals since the consumer was created. */

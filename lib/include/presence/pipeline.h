@@ -24,7 +24,9 @@ typedef struct pi_pipeline pi_pipeline;
 
 /* Start the writer thread over w (borrowed: w must outlive the pipeline and
  * is used only by the pipeline's thread from now on). cancel is the flag that
- * w was created with as pi_writer_opts.cancel (borrowed too). */
+ * w was created with as pi_writer_opts.cancel (borrowed too). w NULL is a
+ * dry run: every batch comes back at once, written by nobody, with its
+ * figures counted from the batch (stored = the presences it holds). */
 void pi_pipeline_new(pi_pipeline **out, pi_writer *w, atomic_int *cancel);
 
 /* Stop the thread (after the batch in flight, if any, finishes or is
