@@ -1,7 +1,7 @@
 -- 0002_reports.sql -- connectivity reports of CONTRACT §7: the reference
 -- table presence_reasons, the views connectivity_sessions and asset_status,
--- the functions sessions_in, daily_uptime, reason_counts, flapping_assets,
--- and the indexes they read.
+-- the functions sessions_in, uptime_ranges, daily_uptime, daily_uptime_hours,
+-- reason_counts, flapping_assets, and the indexes they read.
 --
 -- Everything is computed at query time from presences (no state kept by the
 -- writer), so the answer never depends on the order rows arrived in: every
@@ -194,45 +194,72 @@ LEFT JOIN LATERAL (
 ) dc ON true
 WHERE lc.time IS NOT NULL OR ld.time IS NOT NULL OR dc.time IS NOT NULL;
 
--- Online seconds per asset and local calendar day of tz, for the days that
--- overlap [since, until): the union of the sessions' [start, end) (open ones
--- end at until; nothing at or after until counts) intersected with the day.
--- A day is [local midnight, next local midnight): 23 or 25 hours across a
--- daylight-saving change. Days with no online time are not listed.
+-- The online time of each asset on each local calendar day of tz that
+-- overlaps [since, until): the union of its sessions' [start, end) (open
+-- ones end at until; nothing at or after until counts) intersected with the
+-- day [lo, hi) = [local midnight, next local midnight), 23 or 25 hours long
+-- across a daylight-saving change; n = the sessions overlapping the day.
+-- The building block of daily_uptime and daily_uptime_hours.
+CREATE FUNCTION uptime_ranges(tz text, since timestamptz, until timestamptz)
+RETURNS TABLE (asset text, day date, lo timestamptz, hi timestamptz,
+               n bigint, online tstzmultirange)
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+SELECT s.asset, d.day, d.lo, d.hi, count(*),
+       range_agg(s.r * tstzrange(d.lo, d.hi))
+FROM (
+    SELECT q.asset,
+           tstzrange(q.connected_at,
+                     greatest(q.connected_at,
+                              least(coalesce(q.ended_at, until), until))) AS r
+    FROM sessions_in(((since AT TIME ZONE tz)::date::timestamp
+                      AT TIME ZONE tz), until) q
+    WHERE q.connected_at IS NOT NULL
+) s
+JOIN (
+    SELECT v::date AS day, v::date::timestamp AT TIME ZONE tz AS lo,
+           (v::date + 1)::timestamp AT TIME ZONE tz AS hi
+    FROM generate_series((since AT TIME ZONE tz)::date::timestamp,
+                         ((until - interval '1 microsecond')
+                          AT TIME ZONE tz)::date::timestamp,
+                         interval '1 day') v
+) d ON s.r && tstzrange(d.lo, d.hi)
+GROUP BY s.asset, d.day, d.lo, d.hi
+$$;
+
+-- Online seconds per asset and local day (see uptime_ranges); ratio is over
+-- the day's real length. Days with no online time are not listed.
 CREATE FUNCTION daily_uptime(tz text, since timestamptz, until timestamptz)
 RETURNS TABLE (asset text, day date, online_s float8, sessions bigint,
                ratio float8)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
 SELECT g.asset, g.day, u.online_s, g.n,
        u.online_s / extract(epoch FROM g.hi - g.lo)::float8
-FROM (
-    SELECT s.asset, d.day, d.lo, d.hi, count(*) AS n,
-           range_agg(s.r * tstzrange(d.lo, d.hi)) AS m
-    FROM (
-        SELECT q.asset,
-               tstzrange(q.connected_at,
-                         greatest(q.connected_at,
-                                  least(coalesce(q.ended_at, until), until)))
-                   AS r
-        FROM sessions_in(((since AT TIME ZONE tz)::date::timestamp
-                          AT TIME ZONE tz), until) q
-        WHERE q.connected_at IS NOT NULL
-    ) s
-    JOIN (
-        SELECT v::date AS day, v::date::timestamp AT TIME ZONE tz AS lo,
-               (v::date + 1)::timestamp AT TIME ZONE tz AS hi
-        FROM generate_series((since AT TIME ZONE tz)::date::timestamp,
-                             ((until - interval '1 microsecond')
-                              AT TIME ZONE tz)::date::timestamp,
-                             interval '1 day') v
-    ) d ON s.r && tstzrange(d.lo, d.hi)
-    GROUP BY s.asset, d.day, d.lo, d.hi
-) g
+FROM uptime_ranges(tz, since, until) g
 CROSS JOIN LATERAL (
     SELECT sum(extract(epoch FROM upper(x) - lower(x)))::float8 AS online_s
-    FROM unnest(g.m) x
+    FROM unnest(g.online) x
 ) u
 WHERE u.online_s > 0
+$$;
+
+-- The same days, hour by hour: hours[k] is the share (0 … 1) of the k-th
+-- hour after local midnight spent online (23, 24 or 25 entries). What the
+-- table format of `presence-ingest report uptime` draws.
+CREATE FUNCTION daily_uptime_hours(tz text, since timestamptz,
+                                   until timestamptz)
+RETURNS TABLE (asset text, day date, hours float8[])
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+SELECT g.asset, g.day,
+       ARRAY(SELECT coalesce((SELECT sum(extract(epoch FROM
+                                  upper(x) - lower(x)))::float8
+                              FROM unnest(g.online *
+                                  tstzmultirange(tstzrange(h, h + interval '1 hour')))
+                                  x), 0) / 3600
+             FROM generate_series(g.lo, g.hi - interval '1 microsecond',
+                                  interval '1 hour') h
+             ORDER BY h)
+FROM uptime_ranges(tz, since, until) g
+WHERE NOT isempty(g.online)
 $$;
 
 -- Events (a null asset included) per (type, reason) with time in
