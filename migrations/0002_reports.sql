@@ -292,21 +292,21 @@ CREATE FUNCTION flapping_assets(win interval, threshold int,
 RETURNS TABLE (asset text, disconnects bigint, window_start timestamptz,
                window_end timestamptz)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-SELECT f.asset, f.n, f.time, f.last
+SELECT DISTINCT ON (w.asset) w.asset, w.n, w.time, w.last
 FROM (
-    SELECT DISTINCT ON (w.asset) w.asset, w.n, w.time, w.last
-    FROM (
-        -- Times are microseconds: [t, t + win) is [t, t + win - 1 µs].
-        SELECT p.asset, p.time, p.id,
-               count(*) OVER w AS n, max(p.time) OVER w AS last
-        FROM presences p
-        WHERE p.type = 'disconnect' AND p.asset IS NOT NULL
-          AND p.time >= since AND p.time < until
-        WINDOW w AS (PARTITION BY p.asset ORDER BY p.time
-                     RANGE BETWEEN CURRENT ROW
-                           AND win - interval '1 microsecond' FOLLOWING)
-    ) w
-    ORDER BY w.asset, w.n DESC, w.time, w.id
-) f
-WHERE f.n >= threshold
+    -- Times are microseconds: [t, t + win) is [t, t + win - 1 µs].
+    -- last_value, not max: the frame moves, and max would rescan it.
+    SELECT p.asset, p.time, p.id,
+           count(*) OVER w AS n, last_value(p.time) OVER w AS last
+    FROM presences p
+    WHERE p.type = 'disconnect' AND p.asset IS NOT NULL
+      AND p.time >= since AND p.time < until
+    WINDOW w AS (PARTITION BY p.asset ORDER BY p.time
+                 RANGE BETWEEN CURRENT ROW
+                       AND win - interval '1 microsecond' FOLLOWING)
+) w
+-- Before DISTINCT ON: an asset's best window, if it reaches the threshold,
+-- is among its windows that do, and only those are sorted.
+WHERE w.n >= threshold
+ORDER BY w.asset, w.n DESC, w.time, w.id
 $$;

@@ -184,7 +184,8 @@ static void step(pi_fleet *f, event *ev)
         ev->type = "disconnect";
         ev->conn = a->conn;
         if (u < 0.03) {
-            ev->unhandled = 10000000 + (uint32_t)(next_rand(f) % 90000000);
+            /* A handful of codes, as a server's unhandled errors are. */
+            ev->unhandled = 95074823 - 7919 * (uint32_t)(next_rand(f) % 12);
             ev->reason = "";
         } else {
             ev->reason = PICK(f, disconnect_reasons);

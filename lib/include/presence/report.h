@@ -7,7 +7,8 @@
  * kind, passes the options as parameters, adds the contract's sort order and
  * formats what comes back. Every report runs on one connection as:
  *
- *   SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 1; SET jit = off
+ *   SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 1; SET jit = off;
+ *   SET work_mem = '64MB'
  *   SELECT set_config('TimeZone', tz, false)   -- 22023: unknown zone
  *   SELECT <columns> FROM <view or function>($since, $until, …)
  *          [WHERE asset = $asset] ORDER BY <§7's order>
