@@ -20,7 +20,7 @@
 #       02:30-02:35 ('Unhandled reason 12, …'), one 23:00-23:30 (connect
 #       'weird_reason', disconnect 'Unhandled reason x, …': not documented).
 set -euo pipefail
-: "${PI_BINARY:?run through ctest}" "${PI_SERVICES:?}" "${PI_SOURCE_DIR:?}"
+: "${PI_BINARY:?run through ctest}" "${PI_SERVICES:?}" "${PI_SOURCE_DIR:?}" "${PI_GEN:?}"
 PG_ADMIN=$(cat "$PI_SERVICES/pg/conninfo")
 DATA=$PI_SOURCE_DIR/tests/integration/data
 WORK=$(mktemp -d /tmp/report_cli.XXXXXX)
@@ -204,6 +204,29 @@ p2     2026-10-25     90000         1      1  |███████████
 p4     2026-10-25      3600         1   0.04  |  ▒▒                     |" \
   uptime --pg "$PG3" --format table --tz Europe/Paris \
   --since 2026-10-25T00:00:00+02:00 --until 2026-10-26T00:00:00+01:00
+
+# The fleet generator (pi-gen --shape fleet) makes what the reports are
+# about: every end_kind, failed connects with a null asset, one declare per
+# asset at its first appearance, ids whose top bits are the time, late lines.
+"$PI_GEN" 4000 --shape fleet --assets 40 >"$WORK/fleet.jsonl"
+PG4=$(newdb gen "$WORK/fleet.jsonl")
+kinds=$("$PI_BINARY" report sessions --pg "$PG4" --format csv \
+  --since 2026-01-01T00:00:00Z --until 2026-03-30T00:00:00Z | tail -n +2 |
+  cut -d, -f5 | sort -u | tr '\n' ' ')
+[ "$kinds" = "disconnect open orphan superseded " ] || fail "fleet end kinds: $kinds"
+q() { psql "$PG4" -XAtq -c "$1"; }
+[ "$(q "select count(*) > 0 from presences where type = 'failed_connect' and asset is null")" = t ] ||
+  fail "fleet: no failed_connect with a null asset"
+[ "$(q "select count(distinct asset) from presences")" = 40 ] || fail "fleet: not 40 assets"
+[ "$(q "select count(*) from (select distinct on (asset) type from presences where asset is not null order by asset, time, id) f where type <> 'declare_asset'")" = 0 ] ||
+  fail "fleet: an asset does not start with declare_asset"
+[ "$(q "select count(*) from presences where (id >> 22) + 1262304000000 <> floor(extract(epoch from time) * 1000)")" = 0 ] ||
+  fail "fleet: id >> 22 is not the time"
+[ "$(q "select count(*) > 0 from presences a join presences b on b.kafka_offset = a.kafka_offset + 1 where b.time < a.time - interval '1 minute'")" = t ] ||
+  fail "fleet: no late events"
+[ "$(q "select count(*) > 0 from presences where reason ~ '^Unhandled reason [0-9]+, please contact maintainer$'")" = t ] ||
+  fail "fleet: no Unhandled reason"
+echo "ok: the generated fleet has every end kind, null-asset failed connects, declares first, time ids, late events"
 
 # Bad input: one line naming the problem, exit 2; a database without the
 # reports' migration: exit 3, saying to migrate.

@@ -43,6 +43,9 @@ struct pi_fleet {
     int64_t end_ms;
     uint64_t rng;
     uint64_t seq;
+    double scale;   /* durations × this (a longer span, same events) */
+    uint64_t limit; /* events to make, at most */
+    uint64_t made;
     event late[LATE_SLOTS]; /* held back; ms == 0: free */
     uint64_t pending;       /* events waiting after a failed_connect */
     event queued[2];
@@ -111,14 +114,24 @@ static void sift_down(pi_fleet *f, uint64_t i)
 }
 
 pi_fleet *pi_fleet_new(uint64_t n_assets, uint64_t events, int64_t end_ms,
-                       uint64_t seed)
+                       int64_t span_ms, uint64_t seed)
 {
     pi_fleet *f = pi_calloc(1, sizeof(*f));
     int64_t span =
         (int64_t)(events / (n_assets ? n_assets : 1)) * MEAN_EVENT_MS;
-    int64_t start = end_ms - (span > 3600000 ? span : 3600000);
+    int64_t start;
+
+    /* A longer span than the events need: every duration stretched. */
+    if (span_ms > span && span > 0)
+        f->scale = (double)span_ms / (double)span;
+    else
+        f->scale = 1;
+    if (span_ms > span)
+        span = span_ms;
+    start = end_ms - (span > 3600000 ? span : 3600000);
 
     f->n_assets = n_assets ? n_assets : 1;
+    f->limit = events;
     f->assets = pi_calloc(f->n_assets, sizeof(fleet_asset));
     f->end_ms = end_ms;
     f->rng = seed * 0x2545f4914f6cdd1dULL + 1;
@@ -152,7 +165,7 @@ static int64_t new_id(pi_fleet *f, int64_t ms)
 static void step(pi_fleet *f, event *ev)
 {
     fleet_asset *a = &f->assets[0];
-    double k = a->flappy ? 0.02 : 1.0;
+    double k = (a->flappy ? 0.02 : 1.0) * f->scale;
 
     memset(ev, 0, sizeof(*ev));
     ev->ms = a->next_ms;
@@ -257,7 +270,7 @@ size_t pi_fleet_next(pi_fleet *f, char *buf, size_t cap)
     for (;;) {
         if (f->n_queued > 0) {
             ev = f->queued[--f->n_queued];
-        } else if (f->assets[0].next_ms < f->end_ms) {
+        } else if (f->assets[0].next_ms < f->end_ms && f->made < f->limit) {
             step(f, &ev);
             if (ev.type == NULL)
                 continue; /* a lost disconnect */
@@ -272,6 +285,7 @@ size_t pi_fleet_next(pi_fleet *f, char *buf, size_t cap)
             }
             return 0;
         }
+        f->made++;
         /* One event in 100 is held back and goes out in place of a later
          * one: up to a few hundred lines late. */
         if (next_rand(f) % 100 == 0) {

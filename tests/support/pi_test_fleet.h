@@ -24,14 +24,16 @@ typedef struct pi_fleet pi_fleet;
 
 /* A fleet of n_assets assets whose events end around end_ms (ms since 1970)
  * and start early enough for about `events` events in all (an asset has an
- * event every 90 minutes on average). seed varies the stream. */
+ * event every hour on average), or span_ms before end_ms when that is
+ * longer (every session and gap then lasts proportionally longer: the same
+ * number of events, spread thinner). seed varies the stream. */
 pi_fleet *pi_fleet_new(uint64_t n_assets, uint64_t events, int64_t end_ms,
-                       uint64_t seed);
+                       int64_t span_ms, uint64_t seed);
 void pi_fleet_destroy(pi_fleet *fleet);
 
 /* Write the next presence as one JSON object (no newline) into buf and
- * return its length; 0 when the stream is over (every event up to end_ms
- * was written). */
+ * return its length; 0 when the stream is over: `events` were made or
+ * end_ms reached, and the late ones held back were written too. */
 size_t pi_fleet_next(pi_fleet *fleet, char *buf, size_t cap);
 
 #endif

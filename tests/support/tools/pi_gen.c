@@ -1,7 +1,8 @@
 /* pi_gen.c -- print realistic presence messages, one per line, for tests
  *
  * usage: pi-gen COUNT [--first-id N] [--shape bare|mixed] [--bad-every K]
- *        pi-gen COUNT --shape fleet [--assets N] [--end MS|now] [--seed S]
+ *        pi-gen COUNT --shape fleet [--assets N] [--end MS|now] [--days D]
+ *               [--seed S]
  *
  * Message i (0-based) holds presence id FIRST+i (FIRST defaults to a
  * CloudConnect-like id: milliseconds since 2010 shifted left by 22), made by
@@ -14,7 +15,8 @@
  *
  * --shape fleet prints about COUNT presences (at most COUNT) of a realistic
  * fleet of N assets (default 1000) instead, sessions and all, ending around
- * --end (ms since 1970, or now; default 2026-03-30T00:00:00Z), from the
+ * --end (ms since 1970, or now; default 2026-03-30T00:00:00Z) and starting
+ * --days before it if that is earlier than the events need, from the
  * generator of pi_test_fleet.h (deterministic for a given --end and --seed).
  */
 #include <inttypes.h>
@@ -33,7 +35,7 @@ int main(int argc, char **argv)
     int64_t first = (int64_t)(220000000000ULL << 22);
     int mixed = 0, fleet = 0;
     uint64_t assets = 1000, seed = 1;
-    int64_t end_ms = INT64_C(1774828800000);
+    int64_t end_ms = INT64_C(1774828800000), days = 0;
     char p[1024];
 
     if (argc < 2) {
@@ -50,6 +52,8 @@ int main(int argc, char **argv)
             fleet = strcmp(argv[i + 1], "fleet") == 0;
         } else if (strcmp(argv[i], "--assets") == 0)
             assets = strtoull(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--days") == 0)
+            days = strtoll(argv[i + 1], NULL, 10);
         else if (strcmp(argv[i], "--seed") == 0)
             seed = strtoull(argv[i + 1], NULL, 10);
         else if (strcmp(argv[i], "--end") == 0) {
@@ -65,10 +69,10 @@ int main(int argc, char **argv)
         }
     }
     if (fleet) {
-        pi_fleet *f = pi_fleet_new(assets, count, end_ms, seed);
+        pi_fleet *f =
+            pi_fleet_new(assets, count, end_ms, days * 86400000, seed);
         size_t n;
-        for (uint64_t i = 0; i < count && (n = pi_fleet_next(f, p, sizeof(p)));
-             i++)
+        while ((n = pi_fleet_next(f, p, sizeof(p))) > 0)
             printf("%.*s\n", (int)n, p);
         pi_fleet_destroy(f);
         return 0;
