@@ -52,8 +52,8 @@ static int build_query(pi_report_query *q, pi_report_format *fmt,
 
     if (cfg->n_args != 1)
         return pi_err_set(err, PI_EINVAL,
-                          cfg->n_args ? "one KIND expected, got '%s' too"
-                                      : "which report? %s",
+                          cfg->n_args ? "one report expected, got '%s' too"
+                                      : "which report? presence-ingest %s",
                           cfg->n_args ? cfg->args[1] : USAGE);
     if (pi_report_kind_parse(cfg->args[0], &q->kind))
         return pi_err_set(err, PI_EINVAL,
