@@ -63,14 +63,14 @@ INSERT INTO presence_reasons (type, reason, side, description) VALUES
      'another error occurred (any "Unhandled reason <digits>, please contact maintainer")');
 
 -- Per asset in (time, id) order, by type: sessions, status and flapping walk
--- these; INCLUDE (connection_id) lets status and the session runs read the
--- index alone where the visibility map allows.
-CREATE INDEX presences_connect_idx ON presences (asset, time, id)
-    INCLUDE (connection_id) WHERE type = 'connect';
-CREATE INDEX presences_disconnect_idx ON presences (asset, time, id)
-    INCLUDE (connection_id) WHERE type = 'disconnect';
-CREATE INDEX presences_declare_idx ON presences (asset, time, id)
-    WHERE type = 'declare_asset';
+-- this; INCLUDE (connection_id) lets status and the session runs read the
+-- index alone where the visibility map allows. It replaces 0001's
+-- (asset, time) index, so that a row still costs the writer one index on
+-- asset: three partial indexes (one per type) beside it measured 0.63-0.76
+-- of the write rate without them.
+DROP INDEX presences_asset_time_idx;
+CREATE INDEX presences_asset_type_time_idx ON presences (asset, type, time, id)
+    INCLUDE (connection_id);
 
 -- Sessions overlapping [since, until), as of until: only events with time
 -- before until are seen, and an open session is measured up to until.
