@@ -4,7 +4,9 @@
 #   bash deploy/local.sh [up]        install deps, build (release), start
 #                                    PostgreSQL and Kafka (the test harness),
 #                                    create schema and topic, feed sample
-#                                    presences, run the service
+#                                    presences and a generated fleet, run the
+#                                    service, show `report status` and
+#                                    `report sessions`
 #   bash deploy/local.sh down        stop everything and remove the state
 #
 # Run it as root (it installs packages with apt; no sudo needed).
@@ -18,6 +20,7 @@ TOPIC=${PRESENCE_TOPIC:-presences}
 PARTITIONS=${PI_LOCAL_PARTITIONS:-4}
 GROUP=${PRESENCE_GROUP:-presence-ingest-local}
 BIN=$root/build/release/cmd/presence-ingest/presence-ingest
+GEN=$root/build/release/tests/pi-gen
 support=$root/tests/support
 
 say() { printf '\n==> %s\n' "$*"; }
@@ -68,12 +71,38 @@ create_topic() {
 }
 
 # feed_samples: the two real CloudConnect bodies in deploy/samples (one
-# message value each), then connect/disconnect pairs for a few assets in the
-# same shape, one message value per line, produced with kcat.
+# message value each), then a generated fleet ending now (pi-gen --shape
+# fleet: sessions of realistic lengths, lost disconnects, late events,
+# failed connects, flapping devices), one message value per line, produced
+# with kcat. Sets FED to the number of presences fed.
+FLEET_EVENTS=${PI_LOCAL_FLEET_EVENTS:-20000}
+FLEET_ASSETS=${PI_LOCAL_FLEET_ASSETS:-200}
 feed_samples() {
-    sh "$root/deploy/samples/feed.sh" |
+    "$GEN" "$FLEET_EVENTS" --shape fleet --assets "$FLEET_ASSETS" --end now \
+        >"$LOCAL/fleet.jsonl"
+    FED=$(($(wc -l <"$LOCAL/fleet.jsonl") + 2))
+    cat "$root"/deploy/samples/*.json "$LOCAL/fleet.jsonl" |
         kcat -P -b "$(cat "$LOCAL/kafka/brokers")" -t "$TOPIC"
-    echo "fed 2 sample bodies + 20 generated presences into $TOPIC"
+    echo "fed 2 sample bodies + $((FED - 2)) generated presences of $FLEET_ASSETS assets into $TOPIC"
+}
+
+# show_reports: what the fleet looks like now, from the stored presences.
+show_reports() {
+    local pg
+    pg=$(cat "$LOCAL/pg/conninfo")
+    echo "report status (first 10 of $FLEET_ASSETS assets):"
+    "$BIN" report status --pg "$pg" --format table | head -n 11
+    echo
+    echo "report status, by state:"
+    "$BIN" report status --pg "$pg" --format csv | tail -n +2 | cut -d, -f2 |
+        sort | uniq -c
+    asset=$("$BIN" report status --pg "$pg" --format csv | sed -n 2p | cut -d, -f1)
+    echo
+    echo "report sessions --asset $asset --since -1d:"
+    "$BIN" report sessions --pg "$pg" --asset "$asset" --since -1d --format table
+    echo
+    echo "report reasons --since -1d (top 8):"
+    "$BIN" report reasons --pg "$pg" --since -1d --format table | head -n 9
 }
 
 # run_service: `presence-ingest run` in the background, detached (setsid) so
@@ -86,13 +115,13 @@ run_service() {
         </dev/null >>"$LOCAL/service.log" 2>&1 &
     pid=$!
     echo "$pid" >"$LOCAL/service.pid"
-    # 22 presences were fed (2 real + 20 generated); wait for them to land.
-    for ((i = 0; i < 60; i++)); do
+    # Wait for what was fed to land.
+    for ((i = 0; i < 120; i++)); do
         kill -0 "$pid" 2>/dev/null ||
             { tail -n 20 "$LOCAL/service.log" >&2; echo "service exited" >&2; return 1; }
         n=$(psql "$(cat "$LOCAL/pg/conninfo")" -qAtc \
             'select count(*) from presences' 2>/dev/null || echo 0)
-        [ "$n" -ge 22 ] && break
+        [ "$n" -ge "$FED" ] && break
         sleep 0.5
     done
     echo "presence-ingest run: pid $pid, log $LOCAL/service.log; presences stored: $n"
@@ -121,7 +150,7 @@ up() {
 
     say "build (release)"
     cmake --preset release >/dev/null
-    cmake --build --preset release --target presence-ingest
+    cmake --build --preset release --target presence-ingest pi-gen
 
     say "PostgreSQL and Kafka in $LOCAL"
     start_services
@@ -142,6 +171,10 @@ up() {
         feed_samples
         say "service"
         run_service
+        if have_cmd report; then
+            say "reports"
+            show_reports
+        fi
     else
         say "samples and service: skipped, 'presence-ingest run' is not built yet"
     fi

@@ -25,6 +25,7 @@ int pi_cmd_run(int argc, char **argv);
 int pi_cmd_replay(int argc, char **argv);
 int pi_cmd_load(int argc, char **argv);
 int pi_cmd_migrate(int argc, char **argv);
+int pi_cmd_report(int argc, char **argv);
 int pi_cmd_version(int argc, char **argv);
 
 #endif

@@ -19,6 +19,9 @@ static const pi_cmd commands[] = {
      "read messages from a file or stdin, one message value per line, then "
      "exit"},
     {"migrate", pi_cmd_migrate, "apply pending migrations, then exit"},
+    {"report", pi_cmd_report,
+     "print connectivity reports (status, sessions, uptime, reasons, "
+     "flapping)"},
     {"version", pi_cmd_version, "print the version"},
 };
 

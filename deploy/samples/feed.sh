@@ -1,5 +1,6 @@
 #!/bin/sh
-# feed.sh -- the demo's messages on standard output, one value per line: the
+# feed.sh -- the compose demo's messages on standard output (deploy/local.sh
+# feeds a larger generated fleet instead), one value per line: the
 # real CloudConnect bodies next to this script, then a connect/disconnect
 # pair for each of ten assets over the last ten minutes (ids carry
 # milliseconds since 2010-01-01 << 22, as CloudConnect's do). POSIX sh with

@@ -19,22 +19,25 @@ start_service a "${OPTS[@]}"
 A=$SERVICE_PID
 wait_for "select count(*) > 0 from presences" t
 
-# Freeze it at a moment it holds the fence: an ingest_offsets row of the
-# group locked by its open transaction (rows a SKIP LOCKED probe cannot
-# take).
+# Freeze it at a moment it holds the whole fence: every ingest_offsets row
+# of the group (one per partition) locked by its open transaction, rows a
+# SKIP LOCKED probe cannot take. Then nothing can be written by anyone
+# until that transaction ends.
 locked=0
-for i in $(seq 100); do
+for i in $(seq 200); do
   kill -STOP "$A"
-  locked=$(sql "select (select count(*) from ingest_offsets
-                        where consumer_group = '$GROUP')
-                     - (select count(*) from (select 1 from ingest_offsets
+  read -r rows free < <(sql "select (select count(*) from ingest_offsets
+                        where consumer_group = '$GROUP'),
+                     (select count(*) from (select 1 from ingest_offsets
                         where consumer_group = '$GROUP'
-                        for update skip locked) s)")
-  [ "$locked" -gt 0 ] && break
+                        for update skip locked) s)" | tr '|' ' ')
+  locked=$((rows - free))
+  [ "$rows" -eq 2 ] && [ "$free" -eq 0 ] && break
+  locked=0
   kill -CONT "$A"
   sleep 0.05
 done
-[ "$locked" -gt 0 ] || fail "never caught instance a holding an ingest_offsets lock"
+[ "$locked" -eq 2 ] || fail "never caught instance a holding both ingest_offsets locks"
 frozen_at=$SECONDS
 before=$(sql "select count(*) from presences")
 log "instance a frozen holding $locked ingest_offsets lock(s) at $before rows"

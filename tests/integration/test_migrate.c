@@ -113,7 +113,10 @@ static void test_migrate__creates_contract_tables(void **state)
     assert_non_null(strstr(s, "UNIQUE INDEX ingest_offsets_pkey ON "
                               "public.ingest_offsets USING btree "
                               "(consumer_group, topic, partition)"));
-    assert_non_null(strstr(s, "presences USING btree (asset, \"time\")"));
+    /* 0002 replaced 0001's (asset, time) by one index the reports walk. */
+    assert_non_null(strstr(s, "presences USING btree (asset, type, \"time\", "
+                              "id) INCLUDE (connection_id)"));
+    assert_null(strstr(s, "presences_asset_time_idx"));
     assert_non_null(strstr(s, "presences USING btree (connection_id)"));
     free(s);
     /* The invariants the tables enforce on their own. */

@@ -25,6 +25,7 @@ enum {
     PI_CMD_LOAD = 1 << 1,
     PI_CMD_MIGRATE = 1 << 2,
     PI_CMD_REPLAY = 1 << 3,
+    PI_CMD_REPORT = 1 << 4,
     PI_CMD_ALL = 0xff
 };
 
@@ -62,6 +63,15 @@ typedef struct pi_config {
     /* Not an option: set by `replay` for the consumer (bounded, assigned,
      * no group). */
     bool replay;
+    /* report: NULL / 0 when not given (the command applies its defaults
+     * and refuses options that do not fit the kind). */
+    char *report_asset;
+    char *report_since;
+    char *report_until;
+    char *report_tz;
+    char *report_window;
+    char *report_format;
+    int64_t report_threshold;
     /* -X key=value pairs, in order. */
     char **kafka_keys;
     char **kafka_values;

@@ -1,0 +1,126 @@
+/* report.c -- `presence-ingest report KIND`: connectivity reports (§7) */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "presence/config.h"
+#include "presence/db.h"
+#include "presence/report.h"
+
+#define USAGE "report status|sessions|uptime|reasons|flapping"
+
+/* Until minus this when --since is not given. */
+#define DEFAULT_SPAN_US (INT64_C(7) * 86400 * 1000000)
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* An option given that the kind has no use for is a mistake, not a no-op. */
+static int refuse(const pi_config *cfg, pi_report_kind kind, pi_err *err)
+{
+    static const char *const kinds[] = {"status", "sessions", "uptime",
+                                        "reasons", "flapping"};
+    const char *bad = NULL;
+
+    if (kind == PI_REPORT_STATUS && (cfg->report_since || cfg->report_until))
+        bad = cfg->report_since ? "--since" : "--until";
+    else if (kind == PI_REPORT_REASONS && cfg->report_asset)
+        bad = "--asset";
+    else if (kind != PI_REPORT_FLAPPING && cfg->report_window)
+        bad = "--window";
+    else if (kind != PI_REPORT_FLAPPING && cfg->report_threshold)
+        bad = "--threshold";
+    if (bad == NULL)
+        return 0;
+    return pi_err_set(err, PI_EINVAL, "%s does not apply to 'report %s'", bad,
+                      kinds[kind]);
+}
+
+/* Options → query and format; PI_EINVAL with the one-line message. */
+static int build_query(pi_report_query *q, pi_report_format *fmt,
+                       const pi_config *cfg, pi_err *err)
+{
+    int64_t now = now_us();
+    int rc;
+
+    if (cfg->n_args != 1)
+        return pi_err_set(err, PI_EINVAL,
+                          cfg->n_args ? "one report expected, got '%s' too"
+                                      : "which report? presence-ingest %s",
+                          cfg->n_args ? cfg->args[1] : USAGE);
+    if (pi_report_kind_parse(cfg->args[0], &q->kind))
+        return pi_err_set(err, PI_EINVAL,
+                          "unknown report '%s' (status, sessions, uptime, "
+                          "reasons, flapping)",
+                          cfg->args[0]);
+    rc = refuse(cfg, q->kind, err);
+    if (rc)
+        return rc;
+    q->asset = cfg->report_asset;
+    q->tz = cfg->report_tz;
+    q->until_us = now;
+    if (cfg->report_until) {
+        rc = pi_report_parse_time(&q->until_us, "--until", cfg->report_until,
+                                  now, err);
+        if (rc)
+            return rc;
+    }
+    q->since_us = q->until_us - DEFAULT_SPAN_US;
+    if (cfg->report_since) {
+        rc = pi_report_parse_time(&q->since_us, "--since", cfg->report_since,
+                                  now, err);
+        if (rc)
+            return rc;
+    }
+    if (q->since_us >= q->until_us)
+        return pi_err_set(err, PI_EINVAL, "--since must be before --until");
+    q->window_s = 3600;
+    if (cfg->report_window) {
+        rc = pi_report_parse_duration(&q->window_s, "--window",
+                                      cfg->report_window, err);
+        if (rc)
+            return rc;
+    }
+    q->threshold = cfg->report_threshold ? cfg->report_threshold : 5;
+    if (cfg->report_format)
+        return pi_report_format_parse(cfg->report_format, fmt);
+    *fmt = isatty(STDOUT_FILENO) ? PI_REPORT_TABLE : PI_REPORT_CSV;
+    return 0;
+}
+
+int pi_cmd_report(int argc, char **argv)
+{
+    pi_config cfg;
+    pi_report_query q;
+    pi_report_format fmt;
+    PGconn *conn = NULL;
+    pi_err err;
+    int rc, code;
+
+    memset(&q, 0, sizeof(q));
+    pi_config_init(&cfg);
+    code = pi_cmd_setup(&cfg, PI_CMD_REPORT, argc, argv);
+    if (code >= 0)
+        goto cleanup;
+    rc = build_query(&q, &fmt, &cfg, &err);
+    if (rc == 0)
+        rc = pi_db_connect(&conn, cfg.pg, &err);
+    if (rc == 0)
+        rc = pi_report_run(conn, &q, fmt, stdout, &err);
+    if (rc == 0 && fflush(stdout) != 0)
+        rc = pi_err_set(&err, PI_EFATAL, "cannot write the report");
+    if (rc)
+        fprintf(stderr, "presence-ingest report: %s\n", err.msg);
+    code = pi_cmd_exit_code(rc);
+cleanup:
+    PQfinish(conn);
+    pi_config_fini(&cfg);
+    return code;
+}

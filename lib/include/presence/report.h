@@ -1,0 +1,103 @@
+/* report.h -- connectivity reports (CONTRACT §7): query the database's views
+ * and functions, format their rows as table, CSV or JSON
+ *
+ * The definitions live in the database (migrations/0002_reports.sql:
+ * asset_status, sessions_in, daily_uptime, daily_uptime_hours,
+ * reason_counts, flapping_assets); this module only picks the function for a
+ * kind, passes the options as parameters, adds the contract's sort order and
+ * formats what comes back. Every report runs on one connection as:
+ *
+ *   SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 1; SET jit = off;
+ *   SET work_mem = '64MB'
+ *   SELECT set_config('TimeZone', tz, false)   -- 22023: unknown zone
+ *   SELECT <columns> FROM <view or function>($since, $until, …)
+ *          [WHERE asset = $asset] ORDER BY <§7's order>
+ *
+ * so that times come back in the zone of --tz and numbers in their shortest
+ * exact form; the formatter turns PostgreSQL's ISO times into RFC 3339.
+ */
+#ifndef PRESENCE_REPORT_H
+#define PRESENCE_REPORT_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "presence/err.h"
+
+typedef enum pi_report_kind {
+    PI_REPORT_STATUS,
+    PI_REPORT_SESSIONS,
+    PI_REPORT_UPTIME,
+    PI_REPORT_REASONS,
+    PI_REPORT_FLAPPING
+} pi_report_kind;
+
+typedef enum pi_report_format {
+    PI_REPORT_TABLE,
+    PI_REPORT_CSV,
+    PI_REPORT_JSON
+} pi_report_format;
+
+/* How a column's PostgreSQL text value is printed. */
+typedef enum pi_report_col {
+    PI_COL_TEXT, /* a string */
+    PI_COL_ID,   /* a 64-bit id: a string in JSON */
+    PI_COL_NUM,  /* a number (PostgreSQL's shortest exact text) */
+    PI_COL_BOOL, /* 't' / 'f' → true / false */
+    PI_COL_TIME, /* timestamptz in ISO style → RFC 3339 */
+    PI_COL_DAY,  /* date, YYYY-MM-DD */
+    PI_COL_HOURS /* float8[] of hourly shares: a strip, table format only */
+} pi_report_col;
+
+/* What to report. Times are microseconds since 1970-01-01 UTC. */
+typedef struct pi_report_query {
+    pi_report_kind kind;
+    const char *asset; /* NULL: every asset */
+    int64_t since_us, until_us;
+    const char *tz;   /* IANA zone name */
+    int64_t window_s; /* flapping window, > 0 */
+    int64_t threshold;
+} pi_report_query;
+
+/* "status" … "flapping" → *out; PI_EINVAL for anything else. */
+PI_MUST_CHECK int pi_report_kind_parse(const char *s, pi_report_kind *out);
+
+/* "table" | "csv" | "json" → *out; PI_EINVAL for anything else. */
+PI_MUST_CHECK int pi_report_format_parse(const char *s, pi_report_format *out);
+
+/* A TIME option: RFC 3339 (CONTRACT §2's grammar) or relative to now_us,
+ * '-' digits and one of s, m, h, d (`-7d` = 7 × 86400 s before now). Sets
+ * *out_us; PI_EINVAL with a message naming `what` otherwise. */
+PI_MUST_CHECK int pi_report_parse_time(int64_t *out_us, const char *what,
+                                       const char *s, int64_t now_us,
+                                       pi_err *err);
+
+/* A DURATION option: digits and one of s, m, h, d (`90s`, `15m`, `1h`,
+ * `7d`), more than zero. Sets *out_s; PI_EINVAL naming `what` otherwise. */
+PI_MUST_CHECK int pi_report_parse_duration(int64_t *out_s, const char *what,
+                                           const char *s, pi_err *err);
+
+/* Write one result set to out in fmt. names/types: ncols columns; cells:
+ * nrows × ncols PostgreSQL text values, row-major, NULL for SQL NULL.
+ * Columns of type PI_COL_HOURS are drawn in the table format only (a cell an
+ * hour, shaded ' ░▒▓█' by the share online) and left out of CSV and JSON.
+ * CSV: RFC 4180 (CRLF, quoted when needed) with a header line; JSON: one
+ * array of objects, one per line, ids as strings, null for NULL. */
+void pi_report_write(FILE *out, pi_report_format fmt, size_t ncols,
+                     const char *const *names, const pi_report_col *types,
+                     size_t nrows, const char *const *cells);
+
+/* PostgreSQL's ISO timestamptz text ("2013-06-28 09:46:21.5+02") as RFC 3339
+ * ("2013-06-28T09:46:21.5+02:00") into buf (cap ≥ 40). */
+void pi_report_time_text(char *buf, size_t cap, const char *pg);
+
+/* Run report q on conn and write it to out in fmt. PI_EINVAL for an unknown
+ * --tz (message: "--tz: unknown time zone 'X'"), PI_ESCHEMA when the
+ * reports' migration is missing, else what pi_db_fail says. Nothing is
+ * written to out on failure. */
+PI_MUST_CHECK int pi_report_run(PGconn *conn, const pi_report_query *q,
+                                pi_report_format fmt, FILE *out, pi_err *err);
+
+#endif

@@ -1,0 +1,176 @@
+/* test_report.c -- report formats (table, CSV, JSON), times, TIME and
+ * DURATION options */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "presence/report.h"
+
+/* A small result: a time with a fraction, a null, a string that needs
+ * quoting in CSV and escaping in JSON, an id, a number, a boolean. */
+static const char *const names[] = {"asset", "since", "reason",
+                                    "id",    "n",     "ok"};
+static const pi_report_col types[] = {PI_COL_TEXT, PI_COL_TIME, PI_COL_TEXT,
+                                      PI_COL_ID,   PI_COL_NUM,  PI_COL_BOOL};
+static const char *const cells[] = {"a1",
+                                    "2013-06-28 09:46:21.5+02",
+                                    "say \"hi\", bye",
+                                    "461799503595297635",
+                                    "1.5",
+                                    "t",
+                                    "a\xc3\xa9",
+                                    NULL,
+                                    "plain",
+                                    "7",
+                                    "12",
+                                    "f"};
+
+static char *render(pi_report_format fmt, size_t nrows)
+{
+    static char buf[4096];
+    FILE *f = fmemopen(buf, sizeof(buf), "w");
+
+    assert_non_null(f);
+    pi_report_write(f, fmt, 6, names, types, nrows, cells);
+    fclose(f);
+    return buf;
+}
+
+static void test_report__csv(void **state)
+{
+    (void)state;
+    assert_string_equal(
+        render(PI_REPORT_CSV, 2),
+        "asset,since,reason,id,n,ok\r\n"
+        "a1,2013-06-28T09:46:21.5+02:00,\"say \"\"hi\"\", bye\","
+        "461799503595297635,1.5,true\r\n"
+        "a\xc3\xa9,,plain,7,12,false\r\n");
+    assert_string_equal(render(PI_REPORT_CSV, 0),
+                        "asset,since,reason,id,n,ok\r\n");
+}
+
+static void test_report__json(void **state)
+{
+    (void)state;
+    assert_string_equal(
+        render(PI_REPORT_JSON, 2),
+        "[\n"
+        "{\"asset\":\"a1\",\"since\":\"2013-06-28T09:46:21.5+02:00\","
+        "\"reason\":\"say \\\"hi\\\", bye\",\"id\":\"461799503595297635\","
+        "\"n\":1.5,\"ok\":true},\n"
+        "{\"asset\":\"a\xc3\xa9\",\"since\":null,\"reason\":\"plain\","
+        "\"id\":\"7\",\"n\":12,\"ok\":false}\n"
+        "]\n");
+    assert_string_equal(render(PI_REPORT_JSON, 0), "[]\n");
+}
+
+static void test_report__table(void **state)
+{
+    (void)state;
+    /* "aé" is two columns wide; numbers are right-aligned. */
+    assert_string_equal(render(PI_REPORT_TABLE, 2),
+                        "asset  since                        reason         "
+                        "id                    n  ok\n"
+                        "a1     2013-06-28T09:46:21.5+02:00  say \"hi\", bye  "
+                        "461799503595297635  1.5  true\n"
+                        "a\xc3\xa9                                  plain    "
+                        "      7                    12  false\n");
+}
+
+static void test_report__hours_strip(void **state)
+{
+    static const char *const n[] = {"asset", "hours"};
+    static const pi_report_col t[] = {PI_COL_TEXT, PI_COL_HOURS};
+    static const char *const c[] = {"a", "{0,0.2,0.5,0.9,1}"};
+    char buf[256];
+    FILE *f = fmemopen(buf, sizeof(buf), "w");
+
+    (void)state;
+    pi_report_write(f, PI_REPORT_TABLE, 2, n, t, 1, c);
+    fclose(f);
+    assert_string_equal(buf, "asset  hours\n"
+                             "a      | \u2591\u2592\u2593\u2588|\n");
+    /* Left out of CSV. */
+    f = fmemopen(buf, sizeof(buf), "w");
+    pi_report_write(f, PI_REPORT_CSV, 2, n, t, 1, c);
+    fclose(f);
+    assert_string_equal(buf, "asset\r\na\r\n");
+}
+
+static void test_report__time_text(void **state)
+{
+    static const char *const cases[][2] = {
+        {"2013-06-28 09:46:21+02", "2013-06-28T09:46:21+02:00"},
+        {"2026-03-01 22:00:00+00", "2026-03-01T22:00:00+00:00"},
+        {"2026-03-01 22:00:00.000123-05:30",
+         "2026-03-01T22:00:00.000123-05:30"},
+        {"1890-01-01 00:00:00+00:09:21", "1890-01-01T00:00:00+00:09"},
+    };
+    char buf[64];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        pi_report_time_text(buf, sizeof(buf), cases[i][0]);
+        assert_string_equal(buf, cases[i][1]);
+    }
+}
+
+static void test_report__parse_options(void **state)
+{
+    const int64_t now = INT64_C(1774742400000000); /* 2026-03-29T00:00Z */
+    pi_report_kind kind;
+    pi_report_format fmt;
+    int64_t v;
+    pi_err err;
+
+    (void)state;
+    assert_int_equal(pi_report_parse_time(&v, "--since", "-7d", now, &err), 0);
+    assert_int_equal(v, now - INT64_C(7) * 86400 * 1000000);
+    assert_int_equal(pi_report_parse_time(&v, "--since", "-2h", now, &err), 0);
+    assert_int_equal(v, now - INT64_C(7200000000));
+    assert_int_equal(pi_report_parse_time(
+                         &v, "--until", "2026-03-29T01:00:00+01:00", now, &err),
+                     0);
+    assert_int_equal(v, now);
+    assert_int_equal(pi_report_parse_time(&v, "--since", "-7", now, &err),
+                     PI_EINVAL);
+    assert_int_equal(pi_report_parse_time(&v, "--since", "-7y", now, &err),
+                     PI_EINVAL);
+    assert_int_equal(
+        pi_report_parse_time(&v, "--since", "2026-02-30T00:00:00Z", now, &err),
+        PI_EINVAL);
+    assert_non_null(strstr(err.msg, "--since"));
+    assert_int_equal(pi_report_parse_duration(&v, "--window", "90s", &err), 0);
+    assert_int_equal(v, 90);
+    assert_int_equal(pi_report_parse_duration(&v, "--window", "7d", &err), 0);
+    assert_int_equal(v, 7 * 86400);
+    assert_int_equal(pi_report_parse_duration(&v, "--window", "0h", &err),
+                     PI_EINVAL);
+    assert_int_equal(pi_report_parse_duration(&v, "--window", "1 h", &err),
+                     PI_EINVAL);
+    assert_int_equal(pi_report_kind_parse("flapping", &kind), 0);
+    assert_int_equal(kind, PI_REPORT_FLAPPING);
+    assert_int_equal(pi_report_kind_parse("Status", &kind), PI_EINVAL);
+    assert_int_equal(pi_report_format_parse("json", &fmt), 0);
+    assert_int_equal(fmt, PI_REPORT_JSON);
+    assert_int_equal(pi_report_format_parse("xml", &fmt), PI_EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_report__csv),
+        cmocka_unit_test(test_report__json),
+        cmocka_unit_test(test_report__table),
+        cmocka_unit_test(test_report__hours_strip),
+        cmocka_unit_test(test_report__time_text),
+        cmocka_unit_test(test_report__parse_options),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
