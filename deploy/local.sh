@@ -87,22 +87,26 @@ feed_samples() {
 }
 
 # show_reports: what the fleet looks like now, from the stored presences.
+# Each report is written to a file first, then cut: `report … | head` under
+# pipefail would end the script when head closes the pipe (SIGPIPE).
 show_reports() {
-    local pg
+    local pg out=$LOCAL/report.txt
     pg=$(cat "$LOCAL/pg/conninfo")
     echo "report status (first 10 of $FLEET_ASSETS assets):"
-    "$BIN" report status --pg "$pg" --format table | head -n 11
+    "$BIN" report status --pg "$pg" --format table >"$out"
+    head -n 11 "$out"
     echo
     echo "report status, by state:"
-    "$BIN" report status --pg "$pg" --format csv | tail -n +2 | cut -d, -f2 |
-        sort | uniq -c
-    asset=$("$BIN" report status --pg "$pg" --format csv | sed -n 2p | cut -d, -f1)
+    "$BIN" report status --pg "$pg" --format csv >"$out"
+    tail -n +2 "$out" | cut -d, -f2 | sort | uniq -c
+    asset=$(sed -n 2p "$out" | cut -d, -f1)
     echo
     echo "report sessions --asset $asset --since -1d:"
     "$BIN" report sessions --pg "$pg" --asset "$asset" --since -1d --format table
     echo
     echo "report reasons --since -1d (top 8):"
-    "$BIN" report reasons --pg "$pg" --since -1d --format table | head -n 9
+    "$BIN" report reasons --pg "$pg" --since -1d --format table >"$out"
+    head -n 9 "$out"
 }
 
 # run_service: `presence-ingest run` in the background, detached (setsid) so
