@@ -7,37 +7,42 @@
 # fenced; every presence is stored once.
 source "$(dirname "$0")/lib.sh"
 
-N=40000
+N=100000
 TX_MS=3000
 SESSION_MS=6000
 setup 2
 "$PI_GEN" "$N" >"$WORK/in.txt"
-OPTS=(--batch-size 2000 --pg-tx-timeout-ms "$TX_MS" --backoff-max-ms 500
+OPTS=(--batch-size 1000 --pg-tx-timeout-ms "$TX_MS" --backoff-max-ms 500
   -X session.timeout.ms=$SESSION_MS -X heartbeat.interval.ms=500)
 produce "$WORK/in.txt"
 start_service a "${OPTS[@]}"
 A=$SERVICE_PID
 wait_for "select count(*) > 0 from presences" t
 
-# Freeze it at a moment it holds the whole fence: every ingest_offsets row
-# of the group (one per partition) locked by its open transaction, rows a
-# SKIP LOCKED probe cannot take. Then nothing can be written by anyone
-# until that transaction ends.
+# Catch it inside a write that holds the whole fence: a SHARE lock on
+# presences, taken for 4 s from another session, makes its next COPY wait
+# with both ingest_offsets rows locked (checked with a SKIP LOCKED probe);
+# it is frozen there. Once the lock goes, its backend waits for COPY data
+# from a process that will not send any.
+psql "$PG" -XAtq -c "begin" -c "lock table presences in share mode" \
+  -c "select pg_sleep(4)" -c "commit" >/dev/null &
+locker=$!
 locked=0
-for i in $(seq 200); do
-  kill -STOP "$A"
+for i in $(seq 60); do
   read -r rows free < <(sql "select (select count(*) from ingest_offsets
                         where consumer_group = '$GROUP'),
                      (select count(*) from (select 1 from ingest_offsets
                         where consumer_group = '$GROUP'
                         for update skip locked) s)" | tr '|' ' ')
-  locked=$((rows - free))
-  [ "$rows" -eq 2 ] && [ "$free" -eq 0 ] && break
-  locked=0
-  kill -CONT "$A"
+  if [ "$rows" -eq 2 ] && [ "$free" -eq 0 ]; then
+    kill -STOP "$A"
+    locked=2
+    break
+  fi
   sleep 0.05
 done
-[ "$locked" -eq 2 ] || fail "never caught instance a holding both ingest_offsets locks"
+[ "$locked" -eq 2 ] || fail "instance a never held both ingest_offsets locks inside a write"
+wait "$locker"
 frozen_at=$SECONDS
 before=$(sql "select count(*) from presences")
 log "instance a frozen holding $locked ingest_offsets lock(s) at $before rows"
