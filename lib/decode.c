@@ -848,11 +848,13 @@ size_t pi_decoder_decode(pi_decoder *dec, const char *buf, size_t len,
                dec->scan.syntax_at, dec->scan.syntax_what);
         return 1;
     }
-    const pi_json_flaw *flaw = dec->scan.flaws;
-    const pi_json_flaw *flaw_end = flaw + dec->scan.n_flaws;
+    /* The string flaws, in element order (indices: no flaw list at all is
+     * a NULL array). */
+    const pi_json_scan *scan = &dec->scan;
+    size_t next_flaw = 0;
     if (!json_object_is_type(root, json_type_array)) {
-        if (flaw < flaw_end)
-            reject_flaw(&el, flaw);
+        if (scan->n_flaws > 0)
+            reject_flaw(&el, &scan->flaws[0]);
         else if (json_object_is_type(root, json_type_object))
             decode_element(&el, root);
         else
@@ -865,8 +867,8 @@ size_t pi_decoder_decode(pi_decoder *dec, const char *buf, size_t len,
     size_t n = json_object_array_length(root);
     for (size_t i = 0; i < n; i++) {
         el.element = (uint32_t)i;
-        if (flaw < flaw_end && flaw->element == i)
-            reject_flaw(&el, flaw++);
+        if (next_flaw < scan->n_flaws && scan->flaws[next_flaw].element == i)
+            reject_flaw(&el, &scan->flaws[next_flaw++]);
         else
             decode_element(&el, json_object_array_get_idx(root, i));
     }
