@@ -338,6 +338,12 @@ void pi_metrics_db_probe(pi_metrics *m, bool ok)
         atomic_store(ok ? &m->db_ok_ms : &m->db_err_ms, mono_ms());
 }
 
+void pi_metrics_set_no_database(pi_metrics *m)
+{
+    if (m)
+        atomic_store(&m->no_database, true);
+}
+
 /* ---- health -------------------------------------------------------------- */
 
 bool pi_metrics_healthy(pi_metrics *m, char *reason, size_t size)
@@ -366,6 +372,8 @@ bool pi_metrics_ready(pi_metrics *m, char *reason, size_t size)
         snprintf(reason, size, "not in the consumer group yet");
         return false;
     }
+    if (atomic_load(&m->no_database))
+        ok = bad = now; /* nothing to wait for */
     if (ok == 0) {
         snprintf(reason, size, "the database has not answered yet");
         return false;

@@ -4,6 +4,7 @@
 #define PRESENCE_METRICS_INT_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 
 #include "presence/metrics.h"
 
@@ -62,6 +63,7 @@ struct pi_metrics {
     _Atomic int64_t tick_ms;
     _Atomic int64_t db_ok_ms;   /* the database last answered */
     _Atomic int64_t db_err_ms;  /* a database call last failed */
+    _Atomic bool no_database;   /* a dry run: readiness needs no database */
     _Atomic int64_t writing_ms; /* the writer started the batch in flight */
     _Atomic int64_t created_ms;
 };

@@ -124,8 +124,12 @@ static int serve_http(pi_config *cfg, pi_metrics **metrics, pi_http **http,
             cfg->http_listen, pi_http_port(*http));
     if (interval > 1000)
         interval = 1000;
-    pi_probe_start(probe, cfg->pg, interval, cfg->health_stall_ms / 2,
-                   *metrics);
+    /* A dry run needs no database: nothing to probe, nothing to wait for. */
+    if (cfg->replay && cfg->dry_run)
+        pi_metrics_set_no_database(*metrics);
+    else
+        pi_probe_start(probe, cfg->pg, interval, cfg->health_stall_ms / 2,
+                       *metrics);
     cfg->metrics = *metrics;
     return 0;
 }

@@ -87,6 +87,10 @@ void pi_metrics_db_error(pi_metrics *m, const char *sqlstate, bool retry);
 /* The readiness probe's outcome: the database answered, or did not. */
 void pi_metrics_db_probe(pi_metrics *m, bool ok);
 
+/* The process needs no database (replay --dry-run): /readyz does not wait
+ * for one. */
+void pi_metrics_set_no_database(pi_metrics *m);
+
 /* ---- reading: any thread ----------------------------------------------- */
 
 /* Write the whole exposition (service metrics, then process_*) to out. */
