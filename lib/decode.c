@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "json_strict.h"
+#include "utf8.h"
 
 /* A presence sits at most three levels deep (array, envelope, payload); 32
  * leaves room for nested unknown members and bounds both the tokener's
@@ -252,75 +253,6 @@ static int reject_type(const elem *el, const char *name, const char *want,
                   kind(v));
 }
 
-static bool has_zero_byte(uint64_t w)
-{
-    return ((w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull) != 0;
-}
-
-/* Length of the multi-byte sequence starting at s[0] (RFC 3629: no
- * overlongs, no surrogates, nothing above U+10FFFF), or 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t avail)
-{
-    unsigned char c = s[0], lo = 0x80, hi = 0xbf;
-    size_t n;
-
-    if (c >= 0xc2 && c <= 0xdf)
-        n = 2;
-    else if (c >= 0xe0 && c <= 0xef)
-        n = 3;
-    else if (c >= 0xf0 && c <= 0xf4)
-        n = 4;
-    else
-        return 0;
-    if (avail < n)
-        return 0;
-    if (c == 0xe0)
-        lo = 0xa0;
-    else if (c == 0xed)
-        hi = 0x9f;
-    else if (c == 0xf0)
-        lo = 0x90;
-    else if (c == 0xf4)
-        hi = 0x8f;
-    if (s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++) {
-        if (s[i] < 0x80 || s[i] > 0xbf)
-            return 0;
-    }
-    return n;
-}
-
-/* Offset of the first byte that is NUL or breaks UTF-8, or len if none.
- * Mostly ASCII, so words without a high bit or a zero byte are skipped. */
-static size_t utf8_check(const char *str, size_t len)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0;
-
-    while (i < len) {
-        uint64_t w;
-        if (len - i >= 8) {
-            memcpy(&w, s + i, 8);
-            if (!(w & 0x8080808080808080ull) && !has_zero_byte(w)) {
-                i += 8;
-                continue;
-            }
-        }
-        if (s[i] == 0)
-            return i;
-        if (s[i] < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n = utf8_seq(s + i, len - i);
-        if (n == 0)
-            return i;
-        i += n;
-    }
-    return len;
-}
-
 /* A string value of the right JSON type, not yet known to be valid text.
  * The result points into the json-c object, valid until the tree is put. */
 static int get_raw_string(const elem *el, struct json_object *v,
@@ -338,7 +270,7 @@ static int get_raw_string(const elem *el, struct json_object *v,
  * has failed, to report the encoding first as §2 wants, off the hot path. */
 static int check_encoding(const elem *el, const char *name, const pi_str *s)
 {
-    size_t bad = utf8_check(s->ptr, s->len);
+    size_t bad = pi_utf8_check(s->ptr, s->len);
 
     if (bad == s->len)
         return 0;

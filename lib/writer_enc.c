@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "utf8.h"
+
 void pi_wbuf_need(pi_wbuf *b, size_t n)
 {
     pi_grow((void **)&b->ptr, &b->cap, b->len + n, 1);
@@ -73,39 +75,6 @@ void pi_copy_bytes(pi_wbuf *w, const char *p, size_t n)
     pi_wbuf_put(w, p, n);
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0 when it is
- * not one (overlong, surrogate, beyond U+10FFFF, truncated) or is U+0000. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t len;
-    uint32_t cp;
-
-    if (c == 0)
-        return 0;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2, cp = c & 0x1f;
-    else if (c >= 0xe0 && c <= 0xef)
-        len = 3, cp = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4)
-        len = 4, cp = c & 0x07;
-    else
-        return 0;
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-        return 0;
-    return len;
-}
-
 /* s as text PostgreSQL accepts: valid UTF-8 without NUL. Returned as is when
  * it already is (the usual case), else a copy in the arena with each bad byte
  * replaced by '?'. Used for strings the decoder did not vouch for: topic
@@ -116,13 +85,13 @@ pi_str pi_text_clean(pi_arena *arena, const char *s, size_t n)
     size_t i = 0, k;
     char *copy;
 
-    while (i < n && (k = utf8_seq((const unsigned char *)s + i, n - i)) > 0)
+    while (i < n && (k = pi_utf8_seq((const unsigned char *)s + i, n - i)) > 0)
         i += k;
     if (i == n)
         return out;
     copy = pi_arena_memdup(arena, s, n);
     while (i < n) {
-        k = utf8_seq((const unsigned char *)s + i, n - i);
+        k = pi_utf8_seq((const unsigned char *)s + i, n - i);
         if (k == 0) {
             copy[i] = '?';
             k = 1;
