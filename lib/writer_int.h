@@ -1,15 +1,26 @@
-/* writer_int.h -- the writer's encoders: binary COPY, details, JSON, UTF-8
+/* writer_int.h -- the writer's internals, shared by its files
  *
- * Internal to the writer (writer.c, writer_enc.c); not a public module.
+ * writer.c owns a transaction's order of statements, retries and the lost
+ * COMMIT; writer_fence.c the ingest_offsets rows; writer_rows.c the batch's
+ * rows (probe, compare, COPY, bisect, rejects); writer_enc.c the encoders
+ * (binary COPY, details, JSON). Not a public module.
  */
 #ifndef PRESENCE_WRITER_INT_H
 #define PRESENCE_WRITER_INT_H
 
+#include <libpq-fe.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "presence/batch.h"
 #include "presence/decode.h"
+#include "presence/err.h"
 #include "presence/mem.h"
+#include "presence/writer.h"
+
+/* COPY data is sent in pieces of this size. */
+#define COPY_CHUNK (256 * 1024)
 
 /* Microseconds from 1970-01-01 to 2000-01-01, PostgreSQL's timestamp epoch. */
 #define PI_PG_EPOCH_US INT64_C(946684800000000)
@@ -63,5 +74,86 @@ void pi_fmt_time(char *out, size_t cap, int64_t time_us, int offset_min,
 /* Append pr as a presence object (both id forms, time in its offset): the
  * payload of a reject the writer makes, which re-drives as the element. */
 void pi_json_presence(pi_wbuf *b, const pi_presence *pr);
+
+/* ---- the writer's state (writer.c) ------------------------------------ */
+
+/* A reject made by the writer itself: an id conflict, or a row PostgreSQL
+ * refused. */
+typedef struct xrej {
+    uint32_t presence; /* index in the batch's presences */
+    pi_reject_code code;
+    pi_str detail; /* in the scratch arena */
+} xrej;
+
+/* Why the last statement was refused, kept for the reject's code and
+ * detail once bisection has isolated the row. */
+typedef struct refusal {
+    char sqlstate[8];
+    char column[64];
+    char constraint[128];
+    char msg[256];
+} refusal;
+
+struct pi_writer {
+    pi_writer_opts opts;
+    char *conninfo;
+    char *group;
+    char masked[1024];
+    PGconn *conn;
+    /* For pi_writer_interrupt from another thread: the cancel handle of
+     * conn, replaced with it under lock. */
+    pthread_mutex_t cancel_lock;
+    PGcancel *cancel_handle;
+    uint64_t seed;
+    pi_arena scratch; /* details and payloads of writer rejects */
+    /* Per attempt, reused. */
+    uint8_t *fenced; /* per message */
+    size_t cap_fenced;
+    int64_t *stored_next; /* per position: ingest_offsets.next_offset */
+    size_t cap_stored_next;
+    uint32_t *staged; /* presence indices, in seq order */
+    size_t n_staged, cap_staged;
+    uint32_t *slots; /* open addressing on id: staged index + 1, 0 empty */
+    size_t cap_slots, slot_mask;
+    uint8_t *found; /* per staged row: already stored (probe) */
+    size_t cap_found;
+    uint32_t *subset; /* staged indices to COPY (new rows, or to update) */
+    size_t n_subset, cap_subset;
+    xrej *xrejs;
+    size_t n_xrejs, cap_xrejs;
+    const char **topics; /* the batch's topic names, made valid UTF-8 */
+    size_t cap_topics;
+    pi_wbuf out; /* COPY data or a binary parameter */
+    refusal refused;
+    pi_write_stats cur;  /* figures of the attempt in progress */
+    uint64_t reconnects; /* connections made, the first one included */
+    /* A COMMIT whose outcome was lost with the connection: its xid and the
+     * figures it would have. */
+    char lost_xid[32];
+    const pi_batch *lost_batch; /* the batch lost_xid was committing, */
+    uint64_t lost_version;      /* as it was then */
+    pi_write_stats lost;
+};
+
+/* writer.c: record why a statement failed (for the refusal of a row) and
+ * classify it (db.h). */
+int pi_writer_fail(pi_writer *w, PGresult *res, const char *what, pi_err *err);
+
+/* writer_fence.c: lock the batch's ingest_offsets rows, mark fenced
+ * messages, check the compare-and-set (PI_EBEHIND); move them forward. */
+int pi_writer_fence(pi_writer *w, const pi_batch *batch, pi_err *err);
+int pi_writer_write_offsets(pi_writer *w, const pi_batch *batch, pi_err *err);
+
+/* writer_rows.c: choose the rows to stage; write rows [lo, hi) of them
+ * (probe, compare, COPY; bisected under savepoints when split); the
+ * rejects; send w->out as the COPY data of sql. */
+void pi_writer_plan(pi_writer *w, const pi_batch *batch);
+int pi_writer_write_rows(pi_writer *w, const pi_batch *batch, size_t lo,
+                         size_t hi, pi_err *err);
+int pi_writer_write_split(pi_writer *w, const pi_batch *batch, size_t lo,
+                          size_t hi, pi_err *err);
+int pi_writer_write_rejects(pi_writer *w, const pi_batch *batch, pi_err *err);
+int pi_writer_send_copy(pi_writer *w, const char *sql, const char *what,
+                        pi_err *err);
 
 #endif
