@@ -470,6 +470,8 @@ int pi_writer_write(pi_writer *w, pi_batch *batch, pi_write_stats *stats,
             err->code = rc = PI_EFATAL;
         if (rc != PI_ERETRY)
             return rc;
+        if (w->fence_blocked)
+            pi_writer_reap_stuck(w);
         if (backoff(w, ++attempt, "database write", err) != 0)
             return PI_ERETRY;
     }

@@ -102,6 +102,9 @@ int pi_writer_fence(pi_writer *w, const pi_batch *batch, pi_err *err)
     res = PQexecParams(w->conn, fence_lock_sql, 3, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         rc = pi_writer_fail(w, res, "locking ingest_offsets", err);
+        /* Cut by statement_timeout while waiting for the rows: whoever
+         * holds them may be a frozen instance (pi_writer_reap_stuck). */
+        w->fence_blocked = strcmp(w->refused.sqlstate, "57014") == 0;
         goto cleanup;
     }
     pi_grow((void **)&w->stored_next, &w->cap_stored_next, n_pos,
@@ -166,4 +169,30 @@ int pi_writer_write_offsets(pi_writer *w, const pi_batch *batch, pi_err *err)
         rc = pi_writer_fail(w, res, "updating ingest_offsets", err);
     PQclear(res);
     return rc;
+}
+
+void pi_writer_reap_stuck(pi_writer *w)
+{
+    static const char sql[] =
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        " AND application_name = current_setting('application_name')"
+        " AND wait_event = 'ClientRead' AND state <> 'idle'"
+        " AND xact_start < now() - make_interval(secs => $1::int / 1000.0)";
+    char ms[16];
+    const char *params[1] = {ms};
+    PGresult *res;
+
+    w->fence_blocked = false;
+    if (w->conn == NULL || PQstatus(w->conn) != CONNECTION_OK)
+        return;
+    snprintf(ms, sizeof(ms), "%d", w->opts.tx_timeout_ms);
+    res = PQexecParams(w->conn, sql, 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) == PGRES_TUPLES_OK &&
+        strcmp(PQgetvalue(res, 0, 0), "0") != 0)
+        pi_warn("ended %s session(s) of this service stuck inside a "
+                "transaction for over %d ms waiting for their client (a "
+                "frozen or vanished instance holding ingest_offsets rows)",
+                PQgetvalue(res, 0, 0), w->opts.tx_timeout_ms);
+    PQclear(res);
 }

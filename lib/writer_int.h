@@ -10,6 +10,7 @@
 
 #include <libpq-fe.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -126,6 +127,7 @@ struct pi_writer {
     pi_wbuf out; /* COPY data or a binary parameter */
     refusal refused;
     pi_write_stats cur;  /* figures of the attempt in progress */
+    bool fence_blocked;  /* the last fence timed out waiting for its rows */
     uint64_t reconnects; /* connections made, the first one included */
     /* A COMMIT whose outcome was lost with the connection: its xid and the
      * figures it would have. */
@@ -142,6 +144,12 @@ int pi_writer_fail(pi_writer *w, PGresult *res, const char *what, pi_err *err);
 /* writer_fence.c: lock the batch's ingest_offsets rows, mark fenced
  * messages, check the compare-and-set (PI_EBEHIND); move them forward. */
 int pi_writer_fence(pi_writer *w, const pi_batch *batch, pi_err *err);
+/* After the fence timed out waiting for its rows: end the sessions of
+ * this service (same application_name and database) that have been inside
+ * a transaction for longer than the transaction timeout while waiting for
+ * their own client (wait_event ClientRead): a frozen or vanished instance.
+ * PostgreSQL's timeouts cannot end those while a COPY waits for data. */
+void pi_writer_reap_stuck(pi_writer *w);
 int pi_writer_write_offsets(pi_writer *w, const pi_batch *batch, pi_err *err);
 
 /* writer_rows.c: choose the rows to stage; write rows [lo, hi) of them

@@ -19,33 +19,41 @@ start_service a "${OPTS[@]}"
 A=$SERVICE_PID
 wait_for "select count(*) > 0 from presences" t
 
-# Catch it inside a write that holds the whole fence: a SHARE lock on
-# presences, taken for 4 s from another session, makes its next COPY wait
-# with both ingest_offsets rows locked (checked with a SKIP LOCKED probe);
-# it is frozen there. Once the lock goes, its backend waits for COPY data
-# from a process that will not send any.
-psql "$PG" -XAtq -c "begin" -c "lock table presences in share mode" \
-  -c "select pg_sleep(4)" -c "commit" >/dev/null &
-locker=$!
-locked=0
-for i in $(seq 60); do
-  read -r rows free < <(sql "select (select count(*) from ingest_offsets
-                        where consumer_group = '$GROUP'),
-                     (select count(*) from (select 1 from ingest_offsets
-                        where consumer_group = '$GROUP'
-                        for update skip locked) s)" | tr '|' ' ')
-  if [ "$rows" -eq 2 ] && [ "$free" -eq 0 ]; then
-    kill -STOP "$A"
-    locked=2
-    break
-  fi
-  sleep 0.05
+# Catch it inside a write that holds the fence: a SHARE lock on presences,
+# taken for 2 s (less than the statement timeout) from another session,
+# makes its next COPY wait with its batch's ingest_offsets rows locked; a
+# SKIP LOCKED probe names them and it is frozen there. Once the lock goes,
+# its backend waits for COPY data from a process that sends none.
+locked=""
+for attempt in $(seq 5); do
+  # lock_timeout: never queue behind a's own lock (that would hold both).
+  psql "$PG" -XAtq -c "set lock_timeout = '1s'" -c "begin" \
+    -c "lock table presences in share mode" -c "select pg_sleep(2)" \
+    -c "commit" >/dev/null 2>&1 &
+  locker=$!
+  for i in $(seq 60); do
+    locked=$(sql "select string_agg(partition::text, ',' order by partition) from (
+                    select partition from ingest_offsets where consumer_group = '$GROUP'
+                    except
+                    select partition from (select partition from ingest_offsets
+                      where consumer_group = '$GROUP' for update skip locked) s) l")
+    if [ -n "$locked" ]; then
+      kill -STOP "$A"
+      break
+    fi
+    sleep 0.02
+  done
+  frozen_at=$SECONDS
+  timeout 5 tail --pid="$locker" -f /dev/null || kill "$locker" 2>/dev/null || true
+  wait "$locker" 2>/dev/null || true
+  [ -n "$locked" ] && break
 done
-[ "$locked" -eq 2 ] || fail "instance a never held both ingest_offsets locks inside a write"
-wait "$locker"
-frozen_at=$SECONDS
-before=$(sql "select count(*) from presences")
-log "instance a frozen holding $locked ingest_offsets lock(s) at $before rows"
+[ -n "$locked" ] || fail "instance a never held an ingest_offsets lock inside a write"
+# The successor must write to the partitions a holds: they are the ones a
+# lock that PostgreSQL never ends would block.
+in_locked="select count(*) from presences where kafka_partition in ($locked)"
+before=$(sql "$in_locked")
+log "instance a frozen holding the fence of partition(s) $locked ($before rows in them)"
 at_exit 'kill -CONT "$A"'
 
 start_service b "${OPTS[@]}"
@@ -55,12 +63,12 @@ B=$SERVICE_PID
 # the aborted transaction ended after TX_MS idle.
 limit=$(((SESSION_MS + 2 * TX_MS) / 1000 + 8))
 for i in $(seq $((limit * 5))); do
-  [ "$(sql "select count(*) from presences")" -gt "$before" ] && break
+  [ "$(sql "$in_locked")" -gt "$before" ] && break
   sleep 0.2
 done
 took=$((SECONDS - frozen_at))
-[ "$(sql "select count(*) from presences")" -gt "$before" ] ||
-  fail "the successor wrote nothing within $limit s of the freeze"
+[ "$(sql "$in_locked")" -gt "$before" ] ||
+  fail "the successor wrote nothing to partition(s) $locked within $limit s of the freeze"
 log "successor wrote after ${took}s (limit ${limit}s)"
 
 kill -CONT "$A"
