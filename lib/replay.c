@@ -2,51 +2,24 @@
 #include "presence/replay.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "presence/decode.h"
+#include "presence/report.h"
 #include "presence/mem.h"
 
 #define BROKER_TIMEOUT_MS 10000
 
 int64_t pi_replay_parse_time(const char *s, int64_t now_ms)
 {
+    pi_err err;
     int64_t us;
-    int16_t off;
 
-    if (s[0] == '-' && isdigit((unsigned char)s[1])) {
-        char *end;
-        long long n;
-        int64_t unit;
-
-        errno = 0;
-        n = strtoll(s + 1, &end, 10);
-        if (errno || end[0] == '\0' || end[1] != '\0')
-            return -1;
-        switch (end[0]) {
-        case 's':
-            unit = 1000;
-            break;
-        case 'm':
-            unit = 60 * 1000;
-            break;
-        case 'h':
-            unit = 3600 * 1000;
-            break;
-        case 'd':
-            unit = 86400 * 1000;
-            break;
-        default:
-            return -1;
-        }
-        if (n > now_ms / unit)
-            return -1;
-        return now_ms - n * unit;
-    }
-    if (pi_rfc3339_parse(s, strlen(s), &us, &off) != 0 || us < 0)
+    /* The reports' TIME syntax, one parser for both commands; Kafka
+     * timestamps start at the epoch (below it are its special values). */
+    if (pi_report_parse_time(&us, "TIME", s, now_ms * 1000, &err) != 0 ||
+        us < 0)
         return -1;
     return us / 1000;
 }
