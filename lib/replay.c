@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "presence/report.h"
 #include "presence/mem.h"
+#include "presence/report.h"
 
 #define BROKER_TIMEOUT_MS 10000
 
