@@ -319,41 +319,31 @@ int pi_replay_resolve(rd_kafka_t *rk, const char *topic,
             goto cleanup;
         }
     }
-    /* Start. */
-    if (spec->from.kind == PI_REPLAY_TIME) {
-        rc = offsets_at(rk, topic, spec->from.time_ms, r, n, at, err);
-        if (rc)
-            goto cleanup;
-    }
-    for (size_t i = 0; i < n; i++) {
-        int64_t s = lo[i];
-        if (spec->from.kind == PI_REPLAY_TIME)
-            s = at[i] >= 0 ? at[i] : hi[i];
-        else if (spec->from.kind == PI_REPLAY_OFFSET)
-            s = spec->from.offset;
-        else if (spec->from.kind == PI_REPLAY_OFFSETS &&
-                 listed(&spec->from, r[i].partition) >= 0)
-            s = listed(&spec->from, r[i].partition);
-        if (s < lo[i])
-            r[i].missing = lo[i] - s;
-        r[i].start = clamp(s, lo[i], hi[i]);
-    }
-    /* End (exclusive), at most the high watermark taken now. */
-    if (spec->to.kind == PI_REPLAY_TIME) {
-        rc = offsets_at(rk, topic, spec->to.time_ms, r, n, at, err);
-        if (rc)
-            goto cleanup;
-    }
-    for (size_t i = 0; i < n; i++) {
-        int64_t e = hi[i];
-        if (spec->to.kind == PI_REPLAY_TIME)
-            e = at[i] >= 0 ? at[i] : hi[i];
-        else if (spec->to.kind == PI_REPLAY_OFFSET)
-            e = spec->to.offset;
-        else if (spec->to.kind == PI_REPLAY_OFFSETS &&
-                 listed(&spec->to, r[i].partition) >= 0)
-            e = listed(&spec->to, r[i].partition);
-        r[i].end = clamp(e, lo[i], hi[i]);
+    /* Start, then end (exclusive), at most the high watermark taken now. */
+    for (int end = 0; end < 2; end++) {
+        const pi_replay_end *e = end ? &spec->to : &spec->from;
+        if (e->kind == PI_REPLAY_TIME) {
+            rc = offsets_at(rk, topic, e->time_ms, r, n, at, err);
+            if (rc)
+                goto cleanup;
+        }
+        for (size_t i = 0; i < n; i++) {
+            int64_t o = end ? hi[i] : lo[i];
+            if (e->kind == PI_REPLAY_TIME)
+                o = at[i] >= 0 ? at[i] : hi[i];
+            else if (e->kind == PI_REPLAY_OFFSET)
+                o = e->offset;
+            else if (e->kind == PI_REPLAY_OFFSETS &&
+                     listed(e, r[i].partition) >= 0)
+                o = listed(e, r[i].partition);
+            if (end) {
+                r[i].end = clamp(o, lo[i], hi[i]);
+            } else {
+                if (o < lo[i])
+                    r[i].missing = lo[i] - o;
+                r[i].start = clamp(o, lo[i], hi[i]);
+            }
+        }
     }
     *out = r;
     *n_out = n;
