@@ -15,40 +15,12 @@
 # database; the two runs alternate which goes first), and prints the ratio
 # metrics/plain. Build first:
 #   cmake --preset release && cmake --build --preset release
-set -euo pipefail
-
 N=${1:-1000000}
 ROUNDS=${2:-3}
 METRICS=${3:-}
-root=$(cd "$(dirname "$0")/../.." && pwd)
-BIN=${PI_BINARY:-$root/build/release/cmd/presence-ingest/presence-ingest}
-GEN=${PI_GEN:-$root/build/release/tests/pi-gen}
-SUPPORT=$root/tests/support
-WORK=$(mktemp -d /tmp/bench_run.XXXXXX)
-
-[ -x "$BIN" ] && [ -x "$GEN" ] || {
-  echo "build the release preset first (missing $BIN or $GEN)" >&2
-  exit 2
-}
-cleanup() {
-  [ -n "${RUN_PID:-}" ] && kill -9 "$RUN_PID" 2>/dev/null || true
-  bash "$SUPPORT/kafka.sh" stop "$WORK/kafka" >/dev/null 2>&1 || true
-  bash "$SUPPORT/pg.sh" stop "$WORK/pg" >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-now() { date +%s.%N; }
-rate() { awk -v n="$1" -v s="$2" -v e="$3" 'BEGIN { printf "%.0f", n / (e - s) }'; }
-median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-
-bash "$SUPPORT/pg.sh" start "$WORK/pg" >/dev/null
-bash "$SUPPORT/kafka.sh" start "$WORK/kafka" >/dev/null
-PG_ADMIN=$(cat "$WORK/pg/conninfo")
-BROKERS=$(cat "$WORK/kafka/brokers")
-bash "$SUPPORT/kafka.sh" topic "$WORK/kafka" bench 4 >/dev/null
-"$GEN" "$N" >"$WORK/in.txt"
-kcat -P -b "$BROKERS" -t bench -X sticky.partitioning.linger.ms=0 -l "$WORK/in.txt"
+source "$(dirname "$0")/bench_lib.sh"
+trap '[ -n "${RUN_PID:-}" ] && kill -9 "$RUN_PID" 2>/dev/null; bench_cleanup' EXIT
+bench_start "$N"
 echo "messages=$N bytes=$(stat -c %s "$WORK/in.txt") partitions=4 rounds=$ROUNDS"
 
 # drain ROUND NAME on|off: `run` drains the topic into a new database NAME
@@ -99,10 +71,6 @@ drain() {
   psql "$PG_ADMIN" -XAtq -c "drop database $name" >/dev/null
 }
 
-newdb() {
-  psql "$PG_ADMIN" -XAtq -c "create database $1" >/dev/null
-  "$BIN" migrate --pg "$PG_ADMIN dbname=$1" >/dev/null
-}
 
 for r in $(seq "$ROUNDS"); do
   newdb "load_$r"
