@@ -49,6 +49,8 @@ void pi_json_scan_init(pi_json_scan *scan)
     scan->syntax_at = SIZE_MAX;
     scan->syntax_what = NULL;
     scan->elements = 0;
+    scan->memory = 0;
+    scan->max_flaws = 0;
     scan->flaws = NULL;
     scan->n_flaws = scan->cap_flaws = 0;
 }
@@ -64,6 +66,8 @@ static void add_flaw(pi_json_scan *scan, uint32_t element, size_t at,
 {
     if (scan->n_flaws && scan->flaws[scan->n_flaws - 1].element == element)
         return; /* one per element: the first */
+    if (element >= scan->max_flaws)
+        return; /* the array is too long to be decoded anyway */
     pi_grow((void **)&scan->flaws, &scan->cap_flaws, scan->n_flaws + 1,
             sizeof(*scan->flaws));
     scan->flaws[scan->n_flaws++] = (pi_json_flaw){element, at, what, code};
@@ -187,17 +191,49 @@ static uint64_t control_in(uint64_t w)
     return (w - ONES * 0x20) & ~w & HIGHS;
 }
 
+/* json-c's table of an object of `members` members: it starts at 16 entries
+ * and doubles before an insert finds it 66 % full; while it doubles, the
+ * old table and the new one are both allocated. What it takes beyond the
+ * 16 entries PI_JSON_MEM_OBJECT counts, at that peak. */
+static size_t table_extra(size_t members)
+{
+    size_t size = 16;
+
+    if (members == 0)
+        return 0;
+    while ((members - 1) * 100 >= size * 66)
+        size *= 2;
+    return size > 16 ? PI_JSON_MEM_ENTRY * (size + size / 2 - 16) : 0;
+}
+
+/* What json-c spends on a value whose container is open[depth - 1]: a
+ * slot in an array's pointer list; nothing in an object (its entry is in
+ * the table); a slot too when the container is too deep to be tracked. */
+static size_t slot_cost(const pi_json_scan *scan, unsigned depth)
+{
+    if (depth == 0)
+        return 0;
+    if (depth > PI_JSON_SCAN_STACK || !scan->open[depth - 1].object)
+        return PI_JSON_MEM_SLOT;
+    return 0;
+}
+
 /* Whether the value can hold anything the full scan looks for: a byte below
- * 0x20, a quote, N, I or a backslash (every flaw needs one of them), or enough
- * bytes for more than max_elements elements (each takes two at least). The
- * common message has none, and memchr and a word-wide test are far cheaper
- * than a walk byte by byte. */
-static int needs_scan(const char *buf, size_t len, size_t max_elements)
+ * 0x20, a quote, N, I or a backslash (every flaw needs one of them), enough
+ * bytes for more than max_elements elements (each takes two at least), or
+ * enough for json-c's tree of it to exceed max_memory (PI_JSON_MEM_PER_BYTE
+ * per byte at most). The common message has none, and memchr and a
+ * word-wide test are far cheaper than a walk byte by byte. */
+static int needs_scan(const char *buf, size_t len, size_t max_elements,
+                      size_t max_memory)
 {
     size_t i = 0;
     uint64_t w;
 
     if (len / 2 >= max_elements)
+        return 1;
+    if (max_memory < PI_JSON_MEM_FIXED ||
+        len > (max_memory - PI_JSON_MEM_FIXED) / PI_JSON_MEM_PER_BYTE)
         return 1;
     if (memchr(buf, '\\', len) || memchr(buf, '\'', len) ||
         memchr(buf, 'N', len) || memchr(buf, 'I', len))
@@ -221,61 +257,130 @@ static int needs_scan(const char *buf, size_t len, size_t max_elements)
     return 0;
 }
 
+static int is_space(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
 void pi_json_scan_run(pi_json_scan *scan, const char *buf, size_t len,
-                      size_t max_elements)
+                      size_t max_elements, size_t max_memory)
 {
     const unsigned char *s = (const unsigned char *)buf;
     size_t i = 0, commas = 0;
-    unsigned depth = 0;
-    bool top_array = false, any = false;
+    size_t mem = 0, bytes = 0, key_bytes = 0, longest = 0, scalar_at = 0;
+    unsigned depth = 0, max_depth = 0;
+    bool top_array = false, any = false, in_scalar = false;
 
     scan->syntax_at = SIZE_MAX;
     scan->syntax_what = NULL;
     scan->n_flaws = 0;
     scan->elements = 1;
-    if (!needs_scan(buf, len, max_elements))
-        return; /* no flaw, and at most max_elements elements */
+    scan->memory = 0;
+    scan->max_flaws = max_elements;
+    if (!needs_scan(buf, len, max_elements, max_memory))
+        return; /* no flaw, at most max_elements elements, small enough */
     while (i < len && out_class[s[i]] == OUT_OTHER)
         i++;
     top_array = i < len && s[i] == '[';
     while (i < len) {
-        switch (out_class[s[i]]) {
+        unsigned char cls = out_class[s[i]];
+        if (in_scalar && cls < OUT_SUSPECT) {
+            /* A number or literal ends: json-c keeps its text while
+             * parsing it (a double's for good). */
+            size_t n = i - scalar_at;
+            bytes += n;
+            longest = n > longest ? n : longest;
+            in_scalar = false;
+        }
+        switch (cls) {
         case OUT_OTHER:
             i++;
             break;
-        case OUT_QUOTE:
+        case OUT_QUOTE: {
+            size_t at = i, n;
             any |= depth == 1;
             i = scan_string(scan, s, len, i + 1,
                             top_array ? (uint32_t)commas : 0);
+            n = i - at;
+            bytes += n;
+            longest = n > longest ? n : longest;
+            size_t j = i;
+            while (j < len && is_space(s[j]))
+                j++;
+            if (j < len && s[j] == ':') {
+                /* A member name: json-c copies it (and holds one more
+                 * copy per open level while the value is parsed). */
+                key_bytes += n;
+                mem += PI_JSON_MEM_KEY;
+                if (depth > PI_JSON_SCAN_STACK)
+                    mem += PI_JSON_MEM_MEMBER_MAX;
+                else if (depth > 0 && scan->open[depth - 1].object)
+                    scan->open[depth - 1].members++;
+            } else {
+                mem += PI_JSON_MEM_STRING + slot_cost(scan, depth);
+            }
             break;
+        }
         case OUT_OPEN:
             any |= depth == 1;
+            mem += (s[i] == '{' ? PI_JSON_MEM_OBJECT : PI_JSON_MEM_ARRAY) +
+                   slot_cost(scan, depth);
+            if (depth < PI_JSON_SCAN_STACK) {
+                scan->open[depth].object = s[i] == '{';
+                scan->open[depth].members = 0;
+            }
             depth++;
+            max_depth = depth > max_depth ? depth : max_depth;
             i++;
             break;
         case OUT_CLOSE:
-            depth -= depth > 0;
+            if (depth > 0) {
+                depth--;
+                if (depth < PI_JSON_SCAN_STACK && scan->open[depth].object)
+                    mem += table_extra(scan->open[depth].members);
+            }
             i++;
             break;
         case OUT_COMMA:
             commas += depth == 1;
             i++;
             break;
-        case OUT_SUSPECT:
-            if (s[i] == '\'')
-                syntax_flaw(scan, i, "single quote outside a string");
-            else if (s[i] == 'N' || s[i] == 'I')
-                syntax_flaw(scan, i, "NaN and Infinity are not JSON numbers");
-            else if (i + 1 >= len || s[i + 1] < '0' || s[i + 1] > '9')
-                syntax_flaw(scan, i, "digit expected after the decimal point");
-            any |= depth == 1;
-            i++;
-            break;
         default:
+            /* OUT_SUSPECT or OUT_VALUE: a byte of a number or literal. */
+            if (cls == OUT_SUSPECT) {
+                if (s[i] == '\'')
+                    syntax_flaw(scan, i, "single quote outside a string");
+                else if (s[i] == 'N' || s[i] == 'I')
+                    syntax_flaw(scan, i,
+                                "NaN and Infinity are not JSON numbers");
+                else if (i + 1 >= len || s[i + 1] < '0' || s[i + 1] > '9')
+                    syntax_flaw(scan, i,
+                                "digit expected after the decimal point");
+            }
+            if (!in_scalar) {
+                in_scalar = true;
+                scalar_at = i;
+                mem += PI_JSON_MEM_SCALAR + slot_cost(scan, depth);
+            }
             any |= depth == 1;
             i++;
             break;
         }
     }
+    if (in_scalar) {
+        bytes += i - scalar_at;
+        longest = i - scalar_at > longest ? i - scalar_at : longest;
+    }
+    /* Objects left open: json-c grew their tables before it failed. */
+    for (unsigned d = 0; d < depth && d < PI_JSON_SCAN_STACK; d++) {
+        if (scan->open[d].object)
+            mem += table_extra(scan->open[d].members);
+    }
+    /* Every byte may be kept (escapes only shrink a string); the tokener's
+     * buffer doubles up to the longest token; the member names held while
+     * their values are parsed. */
+    mem += bytes + 2 * (longest + 8) + key_bytes +
+           (size_t)max_depth * PI_JSON_MEM_KEY;
+    scan->memory = mem;
     scan->elements = top_array ? (any ? commas + 1 : 0) : 1;
 }

@@ -17,15 +17,58 @@
  * The scan also counts the top-level array's elements, so that an array
  * with too many of them is refused before json-c builds a tree of it:
  * `elements` is exact when above max_elements, else it may say 1.
+ *
+ * And it bounds what json-c (0.16, x86-64, glibc) allocates to parse the
+ * value, from what the value holds, before json-c allocates any of it:
+ * `memory` is the sum of the PI_JSON_MEM_* costs below over its objects,
+ * arrays, member names, strings and numbers or literals, plus its string
+ * and number bytes, the tokener's buffer (twice the longest token) and the
+ * member names json-c holds while their values are parsed. The costs are
+ * malloc chunk sizes measured with a counting allocator
+ * (tests/bench/bench_decode_memory prints them; tests/unit/test_json_strict
+ * checks the bound against the measured peak), rounded up. `memory` is
+ * computed when it could exceed max_memory; else it is 0: no value of len
+ * bytes costs more than PI_JSON_MEM_PER_BYTE * len + PI_JSON_MEM_FIXED.
+ *
  * The walk byte by byte only happens when a quick look finds a byte that
- * can start a flaw, or room for more than max_elements elements.
- * Pure and allocation-free apart from the flaw list, which is reused.
+ * can start a flaw, room for more than max_elements elements, or a value
+ * long enough to exceed max_memory. It is iterative (no recursion at any
+ * depth). Pure and allocation-free apart from the flaw list, which is
+ * reused and holds at most max_elements entries.
  */
 #ifndef PRESENCE_JSON_STRICT_H
 #define PRESENCE_JSON_STRICT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* Bytes json-c allocates, measured (malloc chunks, headers included) and
+ * rounded up: an object with its 16-entry table (784); an array with its
+ * first slots (144); a string value beyond its bytes (80); a member name's
+ * copy beyond its bytes (24-32); a number or literal (an integer 64, a
+ * double 96 with its text; null allocates nothing); an array element's
+ * slot, doubling and realloc's copy included (8 per element, 24 at the
+ * peak of a copy); a table entry (40, of tables past 16 entries, counted at
+ * the peak of a resize: old and new). A member of an object nested deeper
+ * than the tracked PI_JSON_SCAN_STACK levels gets the most a table entry
+ * can cost per member (4.55 entries: 182). */
+#define PI_JSON_MEM_OBJECT 800
+#define PI_JSON_MEM_ARRAY 160
+#define PI_JSON_MEM_STRING 80
+#define PI_JSON_MEM_KEY 32
+#define PI_JSON_MEM_SCALAR 96
+#define PI_JSON_MEM_SLOT 24
+#define PI_JSON_MEM_ENTRY 40
+#define PI_JSON_MEM_MEMBER_MAX 184
+/* No value costs more than PER_BYTE per byte plus FIXED: the dearest item
+ * per byte of its own is an empty object in an array, (800 + 24) / 2; a
+ * 1-byte number (96 + 24 + its byte) and the tokener's buffer add less
+ * than the rest of 1024. */
+#define PI_JSON_MEM_PER_BYTE 1024
+#define PI_JSON_MEM_FIXED 64
+/* Levels of nesting whose containers the scan tracks one by one. */
+#define PI_JSON_SCAN_STACK 64
 
 /* One string flaw: in which element, at which byte of the value, what. */
 typedef struct pi_json_flaw {
@@ -39,16 +82,23 @@ typedef struct pi_json_scan {
     size_t syntax_at;        /* SIZE_MAX: no syntax flaw */
     const char *syntax_what; /* static text */
     size_t elements;         /* top-level array elements; 1 for an object */
+    size_t memory;           /* bound on json-c's bytes; 0: not computed */
     pi_json_flaw *flaws;     /* in element order */
     size_t n_flaws, cap_flaws;
+    size_t max_flaws; /* flaws of elements below this one only */
+    struct {
+        uint32_t members; /* so far, of an object */
+        bool object;
+    } open[PI_JSON_SCAN_STACK]; /* the containers open while walking */
 } pi_json_scan;
 
 void pi_json_scan_init(pi_json_scan *scan);
 void pi_json_scan_fini(pi_json_scan *scan);
 
-/* Scan buf[0, len). The result is only meaningful for a value json-c
- * accepts; on other input it is harmless (bounded, no read past len). */
+/* Scan buf[0, len). The flaws are only meaningful for a value json-c
+ * accepts; on other input the scan is harmless (bounded, no read past len)
+ * and `memory` still bounds what json-c allocates before it fails. */
 void pi_json_scan_run(pi_json_scan *scan, const char *buf, size_t len,
-                      size_t max_elements);
+                      size_t max_elements, size_t max_memory);
 
 #endif

@@ -277,11 +277,13 @@ static const row rows[] = {
         "malformed JSON at byte 0: unexpected character"),
     REJ(malformed_capitalised_null, WITH_ASSET("\"asset\":Null"),
         PI_REJ_MALFORMED_JSON, "malformed JSON at byte 185: null expected"),
-    REJ(malformed_too_deep,
+    /* 40 arrays: the 33rd, at byte 32, would be at depth 33. */
+    REJ(too_deep_default,
         "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
         "]]"
         "]]]]]]]]",
-        PI_REJ_MALFORMED_JSON, "malformed JSON at byte 32: nesting too deep"),
+        PI_REJ_TOO_LARGE,
+        "nesting deeper than the maximum of 32 levels at byte 32"),
 
     /* id / id_str (§2). */
     OKC(id_only_number, WITH_ID("\"id\":461799503595297635"), W_SAMPLE, 0, 1),

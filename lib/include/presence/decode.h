@@ -30,8 +30,7 @@
  *   - len == 0 → empty (whitespace only is malformed_json).
  *   - len > max_bytes → too_large, without parsing.
  *   - Not one JSON value → malformed_json: "malformed JSON at byte N: <json-c
- *     message>", also for anything but whitespace after the value, and for
- *     nesting deeper than 32. The tokener is strict (no comments, trailing
+ *     message>", also for anything but whitespace after the value. The tokener is strict (no comments, trailing
  *     commas, single-quoted values, leading zeros). What json-c accepts
  *     even then is refused too (json_strict.h): 'single-quoted' member
  *     names, NaN, Infinity and "1." → malformed_json "malformed JSON at
@@ -48,6 +47,19 @@
  *     too_large "array of N elements exceeds the maximum of M", before
  *     json-c builds its tree: one small message of many tiny elements
  *     must not cost memory out of proportion to its size.
+ *   - Nesting deeper than max_depth (default 32; the top-level value is at
+ *     depth 1, its members or elements at 2, …: a presence needs 2, an
+ *     array of envelopes 4) → too_large "nesting deeper than the maximum
+ *     of N levels at byte B" (json-c stops there).
+ *   - A value whose json-c tree could take more than max_memory bytes
+ *     (default 32 MiB; bound computed from its contents before json-c
+ *     allocates anything, json_strict.h) → too_large "decoding would take
+ *     up to N bytes of memory, more than the maximum of M". json-c's tree
+ *     costs ~6-10 bytes per byte of real presences but up to ~265 for
+ *     nested arrays of empty objects: max_bytes alone does not bound it.
+ *   The limits are checked in the order max_bytes, max_elements,
+ *   max_memory, then nesting (while parsing); the first one exceeded is
+ *   the reject.
  *
  * Fields (missing → missing_field "missing field <name>"; wrong JSON type,
  * including null where null is not allowed → wrong_type "wrong type for
@@ -167,6 +179,9 @@ typedef struct pi_decoder pi_decoder;
 
 #define PI_DECODE_DEFAULT_MAX_BYTES (1024 * 1024)
 #define PI_DECODE_DEFAULT_MAX_ELEMENTS 10000
+#define PI_DECODE_DEFAULT_MAX_DEPTH 32
+#define PI_DECODE_MAX_DEPTH_LIMIT 1000
+#define PI_DECODE_DEFAULT_MAX_MEMORY (32 * 1024 * 1024)
 
 /* Create a decoder that refuses values larger than max_bytes (too_large);
  * 0 means PI_DECODE_DEFAULT_MAX_BYTES, and json-c caps it below INT_MAX.
@@ -179,6 +194,16 @@ void pi_decoder_destroy(pi_decoder *dec);
  * for the whole message, before any tree is built); 0 means
  * PI_DECODE_DEFAULT_MAX_ELEMENTS. */
 void pi_decoder_set_max_elements(pi_decoder *dec, size_t max_elements);
+
+/* Refuse values nested deeper than max_depth (too_large); 0 means
+ * PI_DECODE_DEFAULT_MAX_DEPTH, more than PI_DECODE_MAX_DEPTH_LIMIT is that
+ * limit (json_object_put recurses once per level). */
+void pi_decoder_set_max_depth(pi_decoder *dec, size_t max_depth);
+
+/* Refuse values whose json-c tree could take more than max_memory bytes
+ * (too_large, before any tree is built); 0 means
+ * PI_DECODE_DEFAULT_MAX_MEMORY. */
+void pi_decoder_set_max_memory(pi_decoder *dec, size_t max_memory);
 
 /* Decode one message value (buf, len; not NUL-terminated), appending its
  * presences and rejects to res, each stamped with tag; ids_repaired and
