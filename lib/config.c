@@ -60,6 +60,14 @@ static const pi_opt options[] = {
      F(max_array_elements), "10000", 1, 10000000, NULL, WRITE,
      "a message that is an array of more elements is rejected as "
      "too_large"},
+    {"max-json-depth", "PRESENCE_MAX_JSON_DEPTH", OPT_INT, F(max_json_depth),
+     "32", 1, 1000, NULL, WRITE,
+     "a message nested deeper is rejected as too_large (the top-level value "
+     "is at depth 1: a presence needs 2, an array of envelopes 4)"},
+    {"max-decode-memory", "PRESENCE_MAX_DECODE_MEMORY", OPT_INT,
+     F(max_decode_memory), "0", 0, 1099511627776, NULL, WRITE,
+     "a message whose JSON tree could take more bytes of memory is rejected "
+     "as too_large before it is parsed (0: 32 x max-message-bytes)"},
     {"backoff-min-ms", "PRESENCE_BACKOFF_MIN_MS", OPT_INT, F(backoff_min_ms),
      "100", 1, 600000, NULL, WRITE,
      "first delay before retrying a failed database write"},

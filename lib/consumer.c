@@ -336,6 +336,8 @@ int pi_consumer_new(pi_consumer **out, const pi_config *cfg,
 
     pi_decoder_new(&c->dec, (size_t)cfg->max_message_bytes);
     pi_decoder_set_max_elements(c->dec, (size_t)cfg->max_array_elements);
+    pi_decoder_set_max_depth(c->dec, (size_t)cfg->max_json_depth);
+    pi_decoder_set_max_memory(c->dec, (size_t)cfg->max_decode_memory);
     pi_commit_log_new(&c->log, COMMIT_LOG_BATCHES);
     pi_batch_new(&c->fill);
     pi_pipeline_new(&c->pipe, c->w, &c->cancel);

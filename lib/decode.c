@@ -329,13 +329,13 @@ void pi_decoder_new(pi_decoder **out, size_t max_bytes)
     pi_decoder *dec = pi_calloc(1, sizeof(*dec));
 
     dec->max_depth = PI_DECODE_DEFAULT_MAX_DEPTH;
-    dec->max_memory = PI_DECODE_DEFAULT_MAX_MEMORY;
     new_tokener(dec);
     if (max_bytes == 0)
         max_bytes = PI_DECODE_DEFAULT_MAX_BYTES;
     /* json-c takes an int length, and one more byte may be fed as EOF. */
     dec->max_bytes = max_bytes < (size_t)INT_MAX ? max_bytes : INT_MAX - 1;
     dec->max_elements = PI_DECODE_DEFAULT_MAX_ELEMENTS;
+    pi_decoder_set_max_memory(dec, 0);
     pi_json_scan_init(&dec->scan);
     *out = dec;
 }
@@ -369,7 +369,8 @@ void pi_decoder_set_max_depth(pi_decoder *dec, size_t max_depth)
 
 void pi_decoder_set_max_memory(pi_decoder *dec, size_t max_memory)
 {
-    dec->max_memory = max_memory ? max_memory : PI_DECODE_DEFAULT_MAX_MEMORY;
+    dec->max_memory =
+        max_memory ? max_memory : PI_DECODE_MEMORY_PER_BYTE * dec->max_bytes;
 }
 
 /* An element whose strings break RFC 8259 in a way json-c accepts. */

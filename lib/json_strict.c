@@ -377,10 +377,12 @@ void pi_json_scan_run(pi_json_scan *scan, const char *buf, size_t len,
             mem += table_extra(scan->open[d].members);
     }
     /* Every byte may be kept (escapes only shrink a string); the tokener's
-     * buffer doubles up to the longest token; the member names held while
-     * their values are parsed. */
+     * buffer doubles up to the longest token; per open level, the member
+     * name held while its value is parsed and an open array's first slots;
+     * the parse's own (its locale). */
     mem += bytes + 2 * (longest + 8) + key_bytes +
-           (size_t)max_depth * PI_JSON_MEM_KEY;
+           (size_t)max_depth * (PI_JSON_MEM_KEY + PI_JSON_MEM_OPEN) +
+           PI_JSON_MEM_PARSE;
     scan->memory = mem;
     scan->elements = top_array ? (any ? commas + 1 : 0) : 1;
 }

@@ -52,7 +52,10 @@
  * peak of a copy); a table entry (40, of tables past 16 entries, counted at
  * the peak of a resize: old and new). A member of an object nested deeper
  * than the tracked PI_JSON_SCAN_STACK levels gets the most a table entry
- * can cost per member (4.55 entries: 182). */
+ * can cost per member (4.55 entries: 182). Per level of nesting, while it
+ * is open: an array's first 32 slots (272, shrunk to fit when it closes)
+ * and the copy of the member name whose value is being parsed. Per parse:
+ * json-c's copy of the locale (2 × 240). */
 #define PI_JSON_MEM_OBJECT 800
 #define PI_JSON_MEM_ARRAY 160
 #define PI_JSON_MEM_STRING 80
@@ -61,12 +64,14 @@
 #define PI_JSON_MEM_SLOT 24
 #define PI_JSON_MEM_ENTRY 40
 #define PI_JSON_MEM_MEMBER_MAX 184
+#define PI_JSON_MEM_OPEN 272
+#define PI_JSON_MEM_PARSE 512
 /* No value costs more than PER_BYTE per byte plus FIXED: the dearest item
- * per byte of its own is an empty object in an array, (800 + 24) / 2; a
- * 1-byte number (96 + 24 + its byte) and the tokener's buffer add less
- * than the rest of 1024. */
+ * per byte of its own is an empty object in an array, (800 + 24) / 2, or
+ * an unclosed array in one, 160 + 24 + 272 + 32 for its '['; the tokener's
+ * buffer adds 2 per byte and 16, the parse 512. */
 #define PI_JSON_MEM_PER_BYTE 1024
-#define PI_JSON_MEM_FIXED 64
+#define PI_JSON_MEM_FIXED 1024
 /* Levels of nesting whose containers the scan tracks one by one. */
 #define PI_JSON_SCAN_STACK 64
 

@@ -253,6 +253,8 @@ int pi_cmd_load(int argc, char **argv)
     pi_batch_new(&l.batch);
     pi_decoder_new(&l.dec, l.max_bytes);
     pi_decoder_set_max_elements(l.dec, (size_t)cfg.max_array_elements);
+    pi_decoder_set_max_depth(l.dec, (size_t)cfg.max_json_depth);
+    pi_decoder_set_max_memory(l.dec, (size_t)cfg.max_decode_memory);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     rc = read_all(&l, &err);
     clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -1,6 +1,12 @@
 # Unit tests: one cmocka executable per module.
 pi_c_test(unit config)
 pi_c_test(unit decode)
+# The limits, with a counting allocator replacing malloc in this program.
+pi_c_test(unit decode_limits)
+target_sources(test_decode_limits PRIVATE
+  ${CMAKE_SOURCE_DIR}/tests/support/alloc_count/alloc_count.c)
+target_include_directories(test_decode_limits PRIVATE
+  ${CMAKE_SOURCE_DIR}/tests/support/alloc_count)
 pi_c_test(unit batch)
 pi_script_test(unit migrations_embedded TIMEOUT 30)
 pi_c_test(unit log)

@@ -43,6 +43,8 @@ typedef struct pi_config {
     int64_t linger_ms;          /* flush a partial batch after this long */
     int64_t max_message_bytes;  /* larger values are rejected too_large */
     int64_t max_array_elements; /* longer arrays are rejected too_large */
+    int64_t max_json_depth;     /* deeper values are rejected too_large */
+    int64_t max_decode_memory;  /* bigger json-c trees too; 0: 32 x bytes */
     int64_t backoff_min_ms;
     int64_t backoff_max_ms;
     int64_t pg_tx_timeout_ms; /* statement and idle-in-transaction timeout */

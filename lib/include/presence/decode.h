@@ -30,12 +30,12 @@
  *   - len == 0 → empty (whitespace only is malformed_json).
  *   - len > max_bytes → too_large, without parsing.
  *   - Not one JSON value → malformed_json: "malformed JSON at byte N: <json-c
- *     message>", also for anything but whitespace after the value. The tokener is strict (no comments, trailing
- *     commas, single-quoted values, leading zeros). What json-c accepts
- *     even then is refused too (json_strict.h): 'single-quoted' member
- *     names, NaN, Infinity and "1." → malformed_json "malformed JSON at
- *     byte N: …" for the whole message. One leniency is left: a member
- *     name cut at an escaped \u0000 ("id\u0000x" is "id").
+ *     message>", also for anything but whitespace after the value. The tokener
+ * is strict (no comments, trailing commas, single-quoted values, leading
+ * zeros). What json-c accepts even then is refused too (json_strict.h):
+ * 'single-quoted' member names, NaN, Infinity and "1." → malformed_json
+ * "malformed JSON at byte N: …" for the whole message. One leniency is left: a
+ * member name cut at an escaped \u0000 ("id\u0000x" is "id").
  *   - A raw control character (U+0000 … U+001F) or a lone surrogate escape
  *     (\uD800 not followed by \uDC00 … \uDFFF, or a low one alone) in any
  *     string of an element, member names and ignored members included →
@@ -52,11 +52,12 @@
  *     array of envelopes 4) → too_large "nesting deeper than the maximum
  *     of N levels at byte B" (json-c stops there).
  *   - A value whose json-c tree could take more than max_memory bytes
- *     (default 32 MiB; bound computed from its contents before json-c
- *     allocates anything, json_strict.h) → too_large "decoding would take
- *     up to N bytes of memory, more than the maximum of M". json-c's tree
- *     costs ~6-10 bytes per byte of real presences but up to ~265 for
- *     nested arrays of empty objects: max_bytes alone does not bound it.
+ *     (default 32 × max_bytes; the bound is computed from its contents
+ *     before json-c allocates anything, json_strict.h) → too_large
+ *     "decoding would take up to N bytes of memory, more than the maximum
+ *     of M". json-c's tree takes 7-13 bytes per byte of real presences
+ *     but up to 265 for nested arrays of empty objects: max_bytes alone
+ *     does not bound it.
  *   The limits are checked in the order max_bytes, max_elements,
  *   max_memory, then nesting (while parsing); the first one exceeded is
  *   the reject.
@@ -181,7 +182,9 @@ typedef struct pi_decoder pi_decoder;
 #define PI_DECODE_DEFAULT_MAX_ELEMENTS 10000
 #define PI_DECODE_DEFAULT_MAX_DEPTH 32
 #define PI_DECODE_MAX_DEPTH_LIMIT 1000
-#define PI_DECODE_DEFAULT_MAX_MEMORY (32 * 1024 * 1024)
+/* The default max_memory is this many bytes per byte of max_bytes (32 MiB
+ * for 1 MiB): real presences need 7-14 (bench_decode_memory). */
+#define PI_DECODE_MEMORY_PER_BYTE 32
 
 /* Create a decoder that refuses values larger than max_bytes (too_large);
  * 0 means PI_DECODE_DEFAULT_MAX_BYTES, and json-c caps it below INT_MAX.
@@ -202,7 +205,7 @@ void pi_decoder_set_max_depth(pi_decoder *dec, size_t max_depth);
 
 /* Refuse values whose json-c tree could take more than max_memory bytes
  * (too_large, before any tree is built); 0 means
- * PI_DECODE_DEFAULT_MAX_MEMORY. */
+ * PI_DECODE_MEMORY_PER_BYTE × the decoder's max_bytes. */
 void pi_decoder_set_max_memory(pi_decoder *dec, size_t max_memory);
 
 /* Decode one message value (buf, len; not NUL-terminated), appending its
