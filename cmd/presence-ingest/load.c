@@ -14,6 +14,7 @@
 #include "cmd.h"
 #include "presence/batch.h"
 #include "presence/config.h"
+#include "presence/lines.h"
 #include "presence/log.h"
 #include "presence/mem.h"
 #include "presence/writer.h"
@@ -45,7 +46,6 @@ typedef struct loader {
     pi_write_stats stats;
     int64_t batch_size, batch_bytes;
     size_t max_bytes;
-    int64_t line; /* number of the line being read, from 1 */
 } loader;
 
 static int flush(loader *l, pi_err *err)
@@ -59,9 +59,10 @@ static int flush(loader *l, pi_err *err)
     return rc;
 }
 
-static int add_line(loader *l, const char *p, size_t len, pi_err *err)
+static int add_line(loader *l, const pi_line *line, pi_err *err)
 {
-    pi_batch_add(l->batch, l->dec, l->topic, -1, l->line, NULL, 0, p, len);
+    pi_batch_add(l->batch, l->dec, l->topic, -1, line->number, NULL, 0,
+                 line->ptr, line->len);
     if ((int64_t)pi_batch_messages(l->batch) >= l->batch_size ||
         (int64_t)pi_batch_bytes(l->batch) >= l->batch_bytes)
         return flush(l, err);
@@ -69,120 +70,62 @@ static int add_line(loader *l, const char *p, size_t len, pi_err *err)
 }
 
 /* A line longer than max_message_bytes: only its first max_message_bytes
- * are held (memory stays bounded whatever the input), and they are what the
- * too_large reject keeps as payload; the detail gives the full length. */
-static int add_too_large(loader *l, const char *prefix, uint64_t total,
-                         pi_err *err)
+ * are held (memory stays bounded whatever the input, lines.h), and they are
+ * what the too_large reject keeps as payload; the detail gives the full
+ * length. */
+static int add_too_large(loader *l, const pi_line *line, pi_err *err)
 {
     char detail[160];
 
     snprintf(detail, sizeof(detail),
              "value of %" PRIu64 " bytes is larger than max-message-bytes "
              "%zu; payload holds its first %zu bytes",
-             total, l->max_bytes, l->max_bytes);
-    pi_batch_add_reject(l->batch, l->topic, -1, l->line, NULL, 0, prefix,
-                        l->max_bytes, PI_REJ_TOO_LARGE, detail);
+             line->total, l->max_bytes, l->max_bytes);
+    pi_batch_add_reject(l->batch, l->topic, -1, line->number, NULL, 0,
+                        line->ptr, line->len, PI_REJ_TOO_LARGE, detail);
     if ((int64_t)pi_batch_messages(l->batch) >= l->batch_size ||
         (int64_t)pi_batch_bytes(l->batch) >= l->batch_bytes)
         return flush(l, err);
     return 0;
 }
 
-/* Split the input into lines and feed them to the batch. A line is a value
- * without its "\n" and one trailing "\r" ("\r\n" files). A final line without
- * a newline is a message; the newline ending the last line does not start
- * another one. */
+/* Feed the input's lines (lines.h) to the batch. */
 static int read_all(loader *l, pi_err *err)
 {
-    size_t cap =
-        l->max_bytes + 2 > READ_CHUNK * 2 ? l->max_bytes + 2 : READ_CHUNK * 2;
-    char *buf = pi_malloc(cap), *prefix = NULL;
-    size_t start = 0, end = 0;
-    uint64_t long_len = 0; /* > 0: inside an overlong line */
-    int eof = 0, rc = 0;
+    pi_lines *lines;
+    pi_line line = {NULL, 0, 0, 0}; /* number: of the last line read */
+    int rc = 0;
 
-    l->line = 1;
-    while (!atomic_load(&load_cancel)) {
-        char *nl = memchr(buf + start, '\n', end - start);
-
-        if (long_len) {
-            /* Skip the rest of an overlong line, counting it (a \r before
-             * the newline included: the line was too long anyway). */
-            size_t n = nl ? (size_t)(nl - (buf + start)) : end - start;
-            long_len += n;
-            start += n;
-            if (nl || (eof && start == end)) {
-                if (nl)
-                    start++;
-                rc = add_too_large(l, prefix, long_len - 1, err);
-                long_len = 0;
-                l->line++;
-                if (rc)
-                    break;
+    pi_lines_new(&lines, l->max_bytes, READ_CHUNK * 2);
+    while (rc == 0 && !atomic_load(&load_cancel)) {
+        pi_lines_status st = pi_lines_next(lines, &line);
+        if (st == PI_LINES_LINE) {
+            rc = add_line(l, &line, err);
+        } else if (st == PI_LINES_TOO_LONG) {
+            rc = add_too_large(l, &line, err);
+        } else if (st == PI_LINES_END) {
+            break;
+        } else {
+            char *p;
+            size_t n;
+            pi_lines_space(lines, &p, &n);
+            ssize_t got = read(l->fd, p, n);
+            if (got < 0 && errno == EINTR)
                 continue;
-            }
-        } else if (nl) {
-            size_t len = (size_t)(nl - (buf + start));
-            if (len > 0 && nl[-1] == '\r')
-                len--;
-            /* Overlong lines get the same reject whether or not they
-             * happened to fit in the buffer. */
-            if (len > l->max_bytes)
-                rc = add_too_large(l, buf + start, len, err);
-            else
-                rc = add_line(l, buf + start, len, err);
-            start = (size_t)(nl - buf) + 1;
-            l->line++;
-            if (rc)
+            if (got < 0) {
+                rc = pi_err_set(err, PI_EFATAL, "reading %s: %s", l->topic,
+                                strerror(errno));
                 break;
-            continue;
-        } else if (end - start > l->max_bytes + 1 ||
-                   (end - start == l->max_bytes + 1 && buf[end - 1] != '\r')) {
-            /* No newline within max + 1 bytes (+1: a trailing \r does not
-             * count): too large. long_len counts 1 + the bytes seen. */
-            if (prefix == NULL)
-                prefix = pi_malloc(l->max_bytes);
-            memcpy(prefix, buf + start, l->max_bytes);
-            long_len = 1 + (end - start);
-            start = end;
-            continue;
-        } else if (eof) {
-            size_t len = end - start;
-            if (len > 0 && buf[end - 1] == '\r')
-                len--;
-            if (len > l->max_bytes)
-                rc = add_too_large(l, buf + start, len, err);
-            else if (end > start)
-                rc = add_line(l, buf + start, len, err);
-            break;
+            }
+            pi_lines_fill(lines, (size_t)got);
         }
-        if (eof)
-            break;
-        /* Need more input: keep the partial line at the front. */
-        if (start > 0) {
-            memmove(buf, buf + start, end - start);
-            end -= start;
-            start = 0;
-        }
-        ssize_t n = read(l->fd, buf + end, cap - end);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = pi_err_set(err, PI_EFATAL, "reading %s: %s", l->topic,
-                            strerror(errno));
-            break;
-        }
-        if (n == 0)
-            eof = 1;
-        end += (size_t)n;
     }
     if (rc == 0 && atomic_load(&load_cancel))
-        rc =
-            pi_err_set(err, PI_ERETRY, "interrupted at line %" PRId64, l->line);
+        rc = pi_err_set(err, PI_ERETRY, "interrupted at line %" PRId64,
+                        line.number + 1);
     if (rc == 0)
         rc = flush(l, err);
-    free(prefix);
-    free(buf);
+    pi_lines_destroy(lines);
     return rc;
 }
 

@@ -4,10 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_strict.h"
 #include "presence/decode.h"
 
-/* Small enough that too_large is reached, large enough for real arrays. */
+/* Small enough that too_large is reached, large enough for real arrays;
+ * the memory bound too (real presences need ~14 bytes per byte). */
 #define FUZZ_MAX_BYTES (64 * 1024)
+#define FUZZ_MAX_MEMORY (256 * 1024)
+#define FUZZ_MAX_DEPTH 16
 
 /* 0000-01-01T00:00:00+23:59 and 9999-12-31T23:59:60.999999-23:59 */
 #define TIME_MIN (-62167305540000000)
@@ -19,6 +23,7 @@
 static pi_decoder *dec;
 static pi_decode_result res;
 static pi_arena arena;
+static pi_json_scan scan;
 
 static void fail(const char *what)
 {
@@ -116,8 +121,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (dec == NULL) {
         pi_decoder_new(&dec, FUZZ_MAX_BYTES);
+        pi_decoder_set_max_memory(dec, FUZZ_MAX_MEMORY);
+        pi_decoder_set_max_depth(dec, FUZZ_MAX_DEPTH);
         pi_decode_result_init(&res);
         pi_arena_init(&arena);
+        pi_json_scan_init(&scan);
     }
     pi_decode_result_reset(&res);
     pi_arena_reset(&arena);
@@ -128,6 +136,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size)
         memcpy(buf, data, size);
     size_t n = pi_decoder_decode(dec, buf, size, 3, &res, &arena);
+    /* The memory bound, computed whatever the value: never more than
+     * PER_BYTE per byte (the decoder skips the walk on that promise). */
+    pi_json_scan_run(&scan, buf, size, SIZE_MAX, 0);
+    if (scan.memory > PI_JSON_MEM_PER_BYTE * size + PI_JSON_MEM_FIXED)
+        fail("memory bound above PER_BYTE per byte");
     free(buf);
 
     if (n != res.n_presences + res.n_rejects + res.skipped)
