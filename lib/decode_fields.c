@@ -169,7 +169,7 @@ static int get_str_id(const elem *el, struct json_object *v,
                       const id_rule *rule, uint64_t *out)
 {
     const char *name = pi_dec_field_names[rule->str];
-    pi_str s;
+    pi_str s = {NULL, 0};
     size_t i = 0, sig;
     uint64_t val = 0;
 
@@ -278,7 +278,7 @@ static int decode_type(const elem *el, const fields *f, pi_presence_type *out)
 {
     struct json_object *v;
     char q[QUOTE_MAX + 4];
-    pi_str s;
+    pi_str s = {NULL, 0};
 
     if (pi_dec_member(el, f, FLD_TYPE, &v) < 0 ||
         get_raw_string(el, v, "type", &s) < 0)
@@ -338,7 +338,7 @@ static int decode_time(const elem *el, const fields *f, pi_presence *p)
 {
     struct json_object *v;
     char q[QUOTE_MAX + 4];
-    pi_str s;
+    pi_str s = {NULL, 0};
 
     if (pi_dec_member(el, f, FLD_TIME, &v) < 0 ||
         get_raw_string(el, v, "time", &s) < 0)
@@ -368,7 +368,7 @@ void pi_dec_presence(const elem *el, const fields *f)
 {
     pi_presence p;
     id_stats st = {0, 0};
-    pi_str reason, asset;
+    pi_str reason = {NULL, 0}, asset = {NULL, 0};
 
     if (decode_id(el, f, &ID_RULE, &p.id, &st) < 0 ||
         decode_id(el, f, &CONNECTION_ID_RULE, &p.connection_id, &st) < 0 ||

@@ -3,8 +3,12 @@
 # costs memory and storage in proportion to its size (its raw value is
 # stored once, not once per element); an array over --max-array-elements is
 # one too_large reject; what RFC 8259 forbids and json-c lets through is
-# rejected with the right code; and the next message on the partition is
-# stored after each of them.
+# rejected with the right code; a message nested deeper than
+# --max-json-depth and one whose json-c tree would need more than
+# --max-decode-memory (here 250 000 empty objects in a nested array, 750 KB
+# that json-c would need ~200 MB for) are one too_large reject each, within
+# the RSS bound; and the next message on the partition is stored after each
+# of them.
 source "$(dirname "$0")/lib.sh"
 
 setup 1
@@ -24,6 +28,8 @@ base_kb=$(awk '/^VmHWM/ { print $2 }' "/proc/$SERVICE_PID/status")
 #   1002  100 001 elements: one too_large reject
 #   1003  a good presence
 #   1004… the non-JSON forms, each followed by a good presence
+#   1018  40 nested arrays: too deep        1019  a good presence
+#   1020  [[{},{},…]] of 250 000 objects    1021  a good presence
 python3 - "$WORK/good.txt" >"$WORK/hostile.txt" <<'PY'
 import sys
 good = open(sys.argv[1]).read().splitlines()[1000:]
@@ -46,11 +52,15 @@ forms = [
 for f in forms:
     out.append(f)
     out.append(next(g))
+out.append("[" * 40 + "]" * 40)
+out.append(next(g))
+out.append("[[" + ",".join(["{}"] * 250000) + "]]")
+out.append(next(g))
 print("\n".join(out))
 PY
 produce "$WORK/hostile.txt"
-wait_for "select count(*) from presences" 1009 120
-wait_for "select count(*) from presence_rejects" 100008 60
+wait_for "select count(*) from presences" 1011 120
+wait_for "select count(*) from presence_rejects" 100010 60
 peak_kb=$(awk '/^VmHWM/ { print $2 }' "/proc/$SERVICE_PID/status")
 log "peak RSS ${peak_kb} kB, ${base_kb} kB before the hostile messages"
 [ $((peak_kb - base_kb)) -lt $((64 * 1024)) ] ||
@@ -77,17 +87,27 @@ want="1004|malformed_json|malformed JSON at byte 1: single quote outside a strin
 1014|malformed_json|malformed JSON at byte 7: digit expected after the decimal point
 1016|malformed_json|malformed JSON at byte"
 got=$(sql "select \"offset\" || '|' || error || '|' || detail from presence_rejects
-           where \"offset\" >= 1004 order by \"offset\"")
+           where \"offset\" between 1004 and 1017 order by \"offset\"")
 while IFS= read -r line; do
   grep -qF -- "$line" <<<"$got" || fail "missing reject '$line'; got: $got"
 done <<<"$want"
-[ "$(sql "select count(*) from presence_rejects where \"offset\" >= 1004")" = 7 ] ||
+[ "$(sql "select count(*) from presence_rejects where \"offset\" between 1004 and 1017")" = 7 ] ||
   fail "expected 7 rejects of the forms: $got"
 grep -q 'raw control character U+0001' <<<"$got" || fail "control character detail: $got"
 grep -q 'lone surrogate \\uD800' <<<"$got" || fail "surrogate detail: $got"
+# The limits: one reject each, the whole message (element 0). The bound of
+# [[{},…]] by json_strict.h's costs: 250 000 × (800 + 24) + 160 + (160 + 24)
+# + 2 × 8 + 3 × (32 + 272) + 512 = 206 001 784.
+[ "$(sql "select \"offset\" || '|' || element || '|' || error || '|' || detail
+          from presence_rejects where \"offset\" >= 1018 order by \"offset\"")" = \
+  "1018|0|too_large|nesting deeper than the maximum of 32 levels at byte 32
+1020|0|too_large|decoding would take up to 206001784 bytes of memory, more than the maximum of 33554432" ] ||
+  fail "limits: $(sql "select \"offset\", detail from presence_rejects where \"offset\" >= 1018")"
 # Every good message after a hostile one was stored: the last offset is
 # the last good line.
-[ "$(sql "select max(kafka_offset) from presences")" = 1017 ] || fail "last stored offset"
+[ "$(sql "select max(kafka_offset) from presences")" = 1021 ] || fail "last stored offset"
+[ "$(sql "select count(*) from presences where kafka_offset in (1019, 1021)")" = 2 ] ||
+  fail "the presences after the limits' rejects"
 check_offsets_match
 stop_service "$SERVICE_PID"
 log "ok: 100 000 rejects with the payload once, +$(((peak_kb - base_kb) / 1024)) MiB peak; forms rejected"
