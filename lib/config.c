@@ -303,6 +303,25 @@ static char *trim(char *s)
     return s;
 }
 
+/* One line of f, without its "\n", NUL-terminated in line[cap]: its length,
+ * or -1 at the end of the file, -2 when longer than cap - 1 bytes. A NUL
+ * byte in it is the caller's to find (it would cut the line short). */
+static long next_line(FILE *f, char *line, size_t cap)
+{
+    size_t n = 0;
+    int c;
+
+    while ((c = getc(f)) != EOF && c != '\n') {
+        if (n + 1 >= cap)
+            return -2;
+        line[n++] = (char)c;
+    }
+    if (c == EOF && n == 0)
+        return -1;
+    line[n] = '\0';
+    return (long)n;
+}
+
 /* Read key=value lines; '#' starts a comment line. `kafka.X=v` is a
  * librdkafka property. Options already set from flags or environment
  * (seen[i] != SRC_DEFAULT) keep their value. */
@@ -312,18 +331,25 @@ static int read_file(pi_config *cfg, unsigned cmd, const char *path, src *seen,
     FILE *f = fopen(path, "r");
     char line[4096], where[8300];
     int lineno = 0, rc = 0;
+    long len;
 
     if (f == NULL)
         return pi_err_set(err, PI_EINVAL, "--config %s: %s", path,
                           strerror(errno));
-    while (fgets(line, sizeof(line), f)) {
+    while ((len = next_line(f, line, sizeof(line))) != -1) {
         char *s, *eq, *key, *value;
         const pi_opt *o;
 
         lineno++;
         snprintf(where, sizeof(where), "%s:%d", path, lineno);
-        if (strchr(line, '\n') == NULL && !feof(f)) {
-            rc = pi_err_set(err, PI_EINVAL, "%s: line too long", where);
+        if (len == -2) {
+            rc = pi_err_set(err, PI_EINVAL, "%s: line too long (max %zu bytes)",
+                            where, sizeof(line) - 1);
+            break;
+        }
+        if (memchr(line, '\0', (size_t)len)) {
+            rc = pi_err_set(err, PI_EINVAL, "%s: NUL byte at column %zu", where,
+                            strlen(line) + 1);
             break;
         }
         s = trim(line);
@@ -358,6 +384,9 @@ static int read_file(pi_config *cfg, unsigned cmd, const char *path, src *seen,
             break;
         seen[o - options] = SRC_FILE;
     }
+    if (rc == 0 && ferror(f))
+        rc = pi_err_set(err, PI_EINVAL, "--config %s: %s", path,
+                        strerror(errno));
     fclose(f);
     return rc;
 }

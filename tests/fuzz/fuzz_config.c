@@ -3,8 +3,8 @@
  * Input: byte 0 picks the subcommand; the rest is the file's text, given
  * to pi_config_parse as `--config FILE` (a memfd, through /proc/self/fd).
  * Whatever the text, the parser either accepts it with every option within
- * its documented range or refuses it with one line (PI_EINVAL); nothing
- * leaks (pi_config_fini after each).
+ * its documented range or refuses it with one line (PI_EINVAL); a NUL byte
+ * anywhere is refused; nothing leaks (pi_config_fini after each).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -90,6 +90,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pi_err_clear(&err);
     pi_config_init(&cfg);
     int rc = pi_config_parse(&cfg, cmds[c], 3, argv, &err);
+    /* A NUL byte would cut its line short: never accepted. */
+    if (rc == 0 && size > 1 && memchr(data + 1, '\0', size - 1))
+        fail("a file with a NUL byte accepted", NULL);
     if (rc == PI_EINVAL) {
         if (err.msg[0] == '\0' || strchr(err.msg, '\n'))
             fail("error message not one line", err.msg);

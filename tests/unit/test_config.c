@@ -43,6 +43,19 @@ static int parse(pi_config *cfg, pi_err *err, ...)
     return pi_config_parse(cfg, PI_CMD_RUN, argc, argv, err);
 }
 
+static char *write_bytes(const char *bytes, size_t len)
+{
+    static char path[64];
+    int fd;
+
+    snprintf(path, sizeof(path), "/tmp/pi_config_XXXXXX");
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, bytes, len), (ssize_t)len);
+    close(fd);
+    return path;
+}
+
 static char *write_file(const char *text)
 {
     static char path[64];
@@ -193,6 +206,33 @@ static void test_config__bad_env_and_file(void **state)
     unlink(file);
     file = write_file("colour = blue\n");
     expect_error(":1: unknown option 'colour'", "--config", file, NULL);
+    unlink(file);
+    /* A NUL byte would cut the line short: refused, with or without a
+     * newline after it (fuzz_config's invariant). */
+    static const char nul[] = "brokers = x\nbatch-size = 5\0x\n";
+    static const char nul_last[] = "batch-size = 5\0x";
+    file = write_bytes(nul, sizeof(nul) - 1);
+    expect_error(":2: NUL byte at column 15", "--config", file, NULL);
+    unlink(file);
+    file = write_bytes(nul_last, sizeof(nul_last) - 1);
+    expect_error(":1: NUL byte at column 15", "--config", file, NULL);
+    unlink(file);
+    /* 4 095 bytes and a newline are a line; 4 096 are too long. */
+    char long_line[4200];
+    memset(long_line, ' ', sizeof(long_line));
+    memcpy(long_line, "linger-ms=7", 11);
+    long_line[4095] = '\n';
+    file = write_bytes(long_line, 4096);
+    pi_config cfg;
+    pi_err err;
+    assert_int_equal(parse(&cfg, &err, "--config", file, NULL), 0);
+    assert_int_equal(cfg.linger_ms, 7);
+    pi_config_fini(&cfg);
+    unlink(file);
+    long_line[4095] = ' ';
+    long_line[4096] = '\n';
+    file = write_bytes(long_line, 4097);
+    expect_error(":1: line too long (max 4095 bytes)", "--config", file, NULL);
     unlink(file);
     expect_error("--config /nonexistent/file: No such file or directory",
                  "--config", "/nonexistent/file", NULL);
