@@ -403,7 +403,8 @@ size_t pi_decoder_decode(pi_decoder *dec, const char *buf, size_t len,
         return 1;
     }
     /* Before json-c builds a tree: an array too long, or a tree too big. */
-    pi_json_scan_run(&dec->scan, buf, len, dec->max_elements, dec->max_memory);
+    pi_json_limits lim = {dec->max_elements, dec->max_memory, dec->max_depth};
+    pi_json_scan_run(&dec->scan, buf, len, &lim);
     if (dec->scan.elements > dec->max_elements) {
         pi_dec_reject(&el, PI_REJ_TOO_LARGE,
                       "array of %zu elements exceeds the maximum of %zu",

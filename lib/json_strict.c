@@ -262,22 +262,51 @@ static int is_space(unsigned char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
+/* What the memory bound adds up while walking. */
+typedef struct mem_acc {
+    size_t mem;       /* the PI_JSON_MEM_* costs */
+    size_t bytes;     /* of strings (quotes included) and numbers */
+    size_t key_bytes; /* of member names */
+    size_t longest;   /* token */
+    unsigned max_depth;
+} mem_acc;
+
+/* The bound, with depth containers still open. */
+static size_t mem_total(const pi_json_scan *scan, const mem_acc *a,
+                        unsigned depth)
+{
+    size_t mem = a->mem;
+
+    /* Objects left open: json-c grew their tables before it failed. */
+    for (unsigned d = 0; d < depth && d < PI_JSON_SCAN_STACK; d++) {
+        if (scan->open[d].object)
+            mem += table_extra(scan->open[d].members);
+    }
+    /* Every byte may be kept (escapes only shrink a string); the tokener's
+     * buffer doubles up to the longest token; per open level, the member
+     * name held while its value is parsed and an open array's first slots;
+     * the parse's own (its locale). */
+    return mem + a->bytes + 2 * (a->longest + 8) + a->key_bytes +
+           (size_t)a->max_depth * (PI_JSON_MEM_KEY + PI_JSON_MEM_OPEN) +
+           PI_JSON_MEM_PARSE;
+}
+
 void pi_json_scan_run(pi_json_scan *scan, const char *buf, size_t len,
-                      size_t max_elements, size_t max_memory)
+                      const pi_json_limits *lim)
 {
     const unsigned char *s = (const unsigned char *)buf;
-    size_t i = 0, commas = 0;
-    size_t mem = 0, bytes = 0, key_bytes = 0, longest = 0, scalar_at = 0;
-    unsigned depth = 0, max_depth = 0;
-    bool top_array = false, any = false, in_scalar = false;
+    size_t i = 0, commas = 0, scalar_at = 0;
+    mem_acc acc = {0, 0, 0, 0, 0};
+    unsigned depth = 0;
+    bool top_array = false, any = false, in_scalar = false, counted = false;
 
     scan->syntax_at = SIZE_MAX;
     scan->syntax_what = NULL;
     scan->n_flaws = 0;
     scan->elements = 1;
     scan->memory = 0;
-    scan->max_flaws = max_elements;
-    if (!needs_scan(buf, len, max_elements, max_memory))
+    scan->max_flaws = lim->max_elements;
+    if (!needs_scan(buf, len, lim->max_elements, lim->max_memory))
         return; /* no flaw, at most max_elements elements, small enough */
     while (i < len && out_class[s[i]] == OUT_OTHER)
         i++;
@@ -288,8 +317,8 @@ void pi_json_scan_run(pi_json_scan *scan, const char *buf, size_t len,
             /* A number or literal ends: json-c keeps its text while
              * parsing it (a double's for good). */
             size_t n = i - scalar_at;
-            bytes += n;
-            longest = n > longest ? n : longest;
+            acc.bytes += n;
+            acc.longest = n > acc.longest ? n : acc.longest;
             in_scalar = false;
         }
         switch (cls) {
@@ -302,42 +331,49 @@ void pi_json_scan_run(pi_json_scan *scan, const char *buf, size_t len,
             i = scan_string(scan, s, len, i + 1,
                             top_array ? (uint32_t)commas : 0);
             n = i - at;
-            bytes += n;
-            longest = n > longest ? n : longest;
+            acc.bytes += n;
+            acc.longest = n > acc.longest ? n : acc.longest;
             size_t j = i;
             while (j < len && is_space(s[j]))
                 j++;
             if (j < len && s[j] == ':') {
                 /* A member name: json-c copies it (and holds one more
                  * copy per open level while the value is parsed). */
-                key_bytes += n;
-                mem += PI_JSON_MEM_KEY;
+                acc.key_bytes += n;
+                acc.mem += PI_JSON_MEM_KEY;
                 if (depth > PI_JSON_SCAN_STACK)
-                    mem += PI_JSON_MEM_MEMBER_MAX;
+                    acc.mem += PI_JSON_MEM_MEMBER_MAX;
                 else if (depth > 0 && scan->open[depth - 1].object)
                     scan->open[depth - 1].members++;
             } else {
-                mem += PI_JSON_MEM_STRING + slot_cost(scan, depth);
+                acc.mem += PI_JSON_MEM_STRING + slot_cost(scan, depth);
             }
             break;
         }
         case OUT_OPEN:
             any |= depth == 1;
-            mem += (s[i] == '{' ? PI_JSON_MEM_OBJECT : PI_JSON_MEM_ARRAY) +
-                   slot_cost(scan, depth);
+            if (depth >= lim->max_depth && !counted) {
+                /* json-c stops here at the latest (this container is a
+                 * value deeper than max_depth): it allocates nothing
+                 * past this byte. */
+                scan->memory = mem_total(scan, &acc, depth);
+                counted = true;
+            }
+            acc.mem += (s[i] == '{' ? PI_JSON_MEM_OBJECT : PI_JSON_MEM_ARRAY) +
+                       slot_cost(scan, depth);
             if (depth < PI_JSON_SCAN_STACK) {
                 scan->open[depth].object = s[i] == '{';
                 scan->open[depth].members = 0;
             }
             depth++;
-            max_depth = depth > max_depth ? depth : max_depth;
+            acc.max_depth = depth > acc.max_depth ? depth : acc.max_depth;
             i++;
             break;
         case OUT_CLOSE:
             if (depth > 0) {
                 depth--;
                 if (depth < PI_JSON_SCAN_STACK && scan->open[depth].object)
-                    mem += table_extra(scan->open[depth].members);
+                    acc.mem += table_extra(scan->open[depth].members);
             }
             i++;
             break;
@@ -360,7 +396,7 @@ void pi_json_scan_run(pi_json_scan *scan, const char *buf, size_t len,
             if (!in_scalar) {
                 in_scalar = true;
                 scalar_at = i;
-                mem += PI_JSON_MEM_SCALAR + slot_cost(scan, depth);
+                acc.mem += PI_JSON_MEM_SCALAR + slot_cost(scan, depth);
             }
             any |= depth == 1;
             i++;
@@ -368,21 +404,10 @@ void pi_json_scan_run(pi_json_scan *scan, const char *buf, size_t len,
         }
     }
     if (in_scalar) {
-        bytes += i - scalar_at;
-        longest = i - scalar_at > longest ? i - scalar_at : longest;
+        acc.bytes += i - scalar_at;
+        acc.longest = i - scalar_at > acc.longest ? i - scalar_at : acc.longest;
     }
-    /* Objects left open: json-c grew their tables before it failed. */
-    for (unsigned d = 0; d < depth && d < PI_JSON_SCAN_STACK; d++) {
-        if (scan->open[d].object)
-            mem += table_extra(scan->open[d].members);
-    }
-    /* Every byte may be kept (escapes only shrink a string); the tokener's
-     * buffer doubles up to the longest token; per open level, the member
-     * name held while its value is parsed and an open array's first slots;
-     * the parse's own (its locale). */
-    mem += bytes + 2 * (longest + 8) + key_bytes +
-           (size_t)max_depth * (PI_JSON_MEM_KEY + PI_JSON_MEM_OPEN) +
-           PI_JSON_MEM_PARSE;
-    scan->memory = mem;
+    if (!counted)
+        scan->memory = mem_total(scan, &acc, depth);
     scan->elements = top_array ? (any ? commas + 1 : 0) : 1;
 }

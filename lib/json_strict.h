@@ -100,10 +100,19 @@ typedef struct pi_json_scan {
 void pi_json_scan_init(pi_json_scan *scan);
 void pi_json_scan_fini(pi_json_scan *scan);
 
+/* The decoder's limits the scan works to. max_depth: containers nested
+ * deeper stop json-c, so the memory bound stops counting at the first of
+ * them (json-c allocates nothing past it). */
+typedef struct pi_json_limits {
+    size_t max_elements;
+    size_t max_memory;
+    size_t max_depth;
+} pi_json_limits;
+
 /* Scan buf[0, len). The flaws are only meaningful for a value json-c
  * accepts; on other input the scan is harmless (bounded, no read past len)
  * and `memory` still bounds what json-c allocates before it fails. */
 void pi_json_scan_run(pi_json_scan *scan, const char *buf, size_t len,
-                      size_t max_elements, size_t max_memory);
+                      const pi_json_limits *lim);
 
 #endif

@@ -70,7 +70,8 @@ static char *build(const shape *sh, size_t size, size_t *len)
 static void one(const char *name, const char *buf, size_t len,
                 struct json_tokener *tok, pi_json_scan *scan)
 {
-    pi_json_scan_run(scan, buf, len, SIZE_MAX, 0);
+    pi_json_limits all = {SIZE_MAX, 0, SIZE_MAX};
+    pi_json_scan_run(scan, buf, len, &all);
     json_tokener_reset(tok);
     pi_alloc_count_mark();
     struct json_object *root = json_tokener_parse_ex(tok, buf, (int)len);

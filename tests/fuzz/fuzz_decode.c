@@ -138,7 +138,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n = pi_decoder_decode(dec, buf, size, 3, &res, &arena);
     /* The memory bound, computed whatever the value: never more than
      * PER_BYTE per byte (the decoder skips the walk on that promise). */
-    pi_json_scan_run(&scan, buf, size, SIZE_MAX, 0);
+    pi_json_limits all = {SIZE_MAX, 0, SIZE_MAX};
+    pi_json_scan_run(&scan, buf, size, &all);
     if (scan.memory > PI_JSON_MEM_PER_BYTE * size + PI_JSON_MEM_FIXED)
         fail("memory bound above PER_BYTE per byte");
     free(buf);

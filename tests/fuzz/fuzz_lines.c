@@ -74,8 +74,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const uint8_t *want;
         size_t want_len;
         uint64_t want_total;
-        int more = reference(text, len, &ref_at, max, &want, &want_len,
-                             &want_total);
+        int more =
+            reference(text, len, &ref_at, max, &want, &want_len, &want_total);
         if (st == PI_LINES_END) {
             if (more)
                 fail("ended before the last line");

@@ -192,13 +192,44 @@ static void test_decode_limits__depth_ceiling(void **state)
     fix_fini(&f);
 }
 
+/* No limit stops the scan: it walks and counts every value. */
+static const pi_json_limits all = {SIZE_MAX, 0, SIZE_MAX};
+
+/* 100 000 nested arrays (200 000 bytes, long enough to be walked): json-c
+ * stops at the 33rd, so the memory bound counts 32 levels only and the
+ * reject is the nesting, not the memory json-c would have needed for all
+ * of them: 32 arrays, each an element of the one around it but the first,
+ * 32 × 160 + 31 × 24 = 5 864; buffer 16; 32 levels × 304 = 9 728; 512:
+ * 16 120. */
+static void test_decode_limits__depth_before_memory(void **state)
+{
+    size_t n = 100000;
+    char *buf = pi_malloc(2 * n);
+    pi_json_limits lim = {SIZE_MAX, 0, 32};
+    pi_json_scan s;
+    fix f;
+
+    (void)state;
+    memset(buf, '[', n);
+    memset(buf + n, ']', n);
+    pi_json_scan_init(&s);
+    pi_json_scan_run(&s, buf, 2 * n, &lim);
+    assert_int_equal(s.memory, 16120);
+    pi_json_scan_fini(&s);
+    fix_init(&f, 0);
+    assert_too_large(&f, buf, 2 * n,
+                     "nesting deeper than the maximum of 32 levels at byte 32");
+    free(buf);
+    fix_fini(&f);
+}
+
 static size_t scan_memory(const char *json)
 {
     pi_json_scan s;
     size_t mem;
 
     pi_json_scan_init(&s);
-    pi_json_scan_run(&s, json, strlen(json), SIZE_MAX, 0);
+    pi_json_scan_run(&s, json, strlen(json), &all);
     mem = s.memory;
     pi_json_scan_fini(&s);
     return mem;
@@ -322,7 +353,7 @@ static void test_decode_limits__memory_bound_covers_peak(void **state)
             size_t len;
             char *buf = repeat(shapes[i].open, shapes[i].item, n,
                                shapes[i].close, &len);
-            pi_json_scan_run(&s, buf, len, SIZE_MAX, 0);
+            pi_json_scan_run(&s, buf, len, &all);
             json_tokener_reset(tok);
             pi_alloc_count_mark();
             struct json_object *root =
@@ -378,6 +409,7 @@ int main(void)
         cmocka_unit_test(test_decode_limits__array_elements),
         cmocka_unit_test(test_decode_limits__depth),
         cmocka_unit_test(test_decode_limits__depth_ceiling),
+        cmocka_unit_test(test_decode_limits__depth_before_memory),
         cmocka_unit_test(test_decode_limits__memory_bound_by_hand),
         cmocka_unit_test(test_decode_limits__memory_at_bound),
         cmocka_unit_test(test_decode_limits__memory_default),

@@ -14,7 +14,8 @@
 
 static void scan(pi_json_scan *s, const char *json)
 {
-    pi_json_scan_run(s, json, strlen(json), SIZE_MAX, 0);
+    pi_json_limits lim = {SIZE_MAX, 0, SIZE_MAX};
+    pi_json_scan_run(s, json, strlen(json), &lim);
 }
 
 static void test_json_strict__counts_top_level_elements(void **state)
