@@ -66,11 +66,13 @@
 #define PI_JSON_MEM_MEMBER_MAX 184
 #define PI_JSON_MEM_OPEN 272
 #define PI_JSON_MEM_PARSE 512
-/* No value costs more than PER_BYTE per byte plus FIXED: the dearest item
- * per byte of its own is an empty object in an array, (800 + 24) / 2, or
- * an unclosed array in one, 160 + 24 + 272 + 32 for its '['; the tokener's
- * buffer adds 2 per byte and 16, the parse 512. */
-#define PI_JSON_MEM_PER_BYTE 1024
+/* No value costs more than PER_BYTE per byte plus FIXED. Per byte of its
+ * own, the dearest item is an unclosed '{' in an array (json-c refuses
+ * "{{" at once, but the count does not know): 800 + 24, and 32 + 272 for
+ * the level it opens, 1 128; a member costs at most (32 + 184) / 3 + 2, a
+ * number 96 + 24 + 1, a string (80 + 24) / 2 + 1; the tokener's buffer
+ * adds 2 per byte and 16, the parse 512. (fuzz_decode checks it.) */
+#define PI_JSON_MEM_PER_BYTE 1280
 #define PI_JSON_MEM_FIXED 1024
 /* Levels of nesting whose containers the scan tracks one by one. */
 #define PI_JSON_SCAN_STACK 64

@@ -257,6 +257,11 @@ static void test_decode_limits__memory_bound_by_hand(void **state)
                                  "\"f\":1,\"g\":1,\"h\":1,\"i\":1,\"j\":1,"
                                  "\"k\":1,\"l\":1}"),
                      4538);
+    /* Found by fuzz_decode: unclosed objects cost more per byte than any
+     * closed value. '[' 160; 14 '{' 800 each, the first an element (24);
+     * 15 levels × 304; buffer 16; 512: 16 472, within PER_BYTE. */
+    assert_int_equal(scan_memory("[{{{{{{{{{{{{{{"), 16472);
+    assert_true(16472 <= PI_JSON_MEM_PER_BYTE * 15 + PI_JSON_MEM_FIXED);
     /* One member fewer: no doubling, 4538 - 1280 - 32 - 96 - 4 - 3 =
      * 3123. */
     assert_int_equal(scan_memory("{\"a\":1,\"b\":1,\"c\":1,\"d\":1,\"e\":1,"
