@@ -427,8 +427,8 @@ int pi_writer_write_rows(pi_writer *w, const pi_batch *batch, size_t lo,
             if (strcmp(w->refused.sqlstate, "23505") == 0 &&
                 strncmp(w->refused.constraint, "presences", 9) == 0 &&
                 strlen(w->refused.constraint) >= 14 &&
-                strcmp(w->refused.constraint +
-                           strlen(w->refused.constraint) - 5,
+                strcmp(w->refused.constraint + strlen(w->refused.constraint) -
+                           5,
                        "_pkey") == 0)
                 err->code = rc = PI_ERETRY; /* a concurrent insert */
             return rc;

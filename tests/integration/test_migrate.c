@@ -269,8 +269,7 @@ static void test_migrate__bad_directory_and_bad_sql(void **state)
     fclose(f);
     /* Numbered as this build's schema, so the list reaches the version it
      * needs and the broken file is what fails. */
-    snprintf(path, sizeof(path), "%s/%04d_broken.sql", dir,
-             PI_SCHEMA_VERSION);
+    snprintf(path, sizeof(path), "%s/%04d_broken.sql", dir, PI_SCHEMA_VERSION);
     f = fopen(path, "w");
     fputs("CREATE TABLE broken (a int); SELEKT 1;", f);
     fclose(f);
