@@ -5,13 +5,16 @@
 # indexes (the comparison).
 #
 #   bash tests/bench/bench_partitions.sh [CHUNK] [CHUNKS] [harness|production]
-#                                          (defaults 5000000, 10, harness)
+#                                        [PERIOD]
+#                            (defaults 5000000, 10, harness, '7 days')
 #
 # The issue's run is the default, 50M rows into each table. The ids follow
 # the scheme (pi-gen --ids time: id >> 22 is the message's time, 4 messages
-# a second, so 5M rows are 14.5 days), from the first partition after the
-# current month on, with monthly partitions (0003's default) created to cover
-# them. Chunk k is generated once and loaded into both databases, which of
+# a second, so 5M rows are 14.5 days), after the partitions `migrate`
+# made, in partitions of PERIOD (presence_partitioning.period) created to
+# cover them: at the default, 2.4M rows a partition. A reduced scale needs a
+# shorter PERIOD to cross partitions at all (200000-row chunks are 13.9 h:
+# '1 day'). Chunk k is generated once and loaded into both databases, which of
 # the two goes first alternating. Settings: `harness` is the test harness's
 # PostgreSQL (fsync off, synchronous_commit off, shared_buffers 128MB);
 # `production` turns fsync and synchronous_commit on and shared_buffers to
@@ -21,6 +24,7 @@
 CHUNK=${1:-5000000}
 CHUNKS=${2:-10}
 SETTINGS=${3:-harness}
+PERIOD=${4:-7 days}
 source "$(dirname "$0")/bench_lib.sh"
 case $SETTINGS in harness | production) ;; *) echo "settings: harness or production" >&2; exit 2 ;; esac
 
@@ -39,6 +43,7 @@ PART="$PG_ADMIN dbname=part"
 FLAT="$PG_ADMIN dbname=flat"
 # The unpartitioned comparison: schema 2's table and indexes.
 psql "$FLAT" -XAtq -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
+set client_min_messages = warning;
 drop table presences cascade;
 create table presences (
     id bigint primary key check (id > 0),
@@ -51,10 +56,11 @@ create index presences_asset_type_time_idx on presences (asset, type, time, id) 
 create index presences_connection_id_idx on presences (connection_id);
 create index presences_time_brin on presences using brin (time);
 SQL
-FIRST=$(psql "$PART" -XAtq -c "select min(from_id) from presence_partitions where from_id is not null")
+FIRST=$(psql "$PART" -XAtq -c "select max(to_id) from presence_partitions")
+psql "$PART" -XAtq -c "update presence_partitioning set period = '$PERIOD'" >/dev/null
 SPAN_MS=$((CHUNK * CHUNKS * 250))
 psql "$PART" -XAtq -c "select count(*) from presence_partitions_ensure(presence_id_time($FIRST), presence_id_time($FIRST) + make_interval(secs => $SPAN_MS / 1000.0) + interval '1 month')" >/dev/null
-echo "chunks=$CHUNKS chunk=$CHUNK rows ids from $(psql "$PART" -XAtq -c "select presence_id_time($FIRST)") over $((SPAN_MS / 86400000)) days; partitions: $(psql "$PART" -XAtq -c "select count(*) from presence_partitions")"
+echo "chunks=$CHUNKS chunk=$CHUNK rows ids from $(psql "$PART" -XAtq -c "select presence_id_time($FIRST)") over $((SPAN_MS / 86400000)) days; period $PERIOD; partitions: $(psql "$PART" -XAtq -c "select count(*) from presence_partitions")"
 
 # load_into DB FILE: sets RATE (rows/s).
 load_into() {
