@@ -35,7 +35,7 @@ if [ "$SETTINGS" = production ]; then
     -c "alter system set shared_buffers = '2GB'" -c "alter system set full_page_writes = on" >/dev/null
   bash "$SUPPORT/pg.sh" restart "$WORK/pg" >/dev/null
 fi
-echo "settings=$SETTINGS $(psql "$PG_ADMIN" -XAtq -c "select string_agg(name || '=' || setting || coalesce(unit, ''), ' ' order by name) from pg_settings where name in ('fsync', 'synchronous_commit', 'shared_buffers', 'full_page_writes', 'max_wal_size')")"
+echo "settings=$SETTINGS $(psql "$PG_ADMIN" -XAtq -c "select string_agg(name || '=' || current_setting(name), ' ' order by name) from pg_settings where name in ('fsync', 'synchronous_commit', 'shared_buffers', 'full_page_writes', 'max_wal_size')")"
 
 newdb part
 newdb flat
