@@ -299,6 +299,7 @@ DO $$
 DECLARE
     cfg presence_partitioning;
     hi bigint;
+    g record;
 BEGIN
     SELECT * INTO STRICT cfg FROM presence_partitioning;
     hi := presence_id_at(presence_period_floor(now(), cfg.period) + cfg.period);
@@ -310,6 +311,19 @@ BEGIN
     EXECUTE format('ALTER TABLE presences ATTACH PARTITION presences_legacy '
                    'FOR VALUES FROM (MINVALUE) TO (%s)', hi);
     CREATE TABLE presences_default PARTITION OF presences DEFAULT;
+    -- The old table's grants (roles.sql's, say) hold for the new one: the
+    -- roles read and write presences, not its partitions.
+    FOR g IN
+        SELECT a.privilege_type, a.grantee, a.is_grantable
+        FROM pg_class c, aclexplode(c.relacl) a
+        WHERE c.oid = 'presences_legacy'::regclass AND a.grantee <> c.relowner
+    LOOP
+        EXECUTE format('GRANT %s ON presences TO %s%s', g.privilege_type,
+                       CASE WHEN g.grantee = 0 THEN 'PUBLIC'
+                            ELSE quote_ident(g.grantee::regrole::text) END,
+                       CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION'
+                            ELSE '' END);
+    END LOOP;
     PERFORM presence_partitions_ensure();
     INSERT INTO presences SELECT * FROM pi_later;
 END

@@ -10,11 +10,13 @@ PG_ADMIN=$(cat "$PI_SERVICES/pg/conninfo")
 WORK=$(mktemp -d /tmp/partitions.XXXXXX)
 DBS=()
 LOADER=
+ROLE="parts_reader_$$"
 cleanup() {
   [ -z "$LOADER" ] || kill "$LOADER" 2>/dev/null || true
   for db in "${DBS[@]}"; do
     psql "$PG_ADMIN" -XAtq -c "drop database if exists $db with (force)" >/dev/null 2>&1 || true
   done
+  psql "$PG_ADMIN" -XAtq -c "drop role if exists $ROLE" >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -54,6 +56,8 @@ insert into presences (id, connection_id, type, reason, asset, time, time_offset
 insert into ingest_offsets (consumer_group, topic, partition, next_offset) values
   ('g', 't', 0, 333), ('g', 't', 1, 333), ('g', 't', 2, 333);
 SQL
+# A role granted SELECT on the old table keeps it on the new one.
+psql "$PG" -XAtq -v ON_ERROR_STOP=1 -c "create role $ROLE nologin" -c "grant select on presences to $ROLE" >/dev/null
 sum() { psql "$PG" -XAtq -c "select count(*), md5(string_agg(p::text, ',' order by id)) from presences p"; }
 offs() { psql "$PG" -XAtq -c "select string_agg(format('%s/%s/%s=%s', consumer_group, topic, partition, next_offset), ' ' order by partition) from ingest_offsets"; }
 before=$(sum)
@@ -76,7 +80,10 @@ q() { psql "$PG" -XAtq -c "$1"; }
 # the same relfilenode... their names are the renamed originals).
 [ "$(q "select count(*) from pg_inherits i join pg_class c on c.oid = i.inhrelid where c.relname in ('presences_legacy_pkey', 'presences_legacy_asset_type_time_idx', 'presences_legacy_connection_id_idx', 'presences_legacy_time_brin')")" = 4 ] ||
   fail "the old indexes are not attached to the partitioned ones"
-echo "ok: schema 2 → 3: 1000 rows kept (same md5), offsets kept, ids routed (old table, DEFAULT, a partition ahead)"
+[ "$(q "select has_table_privilege('$ROLE', 'presences', 'SELECT')::text || has_table_privilege('$ROLE', 'presences', 'INSERT')::text")" = truefalse ] ||
+  fail "the old table's grant did not carry over to the partitioned presences"
+psql "$PG" -XAtq -c "drop owned by $ROLE" >/dev/null
+echo "ok: schema 2 → 3: 1000 rows kept (same md5), offsets and grants kept, ids routed (old table, DEFAULT, a partition ahead)"
 
 # --- (c) ids with no partition never fail a batch --------------------------
 # After the migration, through `load`: id 6 (off the scheme: the old table),
