@@ -33,6 +33,28 @@ line() { # id time reason
   printf '{"id_str":"%s","connection_id_str":"7","type":"connect","reason":"%s","asset":"x1","time":"%s"}\n' "$1" "$3" "$2"
 }
 
+# --- the id ↔ time functions, by hand ---------------------------------------
+# The sample's id 911270996919452058 >> 22 = 217263936262 ms after 2010:
+# 2016-11-19T15:05:36.262Z (its time field says 15:05:36Z). 1 << 22 =
+# 4194304 is the first id of 2010-01-01T00:00:00.001Z; half a millisecond
+# rounds up to it (the smallest id whose time is at or after t).
+PG=$(newdb functions)
+"$PI_BINARY" migrate --pg "$PG" >/dev/null
+fn() { psql "$PG" -XAtq -c "set timezone = 'UTC'" -c "$1"; }
+[ "$(fn "select presence_id_time(911270996919452058)")" = "2016-11-19 15:05:36.262+00" ] || fail "presence_id_time of the sample"
+[ "$(fn "select presence_id_at('2016-11-19 15:05:36.262+00')")" = $((217263936262 << 22)) ] || fail "presence_id_at of the sample's ms"
+[ "$(fn "select presence_id_at('2010-01-01 00:00:00.0005+00') || ' ' || presence_id_at('2010-01-01 00:00:00.001+00') || ' ' || presence_id_at('2010-01-01+00') || ' ' || presence_id_at('1999-01-01+00')")" = "4194304 4194304 0 0" ] ||
+  fail "presence_id_at near 2010"
+[ "$(fn "select presence_id_at('-infinity') || ' ' || presence_id_at('infinity') || ' ' || presence_id_at('2090-01-01+00')")" = "0 9223372036854775807 9223372036854775807" ] ||
+  fail "presence_id_at at the ends"
+# On the scheme: within a day of the id's time, either side.
+[ "$(fn "select string_agg(presence_on_scheme(911270996919452058, t)::text, ' ' order by t) from unnest(array['2016-11-18 15:05:36.262+00', '2016-11-18 15:05:36.261+00', '2016-11-20 15:05:36.262+00', '2016-11-20 15:05:36.263+00']::timestamptz[]) t")" = "false true true false" ] ||
+  fail "presence_on_scheme's day"
+# Periods: months from 2010-01, days binned from 2010-01-01 (a Friday).
+[ "$(fn "select presence_period_floor('2026-12-02 05:00+00', '1 month') || ' ' || presence_period_floor('2026-12-02 05:00+00', '3 months') || ' ' || presence_period_floor('2026-12-02 05:00+00', '7 days')")" = "2026-12-01 00:00:00+00 2026-10-01 00:00:00+00 2026-11-27 00:00:00+00" ] ||
+  fail "presence_period_floor"
+echo "ok: presence_id_time, presence_id_at (ends, rounding), presence_on_scheme, presence_period_floor"
+
 # --- (a) schema 2 → 3 on a database holding rows --------------------------
 # 0001 and 0002 by hand (this build refuses to stop at 2), 1000 rows through
 # COPY, 3 offsets. Ids: 997 of pi-gen's (2016, the past), one far ahead
