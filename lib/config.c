@@ -112,8 +112,19 @@ static const pi_opt options[] = {
      "end offsets per partition, P:N[,P:N…] (others: the high watermark)"},
     {"partitions", NULL, OPT_STR, F(partitions), NULL, 0, 0, NULL, REPLAY,
      "only these partitions, P[,P…] (default: all)"},
-    {"dry-run", NULL, OPT_FLAG, F(dry_run), "0", 0, 1, NULL, REPLAY,
-     "decode and count, write nothing (no database needed)"},
+    {"dry-run", NULL, OPT_FLAG, F(dry_run), "0", 0, 1, NULL,
+     REPLAY | PI_CMD_RETENTION,
+     "replay: decode and count, write nothing (no database needed); "
+     "retention: list what would be created and dropped, change nothing"},
+    {"keep", NULL, OPT_STR, F(retention_keep), NULL, 0, 0, NULL,
+     PI_CMD_RETENTION,
+     "retention: keep this much, 400d, 12h (partitions whose ids and rows' "
+     "times are all older go; required)"},
+    {"partition-check-ms", "PRESENCE_PARTITION_CHECK_MS", OPT_INT,
+     F(partition_check_ms), "3600000", 0, 86400000, NULL,
+     PI_CMD_RUN | PI_CMD_REPLAY,
+     "create presences' partitions ahead this often, on a connection of "
+     "its own (0: never; migrate and retention also do)"},
     {"progress", "PRESENCE_PROGRESS", OPT_ENUM, F(progress), "auto", 0, 0,
      "auto|always|never", REPLAY,
      "a self-updating progress line on stderr: auto is on a terminal only "

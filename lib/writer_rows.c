@@ -422,8 +422,14 @@ int pi_writer_write_rows(pi_writer *w, const pi_batch *batch, size_t lo,
             " (FORMAT binary)",
             "COPY into presences", err);
         if (rc) {
+            /* The primary key of presences or of one of its partitions
+             * (presences_<partition>_pkey): the only unique key there. */
             if (strcmp(w->refused.sqlstate, "23505") == 0 &&
-                strcmp(w->refused.constraint, "presences_pkey") == 0)
+                strncmp(w->refused.constraint, "presences", 9) == 0 &&
+                strlen(w->refused.constraint) >= 14 &&
+                strcmp(w->refused.constraint + strlen(w->refused.constraint) -
+                           5,
+                       "_pkey") == 0)
                 err->code = rc = PI_ERETRY; /* a concurrent insert */
             return rc;
         }

@@ -22,6 +22,9 @@ static const pi_cmd commands[] = {
     {"report", pi_cmd_report,
      "print connectivity reports (status, sessions, uptime, reasons, "
      "flapping)"},
+    {"retention", pi_cmd_retention,
+     "create the next partitions of presences and drop those older than "
+     "--keep, then exit"},
     {"version", pi_cmd_version, "print the version"},
 };
 

@@ -16,6 +16,7 @@
 #include "presence/http.h"
 #include "presence/log.h"
 #include "presence/metrics.h"
+#include "presence/partition.h"
 #include "presence/probe.h"
 
 /* How long past --shutdown-timeout-ms the watchdog lets a stop run. */
@@ -144,6 +145,7 @@ static int consume(int argc, char **argv, unsigned cmd)
     pi_metrics *metrics = NULL;
     pi_http *http = NULL;
     pi_probe *probe = NULL;
+    pi_partkeep *keeper = NULL;
     pi_write_stats total;
     pi_err err;
     struct sigaction sa;
@@ -179,6 +181,10 @@ static int consume(int argc, char **argv, unsigned cmd)
     signal(SIGPIPE, SIG_IGN);
 
     rc = serve_http(&cfg, &metrics, &http, &probe, &err);
+    /* Partitions ahead, on the keeper's own connection, never in a batch's
+     * way (partition.h). */
+    if (rc == 0 && cfg.partition_check_ms > 0 && !(cfg.replay && cfg.dry_run))
+        pi_partkeep_start(&keeper, cfg.pg, cfg.partition_check_ms);
     if (rc == 0)
         rc = pi_consumer_new(&c, &cfg, &stop_requested, &err);
     if (rc == 0) {
@@ -206,6 +212,7 @@ cleanup:
     /* The server reads the consumer's Kafka handle: stop it first. */
     pi_http_stop(http);
     pi_probe_stop(probe);
+    pi_partkeep_stop(keeper);
     pi_consumer_destroy(c);
     pi_metrics_destroy(metrics);
     pi_config_fini(&cfg);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# deploy/presence-ingest.service passes systemd-analyze verify, with
-# ExecStart pointed at the binary just built (verify checks it exists).
+# deploy/presence-ingest.service and the retention service + timer pass
+# systemd-analyze verify, with ExecStart pointed at the binary just built
+# (verify checks it exists).
 set -euo pipefail
 : "${PI_SOURCE_DIR:?run through ctest}" "${PI_BINARY:?}"
 command -v systemd-analyze >/dev/null ||
@@ -20,4 +21,32 @@ for key in DynamicUser=yes NoNewPrivileges=yes ProtectSystem=strict \
   ProtectHome=yes PrivateTmp=yes 'CapabilityBoundingSet=$'; do
   grep -q "^$key" "$unit" || { echo "unit lost $key" >&2; exit 1; }
 done
-echo "ok: systemd-analyze verify"
+# The retention job: a oneshot service started by its timer, the same
+# sandbox, and a command line the binary accepts.
+ret=$PI_SOURCE_DIR/deploy/presence-ingest-retention.service
+grep -q '^ExecStart=/usr/local/bin/presence-ingest retention --keep 400d ' "$ret" ||
+  { echo "retention ExecStart changed: update this test" >&2; exit 1; }
+sed "s|^ExecStart=/usr/local/bin/presence-ingest|ExecStart=$PI_BINARY|" "$ret" \
+  >"$dir/presence-ingest-retention.service"
+cp "$PI_SOURCE_DIR/deploy/presence-ingest-retention.timer" "$dir/"
+out=$(systemd-analyze verify "$dir/presence-ingest-retention.timer" \
+  "$dir/presence-ingest-retention.service" 2>&1) || { echo "$out" >&2; exit 1; }
+[ -z "$out" ] || { echo "systemd-analyze verify (retention): $out" >&2; exit 1; }
+for key in Type=oneshot DynamicUser=yes NoNewPrivileges=yes ProtectSystem=strict \
+  'CapabilityBoundingSet=$'; do
+  grep -q "^$key" "$ret" || { echo "retention unit lost $key" >&2; exit 1; }
+done
+grep -q '^Persistent=true' "$PI_SOURCE_DIR/deploy/presence-ingest-retention.timer" ||
+  { echo "retention timer is not Persistent" >&2; exit 1; }
+# --help parses the unit's options (and the CronJob's: the same ones).
+"$PI_BINARY" retention --help | grep -q -- '--keep' ||
+  { echo "retention --help lacks --keep" >&2; exit 1; }
+cron=$PI_SOURCE_DIR/deploy/k8s/retention-cronjob.yaml
+grep -q 'args: \["retention", "--keep", "400d"\]' "$cron" &&
+  grep -q '^  - retention-cronjob.yaml$' "$PI_SOURCE_DIR/deploy/k8s/kustomization.yaml" ||
+  { echo "the CronJob's command or its place in kustomization.yaml changed" >&2; exit 1; }
+if python3 -c 'import yaml' 2>/dev/null; then
+  python3 -c 'import sys, yaml; d = yaml.safe_load(open(sys.argv[1])); assert d["kind"] == "CronJob" and d["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"][0] == "retention"' "$cron" ||
+    { echo "retention-cronjob.yaml is not the CronJob expected" >&2; exit 1; }
+fi
+echo "ok: systemd-analyze verify (service, retention service and timer), CronJob"

@@ -177,6 +177,60 @@ for kind in status sessions uptime reasons flapping; do
   echo "ok: $kind identical with the events in reverse order"
 done
 
+# The same events in time partitions (0003), with ids that follow the scheme
+# (id >> 22 = ms since 2010 = the event's time) except: event ids 3, 6, 9, …
+# carry a time 30 days older than their event (a late clock: off the scheme,
+# in February's partition) and ids 5, 10, … one 400 days ahead (off the
+# scheme, no partition: presences_default). Monthly partitions 2026-01 … 05
+# replace the empty first partition. Reports read the id window of their
+# time window plus the rows off the scheme: the same answers, byte for byte.
+DB5="report_parts_$$"
+DBS+=("$DB5")
+PG5="$PG_ADMIN dbname=$DB5"
+psql "$PG_ADMIN" -XAtq -c "create database $DB5"
+"$PI_BINARY" migrate --pg "$PG5" >/dev/null
+psql "$PG5" -XAtq -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
+alter table presences detach partition presences_legacy;
+drop table presences_legacy;
+select * from presence_partitions_ensure('2026-01-01', '2026-06-01');
+SQL
+# ms since 2010 of each event, shifted for the late / ahead ones, << 22,
+# plus the old id (unique within one millisecond).
+psql "$PG" -XAtq -c "select json_build_object('id_str', (((floor(extract(epoch from time) * 1000)::bigint - 1262304000000
+    + case when id % 5 = 0 then 400::bigint * 86400000 when id % 3 = 0 then -30::bigint * 86400000 else 0 end) << 22) + id)::text,
+  'connection_id_str', connection_id::text, 'type', type, 'reason', reason, 'asset', asset,
+  'time', to_char(time at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))
+  from presences order by id" >"$WORK/parts.jsonl"
+"$PI_BINARY" load --pg "$PG5" "$WORK/parts.jsonl" >"$WORK/load5.out" 2>"$WORK/load.err" ||
+  { cat "$WORK/load.err" >&2; fail "load into partitions"; }
+grep -q "^messages=28 stored=28 duplicates=0 conflicts=0 rejected=0 skipped=0$" "$WORK/load5.out" ||
+  fail "load into partitions: $(cat "$WORK/load5.out")"
+# ids 5 10 15 20 25 in DEFAULT, 3 6 9 12 18 21 24 27 off the scheme in the
+# partitions, 15 others on it.
+[ "$(psql "$PG5" -XAtq -c "select count(*) from presences_default")" = 5 ] || fail "partitions: DEFAULT does not hold the 5 ids ahead"
+[ "$(psql "$PG5" -XAtq -c "select count(*) from presences where not presence_on_scheme(id, time)")" = 13 ] ||
+  fail "partitions: not 13 rows off the scheme"
+for kind in status sessions uptime reasons flapping; do
+  args=(--format csv)
+  [ "$kind" = status ] || args+=("${SPAN[@]}")
+  "$PI_BINARY" report "$kind" --pg "$PG" "${args[@]}" >"$WORK/a"
+  "$PI_BINARY" report "$kind" --pg "$PG5" "${args[@]}" >"$WORK/b"
+  cmp -s "$WORK/a" "$WORK/b" || { diff "$WORK/a" "$WORK/b" >&2; fail "$kind differs in partitions"; }
+  echo "ok: $kind identical in time partitions, late and off-scheme ids included"
+done
+# Pruning: a reasons window of March reads March's partition and the last
+# day of February's (the one-day margin) by id; May's only through the
+# off-scheme index.
+psql "$PG5" -XAtq -c "explain (costs off) select * from reason_counts('2026-03-01', '2026-03-03')" >"$WORK/plan"
+grep -q "Index Scan on presences_p20260301_pkey" "$WORK/plan" &&
+  grep -q "Index Scan on presences_p20260201_pkey" "$WORK/plan" &&
+  grep -q "Subplans Removed: 7" "$WORK/plan" ||
+  fail "pruning: February and March not read by id, or others not pruned: $(cat "$WORK/plan")"
+! grep -q "presences_p20260501_pkey\|presences_p20260401_pkey\|presences_p20260101_pkey" "$WORK/plan" &&
+  grep -q "Index Scan on presences_p20260501_time_idx1" "$WORK/plan" ||
+  fail "pruning: May's partition is read by id: $(cat "$WORK/plan")"
+echo "ok: a March window reads February and March by id, the rest through the off-scheme index"
+
 # Daylight saving in Europe/Paris: 2026-03-29 has 23 hours, 2026-10-25 has 25.
 # p1 online 03-28 12:00Z … 03-30 12:00Z: all 23 h = 82800 s of 03-29.
 # p3 00:00+01:00 … 04:00+02:00 = 3 real hours: 10800/82800.

@@ -159,6 +159,12 @@ void pi_test_db_drop(const char *conninfo)
 
 size_t pi_test_gen_presence(char *buf, size_t cap, int64_t first_id, uint64_t i)
 {
+    return pi_test_gen_presence_ex(buf, cap, first_id, i, 0);
+}
+
+size_t pi_test_gen_presence_ex(char *buf, size_t cap, int64_t first_id,
+                               uint64_t i, int timed_ids)
+{
     static const char *const types[] = {"connect",        "disconnect",
                                         "connect",        "disconnect",
                                         "failed_connect", "declare_asset"};
@@ -175,7 +181,10 @@ size_t pi_test_gen_presence(char *buf, size_t cap, int64_t first_id, uint64_t i)
     static const char *const offsets[] = {"Z",      "+01:00", "+02:00",
                                           "-05:30", "+00:00", "+09:45"};
     uint64_t h = (i + 1) * 0x9e3779b97f4a7c15ULL;
-    int64_t id = first_id + (int64_t)i;
+    /* timed_ids: the id's top bits are the message's own time (below), as
+     * CloudConnect's are: one id per 250 ms. */
+    int64_t id = timed_ids ? first_id + (((int64_t)i * 250) << 22)
+                           : first_id + (int64_t)i;
     int64_t conn = id - 4096 - (int64_t)(h % 100000);
     const char *type = types[i % 6];
     /* A time from the first id's own (ms since 2010 in the top bits), four

@@ -40,6 +40,11 @@ char *pi_test_db_text(PGconn *conn, const char *fmt, ...)
  * offsets. The shape of CloudConnect's presences (both id forms). */
 size_t pi_test_gen_presence(char *buf, size_t cap, int64_t first_id,
                             uint64_t i);
+/* The same with timed_ids: message i has id first_id + ((i * 250) << 22), so
+ * that id >> 22 is its time, as in production (a time partition holds the
+ * ids of its period). */
+size_t pi_test_gen_presence_ex(char *buf, size_t cap, int64_t first_id,
+                               uint64_t i, int timed_ids);
 
 /* A CloudConnect-like first id: ms since 2010 shifted left by 22 bits. */
 #define PI_TEST_FIRST_ID INT64_C(911270996919452058)

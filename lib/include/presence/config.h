@@ -26,6 +26,7 @@ enum {
     PI_CMD_MIGRATE = 1 << 2,
     PI_CMD_REPLAY = 1 << 3,
     PI_CMD_REPORT = 1 << 4,
+    PI_CMD_RETENTION = 1 << 5,
     PI_CMD_ALL = 0xff
 };
 
@@ -61,7 +62,9 @@ typedef struct pi_config {
     char *replay_to, *to_offset, *to_offsets;
     char *partitions;
     int64_t dry_run;
-    char *progress; /* "auto" | "always" | "never" */
+    char *retention_keep;       /* retention --keep DURATION */
+    int64_t partition_check_ms; /* run: the partition keeper's period */
+    char *progress;             /* "auto" | "always" | "never" */
     /* Not an option: set by `replay` for the consumer (bounded, assigned,
      * no group). */
     bool replay;

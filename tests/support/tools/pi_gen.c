@@ -1,12 +1,15 @@
 /* pi_gen.c -- print realistic presence messages, one per line, for tests
  *
  * usage: pi-gen COUNT [--first-id N] [--shape bare|mixed] [--bad-every K]
+ *                    [--ids seq|time]
  *        pi-gen COUNT --shape fleet [--assets N] [--end MS|now] [--days D]
  *               [--seed S]
  *
  * Message i (0-based) holds presence id FIRST+i (FIRST defaults to a
  * CloudConnect-like id: milliseconds since 2010 shifted left by 22), made by
  * the same generator as the C tests and benchmarks (pi_test_gen_presence).
+ * With --ids time, message i holds id FIRST + ((i * 250) << 22) instead: its
+ * top bits are its time, four messages a second, as CloudConnect's are.
  * With
  * --shape mixed, every 5th message is a notification envelope and every 7th
  * an envelope around a skipped `track` event plus the presence, in an array.
@@ -33,7 +36,7 @@ int main(int argc, char **argv)
 {
     uint64_t count, bad_every = 0;
     int64_t first = (int64_t)(220000000000ULL << 22);
-    int mixed = 0, fleet = 0;
+    int mixed = 0, fleet = 0, timed = 0;
     uint64_t assets = 1000, seed = 1;
     int64_t end_ms = INT64_C(1774828800000), days = 0;
     char p[1024];
@@ -50,7 +53,9 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--shape") == 0) {
             mixed = strcmp(argv[i + 1], "mixed") == 0;
             fleet = strcmp(argv[i + 1], "fleet") == 0;
-        } else if (strcmp(argv[i], "--assets") == 0)
+        } else if (strcmp(argv[i], "--ids") == 0)
+            timed = strcmp(argv[i + 1], "time") == 0;
+        else if (strcmp(argv[i], "--assets") == 0)
             assets = strtoull(argv[i + 1], NULL, 10);
         else if (strcmp(argv[i], "--days") == 0)
             days = strtoll(argv[i + 1], NULL, 10);
@@ -82,7 +87,7 @@ int main(int argc, char **argv)
             printf("{\"id\":%" PRIu64 ",\"oops\"\n", i);
             continue;
         }
-        pi_test_gen_presence(p, sizeof(p), first, i);
+        pi_test_gen_presence_ex(p, sizeof(p), first, i, timed);
         if (mixed && i % 7 == 3)
             printf("[{\"meta\":{\"event\":\"track\"},\"payload\":{\"id\":1}},"
                    "{\"meta\":{\"account\":\"test\",\"event\":\"presence\"},"

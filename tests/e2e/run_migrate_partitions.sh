@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Schema 2 → 3 under a running deployment: `run` stores the first 6000
+# presences, the database is put back to schema 2 (an unpartitioned table
+# with 0002's indexes holding those rows, the same ingest_offsets), 4000 more
+# are produced (ids of the partitions 0003 creates, two far ahead: DEFAULT),
+# `migrate` applies 0003, and `run` resumes where ingest_offsets says:
+# every presence exactly once, none of the first 6000 rewritten (same xmin),
+# offsets at the log end.
+source "$(dirname "$0")/lib.sh"
+
+N1=6000
+N2=4000
+setup 4
+"$PI_GEN" "$N1" >"$WORK/a.txt"
+produce "$WORK/a.txt"
+start_service a
+wait_for "select count(*) from presences" "$N1"
+sleep 1
+stop_service "$SERVICE_PID"
+check_offsets_match
+
+# Back to schema 2: what a schema-2 `run` would have left.
+psql "$PG" -XAtq -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
+begin;
+create table p2 (like presences including defaults including constraints);
+insert into p2 select * from presences;
+drop table presences cascade;
+drop table presence_partitioning;
+drop function presence_partitions_ensure, presence_partition_retire,
+  presence_period_floor, presence_on_scheme, presence_id_at, presence_id_time;
+alter table p2 rename to presences;
+alter table presences add primary key (id);
+create index presences_asset_type_time_idx on presences (asset, type, time, id) include (connection_id);
+create index presences_connection_id_idx on presences (connection_id);
+create index presences_time_brin on presences using brin (time);
+delete from schema_migrations where version >= 3;
+commit;
+SQL
+[ "$(sql "select relkind from pg_class where relname = 'presences'")" = r ] || fail "not back to a plain table"
+offs=$(sql "select string_agg(partition || ':' || next_offset, ' ' order by partition) from ingest_offsets")
+xmins=$(sql "select md5(string_agg(xmin::text, ',' order by id)) from presences")
+
+# The next 4000: ids of the first partition ahead (next month on), and two
+# far ahead (no partition: DEFAULT).
+first=$(( ($(date -ud "$(date -u +%Y-%m-01) + 1 month" +%s) * 1000 - 1262304000000) << 22 ))
+"$PI_GEN" $((N2 - 2)) --first-id "$first" --ids time >"$WORK/b.txt"
+"$PI_GEN" 2 --first-id $(( ($(date -ud 2045-01-01 +%s) * 1000 - 1262304000000) << 22 )) --ids time >>"$WORK/b.txt"
+produce "$WORK/b.txt"
+
+"$PI_BINARY" migrate --pg "$PG" >"$WORK/migrate.log" 2>&1 || fail "migrate: $(cat "$WORK/migrate.log")"
+grep -q "applied 0003_partitions.sql" "$WORK/migrate.log" || fail "0003 not applied"
+[ "$(sql "select relkind from pg_class where relname = 'presences'")" = p ] || fail "presences is not partitioned"
+[ "$(sql "select count(*) from presences_legacy")" = "$N1" ] || fail "the first $N1 are not in the old table"
+[ "$(sql "select string_agg(partition || ':' || next_offset, ' ' order by partition) from ingest_offsets")" = "$offs" ] ||
+  fail "migrate changed ingest_offsets"
+[ "$(sql "select md5(string_agg(xmin::text, ',' order by id)) from presences")" = "$xmins" ] || fail "migrate rewrote rows"
+
+start_service b
+wait_for "select count(*) from presences" $((N1 + N2))
+sleep 1
+stop_service "$SERVICE_PID"
+check_offsets_match
+grep -q "stored=$N2 " "$WORK/b.log" || fail "the resumed run did not store exactly $N2: $(grep -o 'messages=.*' "$WORK/b.log" | tail -1)"
+[ "$(sql "select md5(string_agg(xmin::text, ',' order by id)) from presences where id < $first")" = "$xmins" ] ||
+  fail "the resumed run rewrote the first rows"
+[ "$(sql "select count(*) from presences_default")" = 2 ] || fail "the two far ids are not in DEFAULT"
+[ "$(sql "select count(*) from presences p join presence_partitions q on q.partition = p.tableoid::regclass::text where q.from_id = $first")" = $((N2 - 2)) ] ||
+  fail "the $((N2 - 2)) ids of next month are not in its partition"
+grep -q "partitions ahead" "$WORK/b.log" && fail "the keeper failed: $(grep 'partitions ahead' "$WORK/b.log")"
+log "ok: schema 2 → 3 between two runs: $N1 + $N2 exactly once, old rows untouched, offsets at the log end"
