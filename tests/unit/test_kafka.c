@@ -138,7 +138,7 @@ static void test_kafka__scram_broken(void **state)
         {0x020002ff, "SCRAM-SHA-512", true}, /* Debian 12's 2.0.2 */
         {0x020002ff, "SCRAM-SHA-256", true},
         {0x020002ff, "scram-sha-512", true},
-        {0x020600ff, "SCRAM-SHA-512", true}, /* 2.6.0 still has the bug */
+        {0x020600ff, "SCRAM-SHA-512", true},  /* 2.6.0 still has the bug */
         {0x020601ff, "SCRAM-SHA-512", false}, /* fixed in 2.6.1 */
         {0x020800ff, "SCRAM-SHA-256", false}, /* Debian 13's 2.8.0 */
         {0x030000ff, "SCRAM-SHA-512", false},
