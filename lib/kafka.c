@@ -223,10 +223,11 @@ static int set_password(rd_kafka_conf_t *conf, const pi_config *cfg,
         env = NULL;
     if ((x != NULL) + (env != NULL) + (file != NULL) > 1)
         return pi_err_set(err, PI_EINVAL,
-                          "the SASL password is given more than once (%s%s%s): "
-                          "give it one way",
-                          x ? "-X sasl.password " : "",
-                          env ? PI_KAFKA_PASSWORD_ENV " " : "",
+                          "the SASL password is given more than once (%s%s%s%s"
+                          "%s): give it one way",
+                          x ? "-X sasl.password" : "", x && env ? ", " : "",
+                          env ? PI_KAFKA_PASSWORD_ENV : "",
+                          file && (x || env) ? ", " : "",
                           file ? "--sasl-password-file" : "");
     if (x) {
         pi_log_redact(x);
