@@ -9,8 +9,9 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # Why each one is here:
 packages=(
     build-essential cmake pkg-config       # the C17 build
-    librdkafka-dev libjson-c-dev libpq-dev # the libraries the service links,
-    libmicrohttpd-dev                      # and its /metrics endpoint
+    libjson-c-dev libpq-dev                # the libraries the service links
+    libmicrohttpd-dev                      # (and its /metrics endpoint; the
+                                           # librdkafka 2.8.0 backport below)
     libcmocka-dev                          # unit/integration test framework
     postgresql-15                          # the server tests/support/pg.sh runs
     kcat                                   # independent Kafka client for tests
@@ -47,6 +48,12 @@ else
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
         apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+
+# librdkafka >= 2.6.1 (Debian 12's 2.0.2 cannot log in with SCRAM to Kafka 4,
+# librdkafka issue 4895): Debian 13's 2.8.0 rebuilt here, once, from its
+# source package (librdkafka1, librdkafka++1, librdkafka-dev; kcat above
+# runs on it, same soname), unless one that new is installed already.
+bash "$here/librdkafka-backport.sh"
 
 # The Kafka broker's jars come from Maven Central, cached under
 # ~/.cache/presence-ingest; fetching them now keeps the first test run fast.

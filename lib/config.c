@@ -90,6 +90,11 @@ static const pi_opt options[] = {
     {"http-listen", "PRESENCE_HTTP_LISTEN", OPT_STR, F(http_listen),
      "127.0.0.1:9464", 0, 0, NULL, PI_CMD_RUN | PI_CMD_REPLAY,
      "ADDR:PORT serving /metrics, /healthz and /readyz, or off"},
+    {"sasl-password-file", "PRESENCE_SASL_PASSWORD_FILE", OPT_STR,
+     F(sasl_password_file), NULL, 0, 0, NULL, KAFKA,
+     "file whose first line is the SASL password (librdkafka's "
+     "sasl.password), kept off the command line; or put the password in "
+     "PRESENCE_KAFKA_SASL_PASSWORD"},
     {"health-stall-ms", "PRESENCE_HEALTH_STALL_MS", OPT_INT, F(health_stall_ms),
      "10000", 100, 3600000, NULL, PI_CMD_RUN | PI_CMD_REPLAY,
      "/healthz fails when the poll loop has not ticked for this long; "

@@ -1,9 +1,12 @@
 /* kafka.c -- librdkafka configuration for `run`, and the start-up check */
 #include "presence/kafka.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <syslog.h>
 
 #include "presence/log.h"
@@ -45,16 +48,41 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
     pi_log(l, "librdkafka %s: %s", fac, buf);
 }
 
+bool pi_kafka_secret_prop(const char *key)
+{
+    static const char *const secret_keys[] = {
+        "ssl.key.pem", "ssl_key", "sasl.oauthbearer.config", "sasl.username"};
+
+    if (strstr(key, "password") || strstr(key, "secret"))
+        return true;
+    for (size_t i = 0; i < sizeof(secret_keys) / sizeof(*secret_keys); i++) {
+        if (strcmp(key, secret_keys[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* librdkafka's error text is shown verbatim, except that the value of a
+ * secret property is never shown, nor that of an unknown one (a secret
+ * under a misspelt key). */
 static int set_prop(rd_kafka_conf_t *conf, const char *key, const char *value,
                     const char *origin, pi_err *err)
 {
-    char errstr[512];
+    char errstr[512], masked[512];
+    rd_kafka_conf_res_t res;
 
-    if (rd_kafka_conf_set(conf, key, value, errstr, sizeof(errstr)) !=
-        RD_KAFKA_CONF_OK)
-        return pi_err_set(err, PI_EINVAL, "%s %s=%s: %s", origin, key, value,
-                          errstr);
-    return 0;
+    res = rd_kafka_conf_set(conf, key, value, errstr, sizeof(errstr));
+    if (res == RD_KAFKA_CONF_OK)
+        return 0;
+    if (res == RD_KAFKA_CONF_UNKNOWN)
+        return pi_err_set(err, PI_EINVAL, "%s %s: %s", origin, key, errstr);
+    if (pi_kafka_secret_prop(key)) {
+        pi_log_redact_copy(masked, sizeof(masked), errstr, value);
+        return pi_err_set(err, PI_EINVAL, "%s %s=****: %s", origin, key,
+                          masked);
+    }
+    return pi_err_set(err, PI_EINVAL, "%s %s=%s: %s", origin, key, value,
+                      errstr);
 }
 
 static const char *user_prop(const pi_config *cfg, const char *key)
@@ -135,11 +163,96 @@ static int check_brokers(const char *list, pi_err *err)
     }
 }
 
+bool pi_kafka_scram_broken(int version, const char *mechanisms)
+{
+    /* 0xMMmmrrpp: the pre-release byte does not matter here. */
+    return (version >> 8) < 0x020601 && mechanisms != NULL &&
+           strncasecmp(mechanisms, "SCRAM-", 6) == 0;
+}
+
+/* The first line of path, without its line end, into buf: PI_EINVAL naming
+ * the file (never its content) when it cannot be read or the line is empty
+ * or too long. */
+static int read_password_file(const char *path, char *buf, size_t size,
+                              pi_err *err)
+{
+    FILE *f = fopen(path, "r");
+    struct stat st;
+    size_t len;
+    int rc = 0;
+
+    if (f == NULL)
+        return pi_err_set(err, PI_EINVAL, "--sasl-password-file %s: %s", path,
+                          strerror(errno));
+    if (fgets(buf, (int)size, f) == NULL)
+        buf[0] = '\0';
+    len = strcspn(buf, "\r\n");
+    if (buf[len] == '\0' && len == size - 1 && !feof(f))
+        rc = pi_err_set(err, PI_EINVAL,
+                        "--sasl-password-file %s: first line longer than %zu "
+                        "bytes",
+                        path, size - 2);
+    else if (len == 0)
+        rc = pi_err_set(err, PI_EINVAL,
+                        "--sasl-password-file %s: the first line (the "
+                        "password) is empty",
+                        path);
+    buf[len] = '\0';
+    if (rc == 0 && fstat(fileno(f), &st) == 0 && (st.st_mode & 077))
+        pi_warn("--sasl-password-file %s can be read by other users (mode "
+                "%04o): chmod 600 it",
+                path, (unsigned)(st.st_mode & 07777));
+    fclose(f);
+    return rc;
+}
+
+/* sasl.password from one of: -X sasl.password (or kafka.sasl.password),
+ * PRESENCE_KAFKA_SASL_PASSWORD, --sasl-password-file. Given twice is an
+ * error (which one would win is not obvious). The password is registered
+ * with the logger, which then never shows it. */
+static int set_password(rd_kafka_conf_t *conf, const pi_config *cfg,
+                        pi_err *err)
+{
+    const char *x = user_prop(cfg, "sasl.password");
+    const char *env = getenv(PI_KAFKA_PASSWORD_ENV);
+    const char *file = cfg->sasl_password_file;
+    char buf[1026];
+    int rc;
+
+    if (env && *env == '\0')
+        env = NULL;
+    if ((x != NULL) + (env != NULL) + (file != NULL) > 1)
+        return pi_err_set(err, PI_EINVAL,
+                          "the SASL password is given more than once (%s%s%s%s"
+                          "%s): give it one way",
+                          x ? "-X sasl.password" : "", x && env ? ", " : "",
+                          env ? PI_KAFKA_PASSWORD_ENV : "",
+                          file && (x || env) ? ", " : "",
+                          file ? "--sasl-password-file" : "");
+    if (x) {
+        pi_log_redact(x);
+        return 0;
+    }
+    if (env) {
+        pi_log_redact(env);
+        return set_prop(conf, "sasl.password", env, PI_KAFKA_PASSWORD_ENV, err);
+    }
+    if (file == NULL)
+        return 0;
+    rc = read_password_file(file, buf, sizeof(buf), err);
+    if (rc == 0) {
+        pi_log_redact(buf);
+        rc = set_prop(conf, "sasl.password", buf, "--sasl-password-file", err);
+    }
+    explicit_bzero(buf, sizeof(buf));
+    return rc;
+}
+
 int pi_kafka_conf_new(rd_kafka_conf_t **out, pi_kafka_settings *settings,
                       const pi_config *cfg, pi_err *err)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    const char *reset, *strategy, *poll_interval;
+    const char *reset, *strategy, *poll_interval, *mechanisms;
     int rc = 0;
 
     *out = NULL;
@@ -169,6 +282,9 @@ int pi_kafka_conf_new(rd_kafka_conf_t **out, pi_kafka_settings *settings,
         if (rc)
             goto cleanup;
     }
+    rc = set_password(conf, cfg, err);
+    if (rc)
+        goto cleanup;
     for (size_t j = 0; j < sizeof(kafka_managed) / sizeof(*kafka_managed);
          j++) {
         rc = set_prop(conf, kafka_managed[j][0], kafka_managed[j][1], "managed",
@@ -176,6 +292,17 @@ int pi_kafka_conf_new(rd_kafka_conf_t **out, pi_kafka_settings *settings,
         if (rc)
             goto cleanup;
     }
+    mechanisms = user_prop(cfg, "sasl.mechanisms");
+    if (mechanisms == NULL)
+        mechanisms = user_prop(cfg, "sasl.mechanism");
+    if (pi_kafka_scram_broken(rd_kafka_version(), mechanisms))
+        pi_warn("librdkafka %s cannot log in with %s to Kafka 4 brokers: "
+                "older than 2.6.1, it repeats the client nonce in the SCRAM "
+                "client-final-message and Kafka 4 refuses it as invalid "
+                "credentials (librdkafka issue 4895); install librdkafka >= "
+                "2.6.1 (on Debian 12: deploy/install-deps.sh builds Debian "
+                "13's 2.8.0)",
+                rd_kafka_version_str(), mechanisms);
     if (cfg->brokers == NULL && user_prop(cfg, "bootstrap.servers") == NULL) {
         rc = pi_err_set(err, PI_EINVAL,
                         "--brokers is required (or PRESENCE_BROKERS)");

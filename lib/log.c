@@ -1,14 +1,22 @@
-/* log.c -- leveled logfmt / JSON-lines logging and conninfo masking */
+/* log.c -- leveled logfmt / JSON-lines logging, secret and conninfo masking
+ */
 #include "presence/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "presence/mem.h"
+
 pi_log_level pi_log_threshold = PI_LOG_INFO;
 static pi_log_format log_format = PI_LOG_LOGFMT;
+
+/* Registered at start-up, read by every thread after. */
+static char *secrets[PI_LOG_SECRETS];
+static size_t n_secrets;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error",
                                           "off"};
@@ -63,6 +71,42 @@ static size_t put_quoted(char *buf, size_t pos, size_t cap, const char *s)
     return pos;
 }
 
+void pi_log_redact(const char *secret)
+{
+    if (secret == NULL || strlen(secret) < PI_LOG_SECRET_MIN ||
+        n_secrets == PI_LOG_SECRETS)
+        return;
+    for (size_t i = 0; i < n_secrets; i++) {
+        if (strcmp(secrets[i], secret) == 0)
+            return;
+    }
+    secrets[n_secrets++] = pi_strdup(secret);
+}
+
+void pi_log_redact_clear(void)
+{
+    for (size_t i = 0; i < n_secrets; i++)
+        free(secrets[i]);
+    n_secrets = 0;
+}
+
+void pi_log_redact_copy(char *out, size_t outsz, const char *s,
+                        const char *secret)
+{
+    size_t len = strlen(secret), o = 0;
+
+    while (*s && o + 1 < outsz) {
+        if (len && strncmp(s, secret, len) == 0) {
+            for (int i = 0; i < 4 && o + 1 < outsz; i++)
+                out[o++] = '*';
+            s += len;
+        } else {
+            out[o++] = *s++;
+        }
+    }
+    out[o] = '\0';
+}
+
 void pi_log_write(pi_log_level level, const char *topic, int32_t partition,
                   int64_t offset, const char *fmt, ...)
 {
@@ -76,6 +120,13 @@ void pi_log_write(pi_log_level level, const char *topic, int32_t partition,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    for (size_t i = 0; i < n_secrets; i++) {
+        if (strstr(msg, secrets[i])) {
+            char masked[sizeof(msg)];
+            pi_log_redact_copy(masked, sizeof(masked), msg, secrets[i]);
+            memcpy(msg, masked, sizeof(msg));
+        }
+    }
 
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &tm);

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -103,6 +104,9 @@ int pi_cmd_setup(pi_config *cfg, unsigned cmd, int argc, char **argv)
     pi_log_level_parse(cfg->log_level, &level);
     pi_log_format_parse(cfg->log_format, &format);
     pi_log_setup(level, format);
+    /* libpq's own password variable: no line of ours shows it (the SASL
+     * password is registered where it is read, kafka.c). */
+    pi_log_redact(getenv("PGPASSWORD"));
     return -1;
 }
 

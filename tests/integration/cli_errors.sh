@@ -29,7 +29,8 @@ expect 2 "lists its options"
 expect 2 "--topic is required" run --brokers 127.0.0.1:1 --pg "$PG"
 expect 2 "--batch-size must be an integer, got 'many'" run --batch-size many
 expect 2 "--linger-ms must be between 0 and 60000, got 99999999" run --linger-ms 99999999
-expect 2 "-X no.such.property=1: No such configuration property" \
+# (an unknown property's value is not shown: it may be a misspelt secret)
+expect 2 "-X no.such.property: No such configuration property" \
   run --topic t --brokers 127.0.0.1:1 --pg "$PG" -X no.such.property=1
 expect 2 "-X fetch.wait.max.ms=soon: .*fetch.wait.max.ms" \
   run --topic t --brokers 127.0.0.1:1 --pg "$PG" -X fetch.wait.max.ms=soon

@@ -19,7 +19,12 @@
 # SSL one with a certificate for 127.0.0.1 signed by a CA made at start:
 # DIR/brokers_sasl, DIR/brokers_ssl and DIR/tls/ca.pem (plus
 # DIR/tls/other-ca.pem, a CA that signed nothing), for the tests of error
-# lines that must name an authentication or certificate failure.
+# lines that must name an authentication or certificate failure. A fourth,
+# SASL_SSL with SCRAM-SHA-512 only (the same certificate; user pi-scram, a
+# random password made at start, its credentials created in KRaft at format
+# time), is what a production cluster looks like: DIR/brokers_sasl_ssl,
+# DIR/scram_user and DIR/scram_password (mode 600). No ACLs: any
+# authenticated user may do anything.
 #
 # DIR receives: brokers (host:port for bootstrap.servers), pid, classpath (for
 # running Kafka's own tools with `java -cp "$(cat DIR/classpath)" ...`),
@@ -126,7 +131,7 @@ make_tls() {
 }
 
 cmd_start() {
-    local dir=$1 partitions=${2:-1} bport cport sport tport pid i
+    local dir=$1 partitions=${2:-1} bport cport sport tport qport pid i
     command -v java >/dev/null || die "java not found: run deploy/install-deps.sh"
     command -v kcat >/dev/null || die "kcat not found: run deploy/install-deps.sh"
     cmd_fetch
@@ -139,9 +144,12 @@ cmd_start() {
     # From here on, any failure undoes everything started so far.
     trap 'log "start failed; cleaning up"; cmd_stop "$dir" || true' EXIT
 
-    read -r bport cport sport tport < <(free_ports 4)
+    read -r bport cport sport tport qport < <(free_ports 5)
     echo "$LIBS/*" >"$dir/classpath"
     make_tls "$dir"
+    echo pi-scram >"$dir/scram_user"
+    (umask 077 && python3 -c 'import secrets; print("pi-" + secrets.token_hex(12))' \
+        >"$dir/scram_password")
     # One node that is both broker and controller. Replication factors are 1
     # because there is one node; the initial rebalance delay is 0 so a test's
     # consumer joins at once; topics are created only on purpose
@@ -150,13 +158,15 @@ cmd_start() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$bport,CONTROLLER://127.0.0.1:$cport,SASL_PLAINTEXT://127.0.0.1:$sport,SSL://127.0.0.1:$tport
-advertised.listeners=PLAINTEXT://127.0.0.1:$bport,SASL_PLAINTEXT://127.0.0.1:$sport,SSL://127.0.0.1:$tport
+listeners=PLAINTEXT://127.0.0.1:$bport,CONTROLLER://127.0.0.1:$cport,SASL_PLAINTEXT://127.0.0.1:$sport,SSL://127.0.0.1:$tport,SASL_SSL://127.0.0.1:$qport
+advertised.listeners=PLAINTEXT://127.0.0.1:$bport,SASL_PLAINTEXT://127.0.0.1:$sport,SSL://127.0.0.1:$tport,SASL_SSL://127.0.0.1:$qport
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL
 sasl.enabled.mechanisms=PLAIN
 listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_pi="pi-secret";
+listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 ssl.keystore.type=PEM
 ssl.keystore.location=$dir/tls/keystore.pem
 ssl.client.auth=none
@@ -173,6 +183,7 @@ group.initial.rebalance.delay.ms=0
 EOF
     run_java "$dir" kafka.tools.StorageTool format --standalone \
         -t "$(cluster_id)" -c "$dir/server.properties" \
+        --add-scram "SCRAM-SHA-512=[name=$(cat "$dir/scram_user"),password=$(cat "$dir/scram_password")]" \
         >"$dir/format.log" 2>&1 ||
         { cat "$dir/format.log" >&2; return 1; }
 
@@ -199,6 +210,7 @@ EOF
             echo "127.0.0.1:$bport" >"$dir/brokers"
             echo "127.0.0.1:$sport" >"$dir/brokers_sasl"
             echo "127.0.0.1:$tport" >"$dir/brokers_ssl"
+            echo "127.0.0.1:$qport" >"$dir/brokers_sasl_ssl"
             trap - EXIT
             log "Kafka $KAFKA_VERSION ready: brokers=127.0.0.1:$bport (pid $pid)"
             return 0

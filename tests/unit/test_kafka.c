@@ -5,7 +5,11 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "presence/kafka.h"
 
@@ -113,7 +117,8 @@ static void expect_refused(const char *want, const char *x)
 static void test_kafka__refused(void **state)
 {
     (void)state;
-    expect_refused("-X no.such=1: No such configuration property", "no.such=1");
+    /* An unknown key's value is not shown: it may be a misplaced secret. */
+    expect_refused("-X no.such: No such configuration property", "no.such=1");
     expect_refused("-X fetch.wait.max.ms=soon: ", "fetch.wait.max.ms=soon");
     expect_refused("-X enable.auto.commit=true: presence-ingest commits "
                    "offsets itself",
@@ -123,12 +128,136 @@ static void test_kafka__refused(void **state)
     expect_refused("--brokers is required", NULL);
 }
 
+static void test_kafka__scram_broken(void **state)
+{
+    static const struct {
+        int version;
+        const char *mechanisms;
+        bool broken;
+    } cases[] = {
+        {0x020002ff, "SCRAM-SHA-512", true}, /* Debian 12's 2.0.2 */
+        {0x020002ff, "SCRAM-SHA-256", true},
+        {0x020002ff, "scram-sha-512", true},
+        {0x020600ff, "SCRAM-SHA-512", true},  /* 2.6.0 still has the bug */
+        {0x020601ff, "SCRAM-SHA-512", false}, /* fixed in 2.6.1 */
+        {0x020800ff, "SCRAM-SHA-256", false}, /* Debian 13's 2.8.0 */
+        {0x030000ff, "SCRAM-SHA-512", false},
+        {0x020002ff, "PLAIN", false},
+        {0x020002ff, "GSSAPI", false},
+        {0x020002ff, "OAUTHBEARER", false},
+        {0x020002ff, NULL, false},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (pi_kafka_scram_broken(cases[i].version, cases[i].mechanisms) !=
+            cases[i].broken)
+            fail_msg("version %#x %s: expected %s", cases[i].version,
+                     cases[i].mechanisms ? cases[i].mechanisms : "(none)",
+                     cases[i].broken ? "broken" : "fine");
+    }
+}
+
+static void test_kafka__secret_props(void **state)
+{
+    (void)state;
+    assert_true(pi_kafka_secret_prop("sasl.password"));
+    assert_true(pi_kafka_secret_prop("ssl.key.password"));
+    assert_true(pi_kafka_secret_prop("ssl.keystore.password"));
+    assert_true(pi_kafka_secret_prop("sasl.oauthbearer.client.secret"));
+    assert_true(pi_kafka_secret_prop("ssl.key.pem"));
+    assert_true(pi_kafka_secret_prop("sasl.oauthbearer.config"));
+    assert_false(pi_kafka_secret_prop("sasl.mechanisms"));
+    assert_false(pi_kafka_secret_prop("ssl.ca.location"));
+    assert_false(pi_kafka_secret_prop("fetch.wait.max.ms"));
+}
+
+/* The error for a misspelt password key shows neither the value nor a
+ * part of it. */
+static void test_kafka__secret_not_in_errors(void **state)
+{
+    pi_kafka_settings st;
+    pi_err err;
+
+    (void)state;
+    assert_int_equal(build(&st, &err, NULL, NULL, 0, "--brokers", "b:1", "-X",
+                           "sasl.pasword=Hunter2-secret", NULL),
+                     PI_EINVAL);
+    assert_non_null(strstr(err.msg, "sasl.pasword"));
+    assert_null(strstr(err.msg, "Hunter2"));
+}
+
+static void write_file(const char *path, const char *content, mode_t mode)
+{
+    FILE *f = fopen(path, "w");
+
+    assert_non_null(f);
+    fputs(content, f);
+    fclose(f);
+    assert_int_equal(chmod(path, mode), 0);
+}
+
+static void test_kafka__password_sources(void **state)
+{
+    char path[] = "/tmp/test_kafka_pw.XXXXXX", opt[64], v[256];
+    pi_kafka_settings st;
+    pi_err err;
+    int fd = mkstemp(path);
+
+    (void)state;
+    assert_true(fd >= 0);
+    close(fd);
+    snprintf(opt, sizeof(opt), "--sasl-password-file=%s", path);
+
+    /* The first line, without its CRLF; the rest of the file is ignored. */
+    write_file(path, "s3cret-from-file\r\nsecond line\n", 0600);
+    assert_int_equal(build(&st, &err, "sasl.password", v, sizeof(v),
+                           "--brokers", "b:1", opt, NULL),
+                     0);
+    assert_string_equal(v, "s3cret-from-file");
+
+    write_file(path, "\n", 0600);
+    assert_int_equal(
+        build(&st, &err, NULL, NULL, 0, "--brokers", "b:1", opt, NULL),
+        PI_EINVAL);
+    assert_non_null(strstr(err.msg, "is empty"));
+
+    assert_int_equal(setenv(PI_KAFKA_PASSWORD_ENV, "s3cret-from-env", 1), 0);
+    assert_int_equal(build(&st, &err, "sasl.password", v, sizeof(v),
+                           "--brokers", "b:1", NULL),
+                     0);
+    assert_string_equal(v, "s3cret-from-env");
+    /* Two ways at once is refused, naming both, showing neither. */
+    write_file(path, "s3cret-from-file\n", 0600);
+    assert_int_equal(
+        build(&st, &err, NULL, NULL, 0, "--brokers", "b:1", opt, NULL),
+        PI_EINVAL);
+    assert_non_null(strstr(err.msg, PI_KAFKA_PASSWORD_ENV));
+    assert_non_null(strstr(err.msg, "--sasl-password-file"));
+    assert_null(strstr(err.msg, "s3cret"));
+    assert_int_equal(build(&st, &err, NULL, NULL, 0, "--brokers", "b:1", "-X",
+                           "sasl.password=s3cret-x", NULL),
+                     PI_EINVAL);
+    assert_non_null(strstr(err.msg, "-X sasl.password"));
+    assert_int_equal(unsetenv(PI_KAFKA_PASSWORD_ENV), 0);
+
+    unlink(path);
+    assert_int_equal(
+        build(&st, &err, NULL, NULL, 0, "--brokers", "b:1", opt, NULL),
+        PI_EINVAL);
+    assert_non_null(strstr(err.msg, "No such file"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kafka__defaults),
         cmocka_unit_test(test_kafka__passthrough_overrides),
         cmocka_unit_test(test_kafka__refused),
+        cmocka_unit_test(test_kafka__scram_broken),
+        cmocka_unit_test(test_kafka__secret_props),
+        cmocka_unit_test(test_kafka__secret_not_in_errors),
+        cmocka_unit_test(test_kafka__password_sources),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

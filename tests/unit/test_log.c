@@ -129,6 +129,39 @@ static void test_log__mask_conninfo(void **state)
     expect_masked("postgresql://db/x", "postgresql://db/x");
 }
 
+static void emit_secret(void)
+{
+    pi_info("sasl.password=Hunter2-pw user=u pw again:Hunter2-pw.");
+    pi_info("a short one: abc");
+}
+
+static void test_log__redact(void **state)
+{
+    char out[64];
+    char *lines;
+
+    (void)state;
+    pi_log_setup(PI_LOG_INFO, PI_LOG_LOGFMT);
+    pi_log_redact("Hunter2-pw");
+    pi_log_redact("abc"); /* shorter than PI_LOG_SECRET_MIN: not kept */
+    pi_log_redact(NULL);
+    lines = capture(emit_secret);
+    assert_null(strstr(lines, "Hunter2"));
+    assert_non_null(
+        strstr(lines, "msg=\"sasl.password=**** user=u pw again:****.\""));
+    assert_non_null(strstr(lines, "a short one: abc"));
+    pi_log_redact_clear();
+    lines = capture(emit_secret);
+    assert_non_null(strstr(lines, "Hunter2-pw"));
+
+    pi_log_redact_copy(out, sizeof(out), "xsecretysecret", "secret");
+    assert_string_equal(out, "x****y****");
+    pi_log_redact_copy(out, sizeof(out), "no match", "secret");
+    assert_string_equal(out, "no match");
+    pi_log_redact_copy(out, 4, "abcdef", "zz");
+    assert_string_equal(out, "abc");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -137,6 +170,7 @@ int main(void)
         cmocka_unit_test(test_log__arguments_not_evaluated_below_threshold),
         cmocka_unit_test(test_log__parse_names),
         cmocka_unit_test(test_log__mask_conninfo),
+        cmocka_unit_test(test_log__redact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

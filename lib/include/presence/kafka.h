@@ -28,6 +28,22 @@ typedef struct pi_kafka_settings {
                                  timeout */
 } pi_kafka_settings;
 
+/* The environment variable that may hold the SASL password. The password
+ * comes from one of: this variable, --sasl-password-file (its first line),
+ * or -X sasl.password / kafka.sasl.password; given two ways it is refused.
+ * It is registered with pi_log_redact: no log line shows it. */
+#define PI_KAFKA_PASSWORD_ENV "PRESENCE_KAFKA_SASL_PASSWORD"
+
+/* Whether a librdkafka property holds a secret (a password, a private key,
+ * OAuth settings, the SASL user): error messages show its value as ****. */
+bool pi_kafka_secret_prop(const char *key);
+
+/* Whether librdkafka `version` (rd_kafka_version()'s 0xMMmmrrpp) cannot
+ * log in to a Kafka 4 broker with `mechanisms` (sasl.mechanisms; NULL when
+ * not set): older than 2.6.1 and a SCRAM mechanism (librdkafka issue
+ * 4895). pi_kafka_conf_new logs one warning when it is so. */
+bool pi_kafka_scram_broken(int version, const char *mechanisms);
+
 /* Build the consumer configuration from cfg into *out (the caller owns it
  * until rd_kafka_new takes it) and fill *settings. PI_EINVAL with a one-line
  * message naming the property on any refused value. */

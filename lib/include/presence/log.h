@@ -54,6 +54,24 @@ void pi_log_write(pi_log_level level, const char *topic, int32_t partition,
 #define pi_warn(...) pi_log(PI_LOG_WARN, __VA_ARGS__)
 #define pi_error(...) pi_log(PI_LOG_ERROR, __VA_ARGS__)
 
+/* Register a secret (a password) that no log line may show: from now on
+ * every occurrence of it in a line's message, librdkafka's lines included,
+ * is written as "****". Called at start-up, before other threads log; the
+ * string is copied. Secrets shorter than PI_LOG_SECRET_MIN bytes are not
+ * registered (masking them would garble every line, and they protect
+ * nothing); at most PI_LOG_SECRETS are kept. NULL does nothing. */
+#define PI_LOG_SECRET_MIN 4
+#define PI_LOG_SECRETS 8
+void pi_log_redact(const char *secret);
+
+/* Forget every registered secret (tests). */
+void pi_log_redact_clear(void);
+
+/* Copy s into out (outsz > 0, always NUL-terminated) with every
+ * occurrence of secret replaced by "****". */
+void pi_log_redact_copy(char *out, size_t outsz, const char *s,
+                        const char *secret);
+
 /* Copy conninfo (key=value or URI) into out with any password replaced by
  * "****". Always NUL-terminates. */
 void pi_log_mask_conninfo(const char *conninfo, char *out, size_t outsz);
