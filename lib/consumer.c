@@ -519,8 +519,9 @@ int pi_consumer_run(pi_consumer *c, pi_err *err)
         pi_consumer_replay_progress(c, true);
 
     if (c->fatal) {
+        /* The error itself is the caller's one line, logged once, last. */
         *err = c->fatal_err;
-        pi_error("stopping: %s", c->fatal_err.msg);
+        pi_info("stopping on an error: nothing more is written");
     } else if (!c->replay || atomic_load(stop)) {
         pi_info("stopping: flushing %zu buffered message(s)",
                 pi_batch_messages(c->fill) +
