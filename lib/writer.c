@@ -397,14 +397,15 @@ static void explain_denied(pi_writer *w, pi_err *err)
                  " ', ' ORDER BY k), '') FROM (VALUES"
                  " (1, 'schema_migrations', 'SELECT'),"
                  " (2, 'presences', 'SELECT'), (3, 'presences', 'INSERT'),"
-                 " (4, 'presences', '%s'), (5, 'presence_rejects', 'INSERT')%s)"
+                 " (4, 'presences', '%s'), (5, 'presence_rejects', 'SELECT'),"
+                 " (6, 'presence_rejects', 'INSERT')%s)"
                  " AS v(k, t, p) WHERE to_regclass(t) IS NOT NULL AND NOT"
                  " has_table_privilege(t, p)",
                  w->opts.on_conflict == PI_ON_CONFLICT_REPLACE ? "UPDATE"
                                                                : "SELECT",
-                 w->group ? ", (6, 'ingest_offsets', 'SELECT'),"
-                            " (7, 'ingest_offsets', 'INSERT'),"
-                            " (8, 'ingest_offsets', 'UPDATE')"
+                 w->group ? ", (7, 'ingest_offsets', 'SELECT'),"
+                            " (8, 'ingest_offsets', 'INSERT'),"
+                            " (9, 'ingest_offsets', 'UPDATE')"
                           : "");
     if (n < 0 || (size_t)n >= sizeof(sql) || w->conn == NULL)
         return;

@@ -96,8 +96,9 @@ BEGIN
     -- also UPDATEs presences: a deployment using it adds
     --   GRANT UPDATE ON presences TO presence_writer;)
     EXECUTE format('GRANT SELECT, INSERT ON %I.presences TO presence_writer', s);
-    -- INSERT … ON CONFLICT DO NOTHING: nothing is read back;
-    EXECUTE format('GRANT INSERT ON %I.presence_rejects TO presence_writer', s);
+    -- INSERT … ON CONFLICT (its unique key) DO NOTHING, which reads the key;
+    EXECUTE format('GRANT SELECT, INSERT ON %I.presence_rejects'
+                   ' TO presence_writer', s);
     -- the fence (SELECT … FOR UPDATE needs UPDATE) and the offsets' upsert.
     EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I.ingest_offsets'
                    ' TO presence_writer', s);

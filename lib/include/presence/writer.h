@@ -55,7 +55,8 @@
  * nothing of the batch is written, rejected or bisected. A missing privilege
  * (42501) is one of those; its message adds which of the privileges this
  * writer uses the role lacks (SELECT on schema_migrations and presences,
- * INSERT on presences and presence_rejects, UPDATE on presences with
+ * INSERT on presences, SELECT and INSERT on presence_rejects (its ON
+ * CONFLICT reads the unique key), UPDATE on presences with
  * on_conflict=replace, SELECT/INSERT/UPDATE on ingest_offsets with a group:
  * what deploy/sql/roles.sql grants presence_writer). A connection refused
  * for good (wrong password, certificate, no such database: db.h) is
