@@ -76,16 +76,23 @@ BEGIN
     -- The owner owns them all. The writer and the reader are stated from
     -- scratch (REVOKE first): a privilege taken out of this file is taken
     -- away on the next run.
+    -- (ALTER … OWNER only where it changes something: it locks the table
+    -- exclusively, and a run beside the service should not.) Each DO block
+    -- is one transaction: no session sees the grants half made.
     FOR obj IN
-        SELECT format('TABLE %I.%I', s, c.relname) AS what
+        SELECT format('TABLE %I.%I', s, c.relname) AS what,
+               c.relowner <> 'presence_owner'::regrole AS foreign
         FROM pg_class c
         WHERE c.relnamespace = s::regnamespace AND c.relname = ANY (tables)
         UNION ALL
-        SELECT format('FUNCTION %s', p.oid::regprocedure)
+        SELECT format('FUNCTION %s', p.oid::regprocedure),
+               p.proowner <> 'presence_owner'::regrole
         FROM pg_proc p
         WHERE p.pronamespace = s::regnamespace AND p.proname = ANY (reports)
     LOOP
-        EXECUTE format('ALTER %s OWNER TO presence_owner', obj.what);
+        IF obj.foreign THEN
+            EXECUTE format('ALTER %s OWNER TO presence_owner', obj.what);
+        END IF;
         EXECUTE format('REVOKE ALL ON %s FROM presence_writer, presence_reader',
                        obj.what);
     END LOOP;
