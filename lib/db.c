@@ -118,8 +118,11 @@ int pi_db_connect(PGconn **out, const char *conninfo, pi_err *err)
     /* Started, given verbose errors, then made again in full by PQreset:
      * the only way to have libpq print the SQLSTATE of an error the server
      * sends while connecting (there is no PGresult to ask). The first
-     * attempt sent nothing yet; the server forgets a connection that closes
-     * before its startup packet without a word. */
+     * attempt has sent nothing yet (at most a TCP connect): the server
+     * drops a connection that closes before its startup packet without an
+     * error (log_connections shows one more "connection received"). The
+     * reset is a full, blocking PQconnectdb: connect_timeout per host,
+     * multiple hosts, target_session_attrs. */
     conn = PQconnectStartParams(keys, vals, 1);
     if (conn == NULL)
         return pi_err_set(err, PI_EFATAL, "PostgreSQL: out of memory");
