@@ -20,6 +20,7 @@ packages=(
     python3 procps util-linux ca-certificates # harness helpers (ports, runuser)
     curl prometheus python3-yaml           # metrics e2e (promtool), alert tests
     systemd                                # systemd-analyze verify of the unit
+    openssl                                # test CAs and certificates (pg.sh start-tls)
 )
 
 missing=()

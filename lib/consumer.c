@@ -393,8 +393,21 @@ static void close_bounded(pi_consumer *c, int64_t deadline)
         pi_warn("kafka close: %s", rd_kafka_error_string(error));
         rd_kafka_error_destroy(error);
     } else {
-        while (!rd_kafka_consumer_closed(c->rk) && now_ms() < deadline)
-            rd_kafka_queue_poll_callback(q, 100);
+        /* Served as events, not callbacks: the group's queue now forwards
+         * here, and what a callback poll cannot serve — a message fetched
+         * before the pause, as when a fatal error stops the service while
+         * it fetches — makes librdkafka abort (rd_kafka_q_serve: assert res
+         * != RD_KAFKA_OP_RES_PASS). Rebalances go to the usual handler;
+         * the rest is dropped (nothing of it is committed). */
+        while (!rd_kafka_consumer_closed(c->rk) && now_ms() < deadline) {
+            rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 100);
+
+            if (ev && rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+                pi_consumer_rebalance_cb(
+                    c->rk, rd_kafka_event_error(ev),
+                    rd_kafka_event_topic_partition_list(ev), c);
+            rd_kafka_event_destroy(ev);
+        }
         c->closed = rd_kafka_consumer_closed(c->rk);
         if (!c->closed)
             pi_warn("leaving the consumer group did not complete by the "
@@ -521,8 +534,9 @@ int pi_consumer_run(pi_consumer *c, pi_err *err)
         pi_consumer_replay_progress(c, true);
 
     if (c->fatal) {
+        /* The error itself is the caller's one line, logged once, last. */
         *err = c->fatal_err;
-        pi_error("stopping: %s", c->fatal_err.msg);
+        pi_info("stopping on an error: nothing more is written");
     } else if (!c->replay || atomic_load(stop)) {
         pi_info("stopping: flushing %zu buffered message(s)",
                 pi_batch_messages(c->fill) +

@@ -1,10 +1,78 @@
 /* db.c -- PostgreSQL connections, SQLSTATE classification and retry backoff */
 #include "presence/db.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "presence/log.h"
+
+/* The SQLSTATE in a verbose libpq message ("...failed: FATAL:  28P01:
+ * password ..."), the code after the severity's "<SEVERITY>:  ", which the
+ * server words in its own language but libpq always lays out this way.
+ * Copied into sqlstate[6]; 0 when there is none (a client-side failure). */
+static int message_sqlstate(const char *msg, char sqlstate[6])
+{
+    for (const char *p = strstr(msg, ":  "); p; p = strstr(p + 1, ":  ")) {
+        const char *c = p + 3;
+        int ok = 1;
+
+        for (int i = 0; i < 5 && ok; i++)
+            ok = (c[i] >= '0' && c[i] <= '9') || (c[i] >= 'A' && c[i] <= 'Z');
+        if (ok && c[5] == ':') {
+            memcpy(sqlstate, c, 5);
+            sqlstate[5] = '\0';
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Why a connection failed, as one code, and libpq's message without the
+ * LOCATION line of verbose errors (into why).
+ *
+ * The server said why (a SQLSTATE): class 08 (connection), 53 (too many
+ * connections, also after authentication), 57 (starting up, shutting down,
+ * in recovery) pass; anything else — 28P01 wrong password, 28000 no
+ * pg_hba.conf entry, 3D000 no such database, 42501 no CONNECT privilege —
+ * does not.
+ *
+ * The client gave up by itself: no password to send, or it refused the
+ * server's certificate (sslmode verify-ca/verify-full: not signed by
+ * sslrootcert, or for another host name) or a server without TLS. libpq has
+ * no code for these, only its own messages, which are in English here (this
+ * program never sets LC_MESSAGES); anything else it says (refused, timed
+ * out, no route, connection closed) means the server is not there yet. */
+static int connect_failure(const PGconn *conn, char *why, size_t cap)
+{
+    static const char *const tls_refusals[] = {
+        "server certificate for", /* ... does not match host name */
+        "could not get server's host name from server certificate",
+        "certificate verify failed", "root certificate file",
+        "server does not support SSL"};
+    const char *msg = PQerrorMessage(conn), *loc;
+    char sqlstate[6];
+    size_t len;
+
+    loc = strstr(msg, "\nLOCATION:");
+    len = loc ? (size_t)(loc - msg) : strlen(msg);
+    while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
+        len--;
+    snprintf(why, cap, "%.*s", (int)len, msg);
+    if (message_sqlstate(why, sqlstate))
+        return strncmp(sqlstate, "08", 2) == 0 ||
+                       strncmp(sqlstate, "53", 2) == 0 ||
+                       strncmp(sqlstate, "57", 2) == 0
+                   ? PI_ERETRY
+                   : PI_EFATAL;
+    if (PQconnectionNeedsPassword(conn))
+        return PI_EFATAL;
+    for (size_t i = 0; i < sizeof(tls_refusals) / sizeof(*tls_refusals); i++) {
+        if (strstr(why, tls_refusals[i]))
+            return PI_EFATAL;
+    }
+    return PI_ERETRY;
+}
 
 int pi_db_connect(PGconn **out, const char *conninfo, pi_err *err)
 {
@@ -47,19 +115,28 @@ int pi_db_connect(PGconn **out, const char *conninfo, pi_err *err)
     }
     keys[n] = NULL;
     vals[n] = NULL;
-    conn = PQconnectdbParams(keys, vals, 1);
+    /* Started, given verbose errors, then made again in full by PQreset:
+     * the only way to have libpq print the SQLSTATE of an error the server
+     * sends while connecting (there is no PGresult to ask). The first
+     * attempt has sent nothing yet (at most a TCP connect): the server
+     * drops a connection that closes before its startup packet without an
+     * error (log_connections shows one more "connection received"). The
+     * reset is a full, blocking PQconnectdb: connect_timeout per host,
+     * multiple hosts, target_session_attrs. */
+    conn = PQconnectStartParams(keys, vals, 1);
     if (conn == NULL)
         return pi_err_set(err, PI_EFATAL, "PostgreSQL: out of memory");
+    PQsetErrorVerbosity(conn, PQERRORS_VERBOSE);
+    PQreset(conn);
     if (PQstatus(conn) != CONNECTION_OK) {
-        /* libpq gives no SQLSTATE for a failed connection: a password
-         * problem is permanent, anything else (refused, starting up, too
-         * many clients) may pass. */
-        int code = PQconnectionNeedsPassword(conn) ? PI_EFATAL : PI_ERETRY;
+        char why[PI_ERR_MSG_MAX];
+        int code = connect_failure(conn, why, sizeof(why));
         pi_err_set(err, code, "cannot connect to PostgreSQL '%s': %s", masked,
-                   PQerrorMessage(conn));
+                   why);
         PQfinish(conn);
         return code;
     }
+    PQsetErrorVerbosity(conn, PQERRORS_DEFAULT);
     *out = conn;
     return 0;
 }

@@ -186,28 +186,35 @@ void pi_log_mask_conninfo(const char *conninfo, char *out, size_t outsz)
         } else {
             snprintf(out, outsz, "%s", p);
         }
-        /* A password may also come as a query parameter. */
-        char *q = strstr(out, "password=");
-        if (q) {
+        /* Passwords may also come as query parameters (password=,
+         * sslpassword=): mask each value up to the next '&'. */
+        for (char *q = strchr(out, '?'); q && (q = strstr(q, "password="));) {
             char *end = strchr(q, '&');
             char rest[1024];
+            q += 9;
             snprintf(rest, sizeof(rest), "%s", end ? end : "");
-            snprintf(q, outsz - (size_t)(q - out), "password=****%s", rest);
+            snprintf(q, outsz - (size_t)(q - out), "****%s", rest);
+            q += 4;
         }
         return;
     }
-    /* key=value form: copy, masking the value of password=. */
+    /* key=value form: copy, masking the values of password= and
+     * sslpassword= (the client key's passphrase). */
     while (*p && o + 1 < outsz) {
-        if (strncmp(p, "password", 8) == 0 &&
-            (p == conninfo || p[-1] == ' ' || p[-1] == '\t')) {
-            const char *v = p + 8;
+        size_t kw = strncmp(p, "password", 8) == 0       ? 8
+                    : strncmp(p, "sslpassword", 11) == 0 ? 11
+                                                         : 0;
+        if (kw &&
+            (p == conninfo || p[-1] == ' ' || p[-1] == '\t' || p[-1] == '\'')) {
+            const char *v = p + kw;
             while (*v == ' ')
                 v++;
             if (*v == '=') {
                 v++;
                 while (*v == ' ')
                     v++;
-                o += (size_t)snprintf(out + o, outsz - o, "password=****");
+                o += (size_t)snprintf(out + o, outsz - o, "%.*s=****", (int)kw,
+                                      p);
                 if (o >= outsz) {
                     o = outsz - 1;
                     break;

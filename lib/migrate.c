@@ -171,6 +171,28 @@ cleanup:
     return rc;
 }
 
+/* Once deploy/sql/roles.sql has made presence_owner the owner of the
+ * schema's objects (schema_migrations tells), migrations run as it when the
+ * login role may (a member, or a superuser): what they create is owned by it
+ * like the rest, and a member that is not a superuser can ALTER what it owns.
+ */
+static int become_owner(PGconn *conn, pi_err *err)
+{
+    PGresult *res = PQexec(conn, "SELECT 1 FROM pg_class c JOIN pg_roles r"
+                                 " ON r.oid = c.relowner WHERE c.oid ="
+                                 " to_regclass('schema_migrations') AND"
+                                 " r.rolname = 'presence_owner' AND"
+                                 " pg_has_role(r.oid, 'MEMBER')");
+    int rc = 0;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        rc = pi_db_fail(err, conn, res, "looking for the role presence_owner");
+    else if (PQntuples(res) == 1)
+        rc = pi_db_exec(conn, "SET ROLE presence_owner", err);
+    PQclear(res);
+    return rc;
+}
+
 int pi_migrate_check(PGconn *conn, pi_err *err)
 {
     int version, rc;
@@ -274,6 +296,9 @@ int pi_migrate_apply(int *applied, int *version, const char *conninfo,
         goto cleanup;
     }
     rc = pi_db_connect(&conn, conninfo, err);
+    if (rc)
+        goto cleanup;
+    rc = become_owner(conn, err);
     if (rc)
         goto cleanup;
     /* Session-level lock: held across the per-file transactions, released

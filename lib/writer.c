@@ -381,6 +381,50 @@ static void prepare_topics(pi_writer *w, const pi_batch *batch)
     }
 }
 
+/* PostgreSQL refused a statement for want of a privilege (42501): it names
+ * the table, not the privilege. Add the privileges this writer uses that its
+ * role lacks, asked after the rollback. Best effort: the message stays as
+ * it is when the question fails. */
+static void explain_denied(pi_writer *w, pi_err *err)
+{
+    char sql[1024], lacks[256] = "";
+    PGresult *res;
+    int n;
+
+    /* What the statements of this mode need (writer.h documents them). */
+    n = snprintf(sql, sizeof(sql),
+                 "SELECT current_user, coalesce(string_agg(p || ' on ' || t,"
+                 " ', ' ORDER BY k), '') FROM (VALUES"
+                 " (1, 'schema_migrations', 'SELECT'),"
+                 " (2, 'presences', 'SELECT'), (3, 'presences', 'INSERT'),"
+                 " (4, 'presences', '%s'), (5, 'presence_rejects', 'SELECT'),"
+                 " (6, 'presence_rejects', 'INSERT')%s)"
+                 " AS v(k, t, p) WHERE to_regclass(t) IS NOT NULL AND NOT"
+                 " has_table_privilege(t, p)",
+                 w->opts.on_conflict == PI_ON_CONFLICT_REPLACE ? "UPDATE"
+                                                               : "SELECT",
+                 w->group ? ", (7, 'ingest_offsets', 'SELECT'),"
+                            " (8, 'ingest_offsets', 'INSERT'),"
+                            " (9, 'ingest_offsets', 'UPDATE')"
+                          : "");
+    if (n < 0 || (size_t)n >= sizeof(sql) || w->conn == NULL)
+        return;
+    rollback(w);
+    res = PQexec(w->conn, sql);
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        const char *list = PQgetvalue(res, 0, 1);
+        if (*list)
+            snprintf(lacks, sizeof(lacks),
+                     "role %s lacks %s: ", PQgetvalue(res, 0, 0), list);
+    }
+    PQclear(res);
+    size_t len = strlen(err->msg);
+    snprintf(err->msg + len, sizeof(err->msg) - len,
+             " (%sdeploy/sql/roles.sql grants presence_writer what the "
+             "service needs)",
+             lacks);
+}
+
 /* After a transient failure: say so, and wait before attempt number
  * `attempt`. Non-zero when opts.cancel is set (before or during the wait):
  * give up. */
@@ -468,6 +512,9 @@ int pi_writer_write(pi_writer *w, pi_batch *batch, pi_write_stats *stats,
         }
         if (rc == PI_EDATA)
             err->code = rc = PI_EFATAL;
+        /* Not about the data: no bisecting, no rejects; stop. */
+        if (rc == PI_EFATAL && strcmp(w->refused.sqlstate, "42501") == 0)
+            explain_denied(w, err);
         if (rc != PI_ERETRY)
             return rc;
         if (w->fence_blocked)
@@ -508,6 +555,8 @@ int pi_writer_next_offset(pi_writer *w, const char *topic, int32_t partition,
             if (rc == 0)
                 return 0;
         }
+        if (rc == PI_EFATAL && strcmp(w->refused.sqlstate, "42501") == 0)
+            explain_denied(w, err);
         if (rc != PI_ERETRY)
             return rc == PI_EDATA ? (err->code = PI_EFATAL) : rc;
         if (backoff(w, ++attempt, "reading ingest_offsets", err) != 0)

@@ -15,6 +15,10 @@ TOPIC="$NAME"
 GROUP="$NAME"
 DB="$NAME"
 PG="$PG_ADMIN dbname=$DB"
+# What start_service logs in with. PI_E2E_PG_ROLE=writer: a login role that
+# is only a member of presence_writer (deploy/sql/roles.sql), made by setup;
+# the checks (sql) keep the administrator's $PG.
+PG_SERVICE=$PG
 WORK=$(mktemp -d "/tmp/$NAME.XXXXXX")
 SERVICE_PIDS=()
 AT_EXIT=() # commands run at exit before the services are killed
@@ -49,6 +53,13 @@ setup() {
   bash "$PI_SUPPORT_DIR/kafka.sh" topic "$PI_SERVICES/kafka" "$TOPIC" "$1" >/dev/null
   psql "$PG_ADMIN" -XAtq -v ON_ERROR_STOP=1 -c "create database $DB" >/dev/null
   "$PI_BINARY" migrate --pg "$PG" >/dev/null
+  if [ "${PI_E2E_PG_ROLE:-}" = writer ]; then
+    psql "$PG" -XAtq -v ON_ERROR_STOP=1 -f "$PI_SOURCE_DIR/deploy/sql/roles.sql" >/dev/null
+    sql "create role ${NAME}_w login in role presence_writer"
+    at_exit "psql \"\$PG_ADMIN\" -XAtqc 'drop role if exists ${NAME}_w'"
+    PG_SERVICE="$PG user=${NAME}_w"
+    log "the service logs in as ${NAME}_w, a member of presence_writer only"
+  fi
 }
 
 # produce FILE: every line of FILE becomes one message, produced by kcat,
@@ -63,7 +74,7 @@ produce() {
 start_service() {
   local name=$1; shift
   "$PI_BINARY" run --brokers "$BROKERS" --topic "$TOPIC" --group "$GROUP" \
-    --pg "$PG" --linger-ms 50 --stats-interval-ms 0 "$@" \
+    --pg "$PG_SERVICE" --linger-ms 50 --stats-interval-ms 0 "$@" \
     >>"$WORK/$name.log" 2>&1 &
   SERVICE_PID=$!
   SERVICE_PIDS+=("$SERVICE_PID")

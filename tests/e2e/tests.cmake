@@ -2,6 +2,11 @@
 pi_c_test(e2e kafka_smoke TIMEOUT 120 FIXTURES kafka)
 pi_c_test(e2e mock_faults TIMEOUT 300 FIXTURES pg)
 pi_script_test(e2e run_exactly_once TIMEOUT 300 FIXTURES "pg;kafka")
+# The same, the service logging in as a member of presence_writer only.
+pi_script_test(e2e run_exactly_once_writer SCRIPT run_exactly_once TIMEOUT 300
+               FIXTURES "pg;kafka" ENV PI_E2E_PG_ROLE=writer)
+pi_script_test(e2e pg_tls TIMEOUT 300 FIXTURES "pg;kafka")
+pi_script_test(e2e pg_roles TIMEOUT 300 FIXTURES "pg;kafka")
 pi_script_test(e2e run_kill9 TIMEOUT 300 FIXTURES "pg;kafka")
 pi_script_test(e2e run_pg_outage SERIAL TIMEOUT 300 FIXTURES "pg;kafka")
 pi_script_test(e2e run_two_instances TIMEOUT 400 FIXTURES "pg;kafka")

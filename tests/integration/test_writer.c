@@ -511,6 +511,21 @@ static void test_writer__old_schema_refused(void **state)
     assert_null(strstr(err.msg, "secret"));
     opts.conninfo = "this is = not valid";
     assert_int_equal(pi_writer_new(&w, &opts, &err), PI_EINVAL);
+
+    /* Refused by the server for good (its SQLSTATE in the one line): no
+     * such database, no such role. Stop, do not wait. */
+    char conninfo[1024];
+    snprintf(conninfo, sizeof(conninfo), "%s dbname=pi_no_such_db",
+             f->conninfo);
+    opts.conninfo = conninfo;
+    assert_int_equal(pi_writer_new(&w, &opts, &err), PI_EFATAL);
+    assert_non_null(strstr(err.msg, "3D000: database \"pi_no_such_db\""));
+    assert_null(strchr(err.msg, '\n'));
+    snprintf(conninfo, sizeof(conninfo), "%s user=pi_no_such_role",
+             f->conninfo);
+    assert_int_equal(pi_writer_new(&w, &opts, &err), PI_EFATAL);
+    assert_non_null(strstr(err.msg, "28000: role \"pi_no_such_role\""));
+    assert_null(strstr(err.msg, "LOCATION"));
 }
 
 static void test_writer__reconnects_and_cancel(void **state)

@@ -12,10 +12,25 @@
 #   pg.sh freeze  DIR   SIGSTOP the postmaster and every backend: a server
 #                       that accepts TCP connections and never answers
 #   pg.sh thaw    DIR   SIGCONT them
+#   pg.sh start-tls DIR like start, but TLS and passwords only (below)
+#   pg.sh cert    DIR good|other   (TLS mode) the server presents the
+#                       certificate for its own name (good) or for another
+#                       host name (other), then reloads: new connections see it
 #
 # DIR receives: conninfo (libpq keyword string), port, pid (postmaster),
 # pgroot (where data/ and postgres.log live). Authentication is trust, only
 # on 127.0.0.1: this server holds test data and nothing else.
+#
+# TLS mode: a CA made here with openssl (DIR/tls/ca.crt) signs the server's
+# certificate for DNS:localhost and IP:127.0.0.1, and another for
+# DNS:other.invalid only (`cert DIR other`). ssl = on, password_encryption =
+# scram-sha-256, and pg_hba.conf holds nothing but `hostssl … scram-sha-256`
+# lines: no trust, no TCP without TLS. The superuser postgres and a login role
+# pi_app get random passwords, in DIR/pgpass (a libpq password file, mode
+# 600; the passwords alone in DIR/postgres.password and DIR/pi_app.password).
+# DIR/conninfo then reads "host=localhost port=P user=postgres
+# dbname=postgres sslmode=verify-full sslrootcert=DIR/tls/ca.crt
+# passfile=DIR/pgpass": no password in it.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -25,7 +40,10 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 MARKER=.pi-harness-pg
 
-usage() { die "usage: $0 start|stop|pause|resume|restart|crash|freeze|thaw DIR"; }
+usage() {
+    die "usage: $0 start|start-tls|stop|pause|resume|restart|crash|freeze|thaw DIR" \
+        "| cert DIR good|other"
+}
 
 # PostgreSQL refuses to run as root; CI and `bash deploy/local.sh` run as root,
 # so there the server runs as the Debian package's `postgres` user. `cd /`
@@ -107,8 +125,81 @@ server_stop() {
     fi
 }
 
+# tls_files DIR ROOT: the CA, the server's certificates and pg_hba.conf.
+tls_files() {
+    local dir=$1 root=$2 name
+    mkdir -p "$dir/tls"
+    (
+        cd "$dir/tls"
+        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=pi-test-ca" \
+            -keyout ca.key -out ca.crt 2>/dev/null
+        for name in good other; do
+            if [ "$name" = good ]; then
+                printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$name.ext"
+                subj=/CN=localhost
+            else
+                printf 'subjectAltName=DNS:other.invalid\n' >"$name.ext"
+                subj=/CN=other.invalid
+            fi
+            openssl req -newkey rsa:2048 -nodes -subj "$subj" \
+                -keyout "$name.key" -out "$name.csr" 2>/dev/null
+            openssl x509 -req -in "$name.csr" -CA ca.crt -CAkey ca.key \
+                -CAcreateserial -days 2 -extfile "$name.ext" -out "$name.crt" \
+                2>/dev/null
+        done
+    )
+    chmod 644 "$dir/tls/ca.crt"
+    install_cert "$dir" good
+    cat >"$root/data/pg_hba.conf" <<EOF
+# presence-ingest test harness, TLS mode: TLS and SCRAM only.
+hostssl all all 127.0.0.1/32 scram-sha-256
+hostssl all all ::1/128      scram-sha-256
+EOF
+    cat >>"$root/data/postgresql.conf" <<EOF
+ssl = on
+ssl_cert_file = 'server.crt'
+ssl_key_file = 'server.key'
+password_encryption = 'scram-sha-256'
+EOF
+}
+
+# install_cert DIR good|other: the server's certificate and key, in its data
+# directory where only its user reads the key.
+install_cert() {
+    local dir=$1 root
+    root=$(pgroot_of "$dir")
+    cp "$dir/tls/$2.crt" "$root/data/server.crt"
+    cp "$dir/tls/$2.key" "$root/data/server.key"
+    chmod 600 "$root/data/server.key"
+    [ "$(id -u)" -ne 0 ] || chown postgres: "$root/data/server.crt" "$root/data/server.key"
+}
+
+cmd_cert() {
+    local root
+    [ -f "$1/tls/ca.crt" ] || die "$1 holds no TLS server started by pg.sh start-tls"
+    case "$2" in good | other) ;; *) usage ;; esac
+    root=$(pgroot_of "$1")
+    install_cert "$1" "$2"
+    as_pg "$PG_BIN/pg_ctl" -D "$root/data" reload >/dev/null
+    # The postmaster loads the new files on SIGHUP; wait until a handshake
+    # shows the certificate asked for.
+    local want
+    want=$(openssl x509 -in "$1/tls/$2.crt" -noout -fingerprint -sha256)
+    for _ in $(seq 1 100); do
+        if [ "$(openssl s_client -starttls postgres -connect "127.0.0.1:$(cat "$1/port")" \
+            </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256 2>/dev/null)" = "$want" ]; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    die "the server did not switch to the $2 certificate within 10 s"
+}
+
+# The random passwords of TLS mode; the superuser's set by initdb.
+new_password() { openssl rand -hex 16; }
+
 cmd_start() {
-    local dir=$1 root port
+    local dir=$1 tls=${2:-} root port
     # A DIR left by a killed run: clear it so every start is from scratch.
     if [ -e "$dir" ]; then
         cmd_stop "$dir"
@@ -138,9 +229,17 @@ cmd_start() {
 
     # --no-sync and the settings below trade durability for speed: the data
     # is thrown away after the run.
-    as_pg "$PG_BIN/initdb" -D "$root/data" -U postgres -A trust -E UTF8 \
+    local auth=(-A trust) pw=""
+    if [ -n "$tls" ]; then
+        pw=$(new_password)
+        (umask 077 && printf '%s\n' "$pw" >"$root/pwfile")
+        [ "$(id -u)" -ne 0 ] || chown postgres: "$root/pwfile"
+        auth=(-A scram-sha-256 --pwfile="$root/pwfile")
+    fi
+    as_pg "$PG_BIN/initdb" -D "$root/data" -U postgres "${auth[@]}" -E UTF8 \
         --locale=C --no-sync >"$root/initdb.log" 2>&1 ||
         { cat "$root/initdb.log" >&2; return 1; }
+    rm -f "$root/pwfile"
     # No unix socket: its path must fit in 107 bytes and build dirs can be
     # deeper than that; every client uses TCP on 127.0.0.1.
     cat >>"$root/data/postgresql.conf" <<EOF
@@ -157,9 +256,29 @@ shared_buffers = 128MB
 log_min_messages = warning
 log_line_prefix = '%m [%p] '
 EOF
+    [ -z "$tls" ] || tls_files "$dir" "$root"
     server_start "$dir"
-    echo "host=127.0.0.1 port=$port user=postgres dbname=postgres" \
-        >"$dir/conninfo"
+    if [ -z "$tls" ]; then
+        echo "host=127.0.0.1 port=$port user=postgres dbname=postgres" \
+            >"$dir/conninfo"
+    else
+        local app
+        app=$(new_password)
+        (
+            umask 077
+            printf '%s\n' "$pw" >"$dir/postgres.password"
+            printf '%s\n' "$app" >"$dir/pi_app.password"
+            for host in localhost 127.0.0.1; do
+                printf '%s:%s:*:postgres:%s\n' "$host" "$port" "$pw"
+                printf '%s:%s:*:pi_app:%s\n' "$host" "$port" "$app"
+            done >"$dir/pgpass"
+        )
+        echo "host=localhost port=$port user=postgres dbname=postgres" \
+            "sslmode=verify-full sslrootcert=$dir/tls/ca.crt passfile=$dir/pgpass" \
+            >"$dir/conninfo"
+        "$PG_BIN/psql" "$(cat "$dir/conninfo")" -XAtq -v ON_ERROR_STOP=1 \
+            -c "CREATE ROLE pi_app LOGIN PASSWORD '$app'" >/dev/null
+    fi
     trap - EXIT
     log "PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}') ready:" \
         "$(cat "$dir/conninfo") (pid $(cat "$dir/pid"))"
@@ -211,11 +330,14 @@ signal_all() {
     pkill "-$2" -P "$pid" 2>/dev/null || true
 }
 
-[ $# -eq 2 ] || usage
+{ [ $# -eq 2 ] && [ "$1" != cert ]; } || { [ $# -eq 3 ] && [ "$1" = cert ]; } ||
+    usage
 [ -n "$2" ] && [ "$2" != / ] || usage
 dir=$(abspath "$2")
 case "$1" in
+    cert) cmd_cert "$dir" "$3" ;;
     start) cmd_start "$dir" ;;
+    start-tls) cmd_start "$dir" tls ;;
     stop) cmd_stop "$dir" ;;
     pause) cmd_pause "$dir" ;;
     resume) cmd_resume "$dir" ;;

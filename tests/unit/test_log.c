@@ -127,6 +127,22 @@ static void test_log__mask_conninfo(void **state)
     expect_masked("postgres://u@db/x?password=secret&sslmode=off",
                   "postgres://u@db/x?password=****&sslmode=off");
     expect_masked("postgresql://db/x", "postgresql://db/x");
+    /* The client key's passphrase, and every password of a URI. */
+    expect_masked("host=db sslpassword=k3y sslmode=verify-full",
+                  "host=db sslpassword=**** sslmode=verify-full");
+    expect_masked("sslpassword='a b' password=c",
+                  "sslpassword=**** password=****");
+    expect_masked(
+        "postgresql://u:s1@db/x?sslpassword=s2&password=s3&a=b",
+        "postgresql://u:****@db/x?sslpassword=****&password=****&a=b");
+    expect_masked("postgresql://db/x?password=",
+                  "postgresql://db/x?password=****");
+    /* A conninfo nested in dbname (libpq expands it): an unquoted value is
+     * masked up to the next blank, the closing quote with it. */
+    expect_masked("dbname='host=db password=s4'",
+                  "dbname='host=db password=****");
+    /* Names that end in "password" but are other keys stay. */
+    expect_masked("host=db passfile=/p", "host=db passfile=/p");
 }
 
 static void emit_secret(void)

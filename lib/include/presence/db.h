@@ -22,9 +22,13 @@
 /* Connect with conninfo (key=value string or postgresql:// URI; NULL or ""
  * uses libpq's PG* environment), with fallback_application_name
  * "presence-ingest". On success *out owns the connection (PQfinish it).
- * Fails with PI_ERETRY (server unreachable or not accepting connections: the
- * caller decides whether to wait) or PI_EFATAL (bad conninfo, authentication);
- * the message shows the conninfo masked. */
+ * Fails with PI_ERETRY (server unreachable, starting up, shutting down or
+ * out of connections: the caller decides whether to wait) or PI_EFATAL
+ * (permanent: bad conninfo; authentication refused or no password; no such
+ * database or no CONNECT privilege; the server's certificate refused under
+ * sslmode verify-ca/verify-full, or no TLS when it is required); the
+ * message is one line, shows the conninfo masked and libpq's reason with
+ * the server's SQLSTATE when it sent one. */
 PI_MUST_CHECK int pi_db_connect(PGconn **out, const char *conninfo,
                                 pi_err *err);
 

@@ -43,8 +43,11 @@ const char *pi_migrate_source_dir(void);
  * resulting schema version. Errors: PI_EINVAL (bad conninfo, unreadable
  * directory, two files with one version, migrations older than this build),
  * PI_ERETRY (cannot connect, connection lost), PI_EFATAL (the server refused
- * a file: the message names it). A failed file rolls back alone; earlier
- * ones stay applied. */
+ * a file: the message names it; or a connection refused for good, db.h). A
+ * failed file rolls back alone; earlier ones stay applied. Once
+ * deploy/sql/roles.sql made presence_owner the owner (of schema_migrations,
+ * among the rest) and the login role is a member of it (or a superuser),
+ * the migrations run as it (SET ROLE): what they create is owned by it. */
 PI_MUST_CHECK int pi_migrate_apply(int *applied, int *version,
                                    const char *conninfo, const char *dir,
                                    FILE *out, pi_err *err);

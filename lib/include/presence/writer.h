@@ -51,7 +51,16 @@
  * the column or constraint the error names (presences_reason_check →
  * bad_reason, …; see refusal_code in writer_rows.c) and is otherwise
  * wrong_type, the detail carrying "refused by PostgreSQL: SQLSTATE: message";
- * the rest commits. Anything else → PI_EFATAL with SQLSTATE and message.
+ * the rest commits. Anything else → PI_EFATAL with SQLSTATE and message:
+ * nothing of the batch is written, rejected or bisected. A missing privilege
+ * (42501) is one of those; its message adds which of the privileges this
+ * writer uses the role lacks (SELECT on schema_migrations and presences,
+ * INSERT on presences, SELECT and INSERT on presence_rejects (its ON
+ * CONFLICT reads the unique key), UPDATE on presences with
+ * on_conflict=replace, SELECT/INSERT/UPDATE on ingest_offsets with a group:
+ * what deploy/sql/roles.sql grants presence_writer). A connection refused
+ * for good (wrong password, certificate, no such database: db.h) is
+ * PI_EFATAL too, at start and on a reconnect alike.
  */
 #ifndef PRESENCE_WRITER_H
 #define PRESENCE_WRITER_H

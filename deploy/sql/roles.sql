@@ -1,0 +1,131 @@
+-- roles.sql -- least-privilege group roles for presence-ingest.
+--
+-- Run by an administrator (a superuser, or the role that ran the first
+-- `migrate` if it has CREATEROLE) in the service's database, after
+-- `presence-ingest migrate`, and again after any migrate that adds objects:
+--
+--   psql "$ADMIN_PG" -v ON_ERROR_STOP=1 -f deploy/sql/roles.sql
+--
+-- Re-runnable: it creates what is missing and (re)states every grant. It
+-- makes three NOLOGIN group roles (cluster-wide names) and gives them
+-- privileges on this database's objects only:
+--
+--   presence_owner   owns the tables, views and functions; `migrate` logs in
+--                    as a member of it and runs the migrations as it (SET
+--                    ROLE), so that what they create is owned by it too
+--   presence_writer  what `run`, `replay`, `load` (and `retention`) need,
+--                    nothing more: no DROP, ALTER, TRUNCATE or DELETE
+--   presence_reader  `report` and dashboards: SELECT on the tables and views
+--
+-- A deployment grants them to its login roles, for example:
+--
+--   CREATE ROLE pi_ingest LOGIN PASSWORD '…' IN ROLE presence_writer;
+--   CREATE ROLE grafana   LOGIN PASSWORD '…' IN ROLE presence_reader;
+--   CREATE ROLE pi_deploy LOGIN PASSWORD '…' IN ROLE presence_owner;
+--
+-- The instances of one consumer group should share one login role: an
+-- instance ends the sessions of a frozen one (pg_terminate_backend), which
+-- PostgreSQL allows on the sessions of one's own role (or with
+-- pg_signal_backend).
+
+DO $roles$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['presence_owner', 'presence_writer',
+                             'presence_reader'] LOOP
+        BEGIN
+            EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+        EXCEPTION
+            -- Already there, or created at the same moment by another run.
+            WHEN duplicate_object OR unique_violation THEN NULL;
+        END;
+    END LOOP;
+END
+$roles$;
+
+DO $grants$
+DECLARE
+    -- Where migrate put the tables (the search_path's first schema then).
+    s      name := (SELECT n.nspname FROM pg_class c
+                    JOIN pg_namespace n ON n.oid = c.relnamespace
+                    WHERE c.oid = to_regclass('schema_migrations'));
+    -- The objects of the migrations, by their stable names (CONTRACT §4,
+    -- §7): a migration that adds one adds it here.
+    tables text[] := ARRAY['schema_migrations', 'presences', 'presence_rejects',
+                           'ingest_offsets', 'presence_reasons',
+                           'connectivity_sessions', 'asset_status'];
+    -- The report functions: SQL, SECURITY INVOKER, for readers.
+    reports text[] := ARRAY['sessions_in', 'uptime_ranges', 'daily_uptime',
+                            'daily_uptime_hours', 'reason_counts',
+                            'flapping_assets'];
+    obj    record;
+BEGIN
+    IF s IS NULL THEN
+        RAISE EXCEPTION 'no schema_migrations table here: run presence-ingest migrate first, in this database';
+    END IF;
+    EXECUTE format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO presence_owner,'
+                   ' presence_writer', current_database());
+    EXECUTE format('GRANT CONNECT ON DATABASE %I TO presence_reader',
+                   current_database());
+    -- CREATE: for migrations, and for a new owner of the objects.
+    EXECUTE format('GRANT USAGE, CREATE ON SCHEMA %I TO presence_owner', s);
+    EXECUTE format('GRANT USAGE ON SCHEMA %I TO presence_writer,'
+                   ' presence_reader', s);
+
+    -- The owner owns them all. The writer and the reader are stated from
+    -- scratch (REVOKE first): a privilege taken out of this file is taken
+    -- away on the next run.
+    -- (ALTER … OWNER only where it changes something: it locks the table
+    -- exclusively, and a run beside the service should not.) Each DO block
+    -- is one transaction: no session sees the grants half made.
+    FOR obj IN
+        SELECT format('TABLE %I.%I', s, c.relname) AS what,
+               c.relowner <> 'presence_owner'::regrole AS foreign
+        FROM pg_class c
+        WHERE c.relnamespace = s::regnamespace AND c.relname = ANY (tables)
+        UNION ALL
+        SELECT format('FUNCTION %s', p.oid::regprocedure),
+               p.proowner <> 'presence_owner'::regrole
+        FROM pg_proc p
+        WHERE p.pronamespace = s::regnamespace AND p.proname = ANY (reports)
+    LOOP
+        IF obj.foreign THEN
+            EXECUTE format('ALTER %s OWNER TO presence_owner', obj.what);
+        END IF;
+        EXECUTE format('REVOKE ALL ON %s FROM presence_writer, presence_reader',
+                       obj.what);
+    END LOOP;
+
+    -- The writer. The schema version check at start:
+    EXECUTE format('GRANT SELECT ON %I.schema_migrations TO presence_writer', s);
+    -- the probe of stored ids and the COPY of new rows (on_conflict=replace
+    -- also UPDATEs presences: a deployment using it adds
+    --   GRANT UPDATE ON presences TO presence_writer;)
+    EXECUTE format('GRANT SELECT, INSERT ON %I.presences TO presence_writer', s);
+    -- INSERT … ON CONFLICT (its unique key) DO NOTHING, which reads the key;
+    EXECUTE format('GRANT SELECT, INSERT ON %I.presence_rejects'
+                   ' TO presence_writer', s);
+    -- the fence (SELECT … FOR UPDATE needs UPDATE) and the offsets' upsert.
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I.ingest_offsets'
+                   ' TO presence_writer', s);
+    -- Functions the writer calls (SECURITY DEFINER, EXECUTE revoked from
+    -- PUBLIC), one line each: creating partitions ahead, retention:
+    --   EXECUTE format('GRANT EXECUTE ON FUNCTION %I.f(int) TO presence_writer', s);
+
+    -- The reader: the tables and views, read-only, and the report functions.
+    FOR obj IN
+        SELECT format('TABLE %I.%I', s, c.relname) AS what
+        FROM pg_class c
+        WHERE c.relnamespace = s::regnamespace AND c.relname = ANY (tables)
+        UNION ALL
+        SELECT format('FUNCTION %s', p.oid::regprocedure)
+        FROM pg_proc p
+        WHERE p.pronamespace = s::regnamespace AND p.proname = ANY (reports)
+    LOOP
+        EXECUTE format('GRANT %s ON %s TO presence_reader',
+                       CASE WHEN obj.what LIKE 'TABLE %' THEN 'SELECT'
+                            ELSE 'EXECUTE' END, obj.what);
+    END LOOP;
+END
+$grants$;
