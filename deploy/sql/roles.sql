@@ -54,11 +54,20 @@ DECLARE
     -- §7): a migration that adds one adds it here.
     tables text[] := ARRAY['schema_migrations', 'presences', 'presence_rejects',
                            'ingest_offsets', 'presence_reasons',
-                           'connectivity_sessions', 'asset_status'];
-    -- The report functions: SQL, SECURITY INVOKER, for readers.
+                           'connectivity_sessions', 'asset_status',
+                           'presence_partitioning', 'presence_partitions'];
+    -- The report functions and the id/time helpers (0003): SQL, SECURITY
+    -- INVOKER, for readers.
     reports text[] := ARRAY['sessions_in', 'uptime_ranges', 'daily_uptime',
                             'daily_uptime_hours', 'reason_counts',
-                            'flapping_assets'];
+                            'flapping_assets', 'presences_in',
+                            'presence_id_time', 'presence_id_at',
+                            'presence_on_scheme', 'presence_period_floor'];
+    -- The writer's functions (0003): SECURITY DEFINER, so they act as their
+    -- owner (presence_owner, who owns presences and its partitions);
+    -- EXECUTE is revoked from PUBLIC by the migration.
+    definer text[] := ARRAY['presence_partitions_ensure',
+                            'presence_partition_retire'];
     obj    record;
 BEGIN
     IF s IS NULL THEN
@@ -88,7 +97,16 @@ BEGIN
         SELECT format('FUNCTION %s', p.oid::regprocedure),
                p.proowner <> 'presence_owner'::regrole
         FROM pg_proc p
-        WHERE p.pronamespace = s::regnamespace AND p.proname = ANY (reports)
+        WHERE p.pronamespace = s::regnamespace
+          AND p.proname = ANY (reports || definer)
+        UNION ALL
+        -- The partitions of presences (0003): ALTER TABLE … OWNER does not
+        -- reach them, and retention drops them as presence_owner.
+        SELECT format('TABLE %s', i.inhrelid::regclass),
+               c.relowner <> 'presence_owner'::regrole
+        FROM pg_inherits i
+        JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = to_regclass(format('%I.presences', s))
     LOOP
         IF obj.foreign THEN
             EXECUTE format('ALTER %s OWNER TO presence_owner', obj.what);
@@ -110,8 +128,14 @@ BEGIN
     EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I.ingest_offsets'
                    ' TO presence_writer', s);
     -- Functions the writer calls (SECURITY DEFINER, EXECUTE revoked from
-    -- PUBLIC), one line each: creating partitions ahead, retention:
-    --   EXECUTE format('GRANT EXECUTE ON FUNCTION %I.f(int) TO presence_writer', s);
+    -- PUBLIC): creating partitions ahead (`run`, `retention`), and
+    -- `retention`'s drop of a partition wholly older than its cutoff; the
+    -- list it works through.
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %I.presence_partitions_ensure('
+                   'timestamptz, timestamptz) TO presence_writer', s);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %I.presence_partition_retire('
+                   'text, timestamptz, boolean) TO presence_writer', s);
+    EXECUTE format('GRANT SELECT ON %I.presence_partitions TO presence_writer', s);
 
     -- The reader: the tables and views, read-only, and the report functions.
     FOR obj IN

@@ -98,7 +98,23 @@ out=$("$PI_BINARY" replay --brokers "$BROKERS" --topic "$TOPIC" --pg "$PG user=$
   fail "report as the reader"
 [ "$(($(wc -l <"$WORK/status.csv") - 1))" = "$(sql "select count(*) from asset_status")" ] ||
   fail "report as the reader: $(wc -l <"$WORK/status.csv") lines"
+grep -q "partitions ahead" "$WORK/run.log" &&
+  fail "run's partition keeper failed as the writer: $(grep "partitions ahead" "$WORK/run.log")"
 log "ok: run, replay and load as the writer, report as the reader"
+
+# retention as the writer: its DDL goes through the two SECURITY DEFINER
+# functions roles.sql grants; the partitions themselves stay out of reach.
+denied "$W" "DROP TABLE presences_default"
+denied "$W" "ALTER TABLE presences DETACH PARTITION presences_default"
+for mode in --dry-run ""; do
+  "$PI_BINARY" retention --keep 400d $mode --pg "$PG user=$W" >"$WORK/retention.out" 2>&1 ||
+    fail "retention --keep 400d $mode as the writer: $(cat "$WORK/retention.out")"
+done
+[ "$(sql "select count(*) from presences")" = "$N" ] || fail "retention dropped current rows"
+[ "$(sql "select count(*) from pg_inherits i join pg_class c on c.oid = i.inhrelid
+          where i.inhparent = 'presences'::regclass and c.relowner <> 'presence_owner'::regrole")" = 0 ] ||
+  fail "a partition not owned by presence_owner"
+log "ok: retention as the writer; the partitions it makes are the owner's"
 
 # A later migration, applied by a member of presence_owner (no superuser):
 # it may ALTER what the owner owns, and what it creates is the owner's.
