@@ -419,10 +419,10 @@ static void write_table(outbuf *o, size_t ncols, const char *const *names,
             const char *v = cells[r * ncols + c];
             size_t i = r * ncols + c, n;
 
-            text[i] = types[c] == PI_COL_HOURS
-                          ? hours_strip(v)
-                          : pi_strdup(cell_text(buf, sizeof(buf), types[c], v,
-                                                &n));
+            text[i] =
+                types[c] == PI_COL_HOURS
+                    ? hours_strip(v)
+                    : pi_strdup(cell_text(buf, sizeof(buf), types[c], v, &n));
             if (width(text[i]) > w[c])
                 w[c] = width(text[i]);
         }
