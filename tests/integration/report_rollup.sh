@@ -124,6 +124,7 @@ load >/dev/null --batch-size 37 "$WORK/fleet.jsonl"
 kill "$BG"; wait "$BG" 2>/dev/null || true; BG=
 QT=$(awk '/^CREATE VIEW asset_status AS/{p=1; next} p && /^WHERE lc.time IS NOT NULL OR ld.time/{print; exit} p' \
   "$PI_SOURCE_DIR/migrations/0002_reports.sql")
+QT=${QT%;}
 [ -n "$QT" ] || fail "0002's asset_status not found"
 q -c "CREATE TABLE qt AS $QT"
 expect "fleet: query-time rows" "150" "SELECT count(*) FROM qt"
@@ -137,6 +138,48 @@ expect "fleet: asset_state = query time" "0,0" \
 # Each state occurs (the comparison is not vacuous).
 expect "fleet: states" "offline online" \
   "SELECT string_agg(DISTINCT state, ' ') FROM asset_state"
+
+# reason_counts and flapping_assets (whole hours from the hourly counts,
+# flapping from the candidates of the hourly disconnect counts) equal 0002's
+# query-time functions (inlined here as qt_*), after late rows replaced
+# (--on-conflict replace moves 200 rows to other assets, types and an hour
+# earlier) and some deleted, on windows with and without whole hours.
+for f in reason_counts flapping_assets; do
+  awk -v f="$f" '$0 ~ "^CREATE FUNCTION " f "\\(" {p=1} p {print} p && /^\$\$;/ {exit}' \
+    "$PI_SOURCE_DIR/migrations/0002_reports.sql" | sed "s/^CREATE FUNCTION $f(/CREATE FUNCTION qt_$f(/" >"$WORK/$f.sql"
+  grep -q "qt_$f" "$WORK/$f.sql" || fail "0002's $f not found"
+  q -f "$WORK/$f.sql" >/dev/null
+done
+head -200 "$WORK/fleet.jsonl" | sed -e 's/"asset":"\([^"]*\)"/"asset":"\1x"/' \
+  -e 's/"type":"connect"/"type":"disconnect"/' >"$WORK/replace2.jsonl"
+load >/dev/null --on-conflict replace "$WORK/replace2.jsonl"
+expect "replaced rows" "$(grep -c '"asset":"' "$WORK/replace2.jsonl")" \
+  "SELECT count(*) FROM presences WHERE asset LIKE '%x'"
+q -c "DELETE FROM presences WHERE id IN (SELECT id FROM presences ORDER BY id DESC LIMIT 100)"
+LAST=$(q -c "SELECT max(time) FROM presences")
+for w in "'-infinity'|'infinity'" "'$LAST'::timestamptz - interval '1 day'|'$LAST'" \
+  "'$LAST'::timestamptz - interval '30 hours 7 minutes'|'$LAST'::timestamptz - interval '2 hours 3.5 seconds'" \
+  "date_trunc('hour', '$LAST'::timestamptz) - interval '5 hours'|date_trunc('hour', '$LAST'::timestamptz)" \
+  "'$LAST'::timestamptz - interval '50 minutes'|'$LAST'::timestamptz - interval '10 minutes'"; do
+  s=${w%%|*} u=${w##*|}
+  for call in "reason_counts($s, $u)" "flapping_assets(interval '1 hour', 3, $s, $u)" \
+    "flapping_assets(interval '10 minutes', 2, $s, $u)" "flapping_assets(interval '1 day', 10, $s, $u)"; do
+    n=$(q -c "SELECT count(*) FROM qt_$call")
+    expect "$call = query time ($n rows)" "0,0" \
+      "SELECT (SELECT count(*) FROM (SELECT * FROM $call EXCEPT ALL SELECT * FROM qt_$call) x),
+              (SELECT count(*) FROM (SELECT * FROM qt_$call EXCEPT ALL SELECT * FROM $call) x)"
+  done
+done
+# The comparisons are not vacuous.
+expect "fleet: some flapping" "t" "SELECT count(*) > 3 FROM qt_flapping_assets(interval '1 hour', 3, '-infinity', 'infinity')"
+expect "fleet: view = query time after replace and delete" "0,0" \
+  "SELECT (SELECT count(*) FROM (SELECT * FROM asset_status EXCEPT ALL SELECT * FROM ($QT) y) x),
+          (SELECT count(*) FROM (SELECT * FROM ($QT) y EXCEPT ALL SELECT * FROM asset_status) x)"
+
+q -c "SELECT presence_rollup_refresh()" >/dev/null
+expect "fleet: asset_state = query time after replace and delete" "0,0" \
+  "SELECT (SELECT count(*) FROM (SELECT * FROM asset_state EXCEPT ALL SELECT * FROM ($QT) y) x),
+          (SELECT count(*) FROM (SELECT * FROM ($QT) y EXCEPT ALL SELECT * FROM asset_state) x)"
 
 # presence_rollup_rebuild gives the same table.
 q -c "CREATE TABLE before_rebuild AS SELECT * FROM asset_state; SELECT presence_rollup_rebuild()" >/dev/null
