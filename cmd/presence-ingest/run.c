@@ -17,6 +17,7 @@
 #include "presence/log.h"
 #include "presence/metrics.h"
 #include "presence/probe.h"
+#include "presence/rollup.h"
 
 /* How long past --shutdown-timeout-ms the watchdog lets a stop run. */
 #define WATCHDOG_GRACE_MS 3000
@@ -144,6 +145,7 @@ static int consume(int argc, char **argv, unsigned cmd)
     pi_metrics *metrics = NULL;
     pi_http *http = NULL;
     pi_probe *probe = NULL;
+    pi_rollup *rollup = NULL;
     pi_write_stats total;
     pi_err err;
     struct sigaction sa;
@@ -181,6 +183,10 @@ static int consume(int argc, char **argv, unsigned cmd)
     rc = serve_http(&cfg, &metrics, &http, &probe, &err);
     if (rc == 0)
         rc = pi_consumer_new(&c, &cfg, &stop_requested, &err);
+    /* After the consumer checked the schema; a dry run writes nothing. */
+    if (rc == 0 && cfg.rollup_interval_ms > 0 && !cfg.dry_run)
+        pi_rollup_start(&rollup, cfg.pg, cfg.rollup_interval_ms,
+                        cfg.pg_tx_timeout_ms);
     if (rc == 0) {
         rc = pi_consumer_run(c, &err);
         if (cfg.replay) {
@@ -206,6 +212,7 @@ cleanup:
     /* The server reads the consumer's Kafka handle: stop it first. */
     pi_http_stop(http);
     pi_probe_stop(probe);
+    pi_rollup_stop(rollup);
     pi_consumer_destroy(c);
     pi_metrics_destroy(metrics);
     pi_config_fini(&cfg);
