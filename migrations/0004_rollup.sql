@@ -222,9 +222,18 @@ BEGIN
     IF NOT pg_try_advisory_xact_lock(presence_rollup_lock_key()) THEN
         RETURN -1;
     END IF;
-    -- Fold the reason counts into one row per key (a sum: rows appended
-    -- meanwhile stay as they are).
-    WITH d AS (DELETE FROM presence_reason_hours RETURNING *)
+    -- Fold the reason counts of the keys with several rows into one row
+    -- (a sum: rows appended meanwhile are not seen and stay as they are).
+    -- Keys already folded are not rewritten.
+    WITH dup AS (
+        SELECT h.hour, h.type, h.reason FROM presence_reason_hours h
+        GROUP BY 1, 2, 3 HAVING count(*) > 1
+    ), d AS (
+        DELETE FROM presence_reason_hours h USING dup
+        WHERE h.hour = dup.hour AND h.type = dup.type
+          AND h.reason = dup.reason
+        RETURNING h.*
+    )
     INSERT INTO presence_reason_hours (hour, type, reason, n)
     SELECT d.hour, d.type, d.reason, sum(d.n) FROM d
     GROUP BY 1, 2, 3 HAVING sum(d.n) <> 0;

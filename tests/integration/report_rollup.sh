@@ -59,12 +59,15 @@ expect "second refresh: nothing to do" "0" "SELECT presence_rollup_refresh()"
 
 # A replay of stored rows writes nothing: no dirty row, asset_state's rows
 # keep their xmin (and a catch-up rewrites no unchanged row either).
-before=$(q -c "SELECT string_agg(asset || ':' || xmin, ' ' $ORDER) FROM asset_state")
+XMINS="SELECT (SELECT string_agg(asset || ':' || xmin, ' ' $ORDER) FROM asset_state)
+          || ' / ' || (SELECT string_agg(xmin::text, ' ' ORDER BY hour, type, reason) FROM presence_reason_hours)
+          || ' / ' || (SELECT string_agg(xmin::text, ' ' ORDER BY asset, hour) FROM presence_disconnect_hours)
+          || ' / ' || (SELECT string_agg(xmin::text, ' ' ORDER BY id) FROM presences)"
+before=$(q -c "$XMINS")
 load >/dev/null "$DATA/report_fleet.jsonl"
 expect "replay: no dirty row" "0" "SELECT count(*) FROM presence_dirty"
 q -c "SELECT presence_rollup_refresh()" >/dev/null
-expect "replay: asset_state xmin unchanged" "$before" \
-  "SELECT string_agg(asset || ':' || xmin, ' ' $ORDER) FROM asset_state"
+expect "replay and catch-up: every rollup row's xmin unchanged" "$before" "$XMINS"
 
 # The report catches up itself (status for every asset).
 cat >"$WORK/late.jsonl" <<'EOF'
