@@ -1,19 +1,21 @@
--- 0004_rollup.sql -- asset_status from a rollup kept off the writer's hot
--- path: asset_state (one row per asset: its §7 status), presence_dirty (the
--- assets written since the rollup last caught up), the statement triggers
--- that fill presence_dirty, presence_rollup_refresh() that catches up, and
--- asset_status redefined as asset_state for the clean assets plus 0002's
--- query-time definition (asset_status_for) for the dirty ones -- so the view
--- gives exactly the query-time answer whatever the rollup's lag.
+-- 0004_rollup.sql -- the fleet-wide reports from a rollup kept off the
+-- writer's hot path: asset_state (one row per asset: its §7 status) and
+-- presence_reason_minutes (event counts per UTC minute, type and reason),
+-- presence_dirty (what the writers' statements changed since the last
+-- catch-up), the statement triggers that fill it, presence_rollup_refresh()
+-- that catches up, and asset_status and reason_counts redefined on the
+-- rollup plus what is still in presence_dirty -- so both give exactly the
+-- query-time answer whatever the rollup's lag.
 --
 -- The writer pays one statement trigger per COPY/UPDATE/DELETE: from the
--- statement's transition table, one row holding the distinct assets of its
--- connect/disconnect/declare_asset rows, appended to an index-free table. A
--- statement that writes no row (a replay: every row already stored) appends
--- nothing, so it still writes nothing. Works the same on a plain and on a
--- partitioned presences (the triggers are on the table the statements name).
--- Removing rows without DELETE (DROP/DETACH of a partition) fires no trigger:
--- run SELECT presence_rollup_rebuild() afterwards.
+-- statement's transition table, one row appended to an index-free table
+-- (the distinct assets of its connect/disconnect/declare_asset rows, and its
+-- counts per minute, type and reason). A statement that writes no row (a
+-- replay: every row already stored) appends nothing, so it still writes
+-- nothing. Works the same on a plain and on a partitioned presences (the
+-- triggers are on the table the statements name). Removing rows without
+-- DELETE (DROP/DETACH of a partition) fires no trigger: run SELECT
+-- presence_rollup_rebuild() afterwards.
 
 -- The §7 status of one asset, from presences: 0002's asset_status
 -- definition for that asset (no row when it has no connect, disconnect or
@@ -81,10 +83,29 @@ CREATE TABLE asset_state (
     connection_id bigint      NOT NULL
 );
 
--- Assets whose rows changed since the last catch-up: one row per statement
--- that changed presences (append-only, no index; emptied by the refresh).
+-- What changed since the last catch-up: one row per statement that changed
+-- presences (append-only, no index; emptied by the catch-up): the assets
+-- whose status may have changed, and the statement's event counts per UTC
+-- minute, type and reason (negative for rows updated away or deleted), as
+-- four arrays of one length.
 CREATE TABLE presence_dirty (
-    assets text[] NOT NULL
+    assets  text[]        NOT NULL,
+    minutes timestamptz[] NOT NULL,
+    types   text[]        NOT NULL,
+    reasons text[]        NOT NULL,
+    counts  bigint[]      NOT NULL
+);
+
+-- Event counts per UTC minute, type and reason, folded from presence_dirty
+-- by the catch-up. reason_counts sums the whole minutes of [since, until)
+-- here and in presence_dirty, and counts the partial minutes at its ends in
+-- presences. A key whose rows were all deleted keeps a row with n = 0.
+CREATE TABLE presence_reason_minutes (
+    minute timestamptz NOT NULL,
+    type   text        NOT NULL,
+    reason text        NOT NULL,
+    n      bigint      NOT NULL,
+    PRIMARY KEY (minute, type, reason)
 );
 
 -- 0001's BRIN on time, as minmax-multi: events arrive roughly in time order
@@ -96,58 +117,32 @@ DROP INDEX IF EXISTS presences_time_brin;
 CREATE INDEX presences_time_brin ON presences
     USING brin (time timestamptz_minmax_multi_ops) WITH (pages_per_range = 16);
 
--- Event counts per UTC hour, type and reason, as deltas: the triggers append
--- the statement's counts (negative for rows updated away or deleted) in the
--- writer's transaction, so the sums are always exact; the catch-up folds
--- the rows into one per key. reason_counts sums the whole hours of
--- [since, until) here and counts the partial hours at its ends in presences.
-CREATE TABLE presence_reason_hours (
-    hour   timestamptz NOT NULL,
-    type   text        NOT NULL,
-    reason text        NOT NULL,
-    n      bigint      NOT NULL
-);
-
--- Disconnects per asset and UTC hour, as deltas (appended like the above;
--- never folded: about one narrow row per disconnect and batch). An upper
--- bound for flapping: an asset is computed from presences only when its
--- disconnects in the hours a window can touch reach the threshold.
-CREATE TABLE presence_disconnect_hours (
-    asset text        NOT NULL,
-    hour  timestamptz NOT NULL,
-    n     bigint      NOT NULL
-);
-CREATE INDEX presence_disconnect_hours_brin ON presence_disconnect_hours
-    USING brin (hour);
-
 -- Refreshers (and TRUNCATE) serialise on this transaction-level advisory
 -- lock, so each catch-up reads presences after the previous one committed.
 CREATE FUNCTION presence_rollup_lock_key() RETURNS bigint
 LANGUAGE sql IMMUTABLE AS $$ SELECT 7304169482913377001::bigint $$;
 
--- The statement triggers: the distinct assets of the rows the statement
--- wrote (for UPDATE and DELETE, the old rows' assets too). Only the types
--- status reads; nothing is appended when there are none.
+-- The statement triggers: one presence_dirty row for the rows the statement
+-- wrote (for UPDATE and DELETE, the old rows count out), none when it wrote
+-- no row. Only the types status reads mark an asset.
 CREATE FUNCTION presence_rollup_mark() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     rows text;
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        INSERT INTO presence_dirty (assets)
-        SELECT array_agg(s.asset) FROM (
-            SELECT DISTINCT n.asset FROM rollup_new n
-            WHERE n.asset IS NOT NULL
-              AND n.type IN ('connect', 'disconnect', 'declare_asset')) s
+        INSERT INTO presence_dirty (assets, minutes, types, reasons, counts)
+        SELECT (SELECT coalesce(array_agg(s.asset), '{}') FROM (
+                    SELECT DISTINCT n.asset FROM rollup_new n
+                    WHERE n.asset IS NOT NULL
+                      AND n.type IN ('connect', 'disconnect',
+                                     'declare_asset')) s),
+               array_agg(g.minute), array_agg(g.type), array_agg(g.reason),
+               array_agg(g.n)
+        FROM (SELECT date_trunc('minute', n.time, 'UTC') AS minute, n.type,
+                     n.reason, count(*) AS n
+              FROM rollup_new n GROUP BY 1, 2, 3) g
         HAVING count(*) > 0;
-        INSERT INTO presence_reason_hours (hour, type, reason, n)
-        SELECT date_trunc('hour', n.time, 'UTC'), n.type, n.reason, count(*)
-        FROM rollup_new n GROUP BY 1, 2, 3;
-        INSERT INTO presence_disconnect_hours (asset, hour, n)
-        SELECT n.asset, date_trunc('hour', n.time, 'UTC'), count(*)
-        FROM rollup_new n
-        WHERE n.type = 'disconnect' AND n.asset IS NOT NULL
-        GROUP BY 1, 2;
         RETURN NULL;
     END IF;
     -- UPDATE (old rows counted out, new ones in) or DELETE (old rows out):
@@ -160,23 +155,19 @@ BEGIN
                         'n.time FROM rollup_new n';
     END IF;
     EXECUTE format($q$
-        INSERT INTO presence_dirty (assets)
-        SELECT array_agg(s.asset) FROM (
-            SELECT DISTINCT r.asset FROM (%s) r
-            WHERE r.asset IS NOT NULL
-              AND r.type IN ('connect', 'disconnect', 'declare_asset')) s
-        HAVING count(*) > 0 $q$, rows);
-    EXECUTE format($q$
-        INSERT INTO presence_reason_hours (hour, type, reason, n)
-        SELECT date_trunc('hour', r.time, 'UTC'), r.type, r.reason,
-               sum(r.sign)
-        FROM (%s) r GROUP BY 1, 2, 3 HAVING sum(r.sign) <> 0 $q$, rows);
-    EXECUTE format($q$
-        INSERT INTO presence_disconnect_hours (asset, hour, n)
-        SELECT r.asset, date_trunc('hour', r.time, 'UTC'), sum(r.sign)
-        FROM (%s) r
-        WHERE r.type = 'disconnect' AND r.asset IS NOT NULL
-        GROUP BY 1, 2 HAVING sum(r.sign) <> 0 $q$, rows);
+        INSERT INTO presence_dirty (assets, minutes, types, reasons, counts)
+        SELECT (SELECT coalesce(array_agg(DISTINCT r.asset), '{}')
+                FROM (%1$s) r
+                WHERE r.asset IS NOT NULL
+                  AND r.type IN ('connect', 'disconnect', 'declare_asset')),
+               coalesce(array_agg(g.minute), '{}'),
+               coalesce(array_agg(g.type), '{}'),
+               coalesce(array_agg(g.reason), '{}'),
+               coalesce(array_agg(g.n), '{}')
+        FROM (SELECT date_trunc('minute', r.time, 'UTC') AS minute, r.type,
+                     r.reason, sum(r.sign)::bigint AS n
+              FROM (%1$s) r GROUP BY 1, 2, 3 HAVING sum(r.sign) <> 0) g
+        HAVING EXISTS (SELECT 1 FROM (%1$s) r) $q$, rows);
     RETURN NULL;
 END
 $$;
@@ -188,8 +179,7 @@ BEGIN
     PERFORM pg_advisory_xact_lock(presence_rollup_lock_key());
     DELETE FROM presence_dirty;
     DELETE FROM asset_state;
-    DELETE FROM presence_reason_hours;
-    DELETE FROM presence_disconnect_hours;
+    DELETE FROM presence_reason_minutes;
     RETURN NULL;
 END
 $$;
@@ -222,27 +212,23 @@ BEGIN
     IF NOT pg_try_advisory_xact_lock(presence_rollup_lock_key()) THEN
         RETURN -1;
     END IF;
-    -- Fold the reason counts of the keys with several rows into one row
-    -- (a sum: rows appended meanwhile are not seen and stay as they are).
-    -- Keys already folded are not rewritten.
-    WITH dup AS (
-        SELECT h.hour, h.type, h.reason FROM presence_reason_hours h
-        GROUP BY 1, 2, 3 HAVING count(*) > 1
-    ), d AS (
-        DELETE FROM presence_reason_hours h USING dup
-        WHERE h.hour = dup.hour AND h.type = dup.type
-          AND h.reason = dup.reason
-        RETURNING h.*
-    )
-    INSERT INTO presence_reason_hours (hour, type, reason, n)
-    SELECT d.hour, d.type, d.reason, sum(d.n) FROM d
-    GROUP BY 1, 2, 3 HAVING sum(d.n) <> 0;
+    -- Take the rows (one snapshot), fold their counts, and collect their
+    -- assets.
     WITH taken AS (
         DELETE FROM presence_dirty d
         WHERE max_rows IS NULL
            OR d.ctid = ANY (ARRAY(SELECT x.ctid FROM presence_dirty x
                                   LIMIT max_rows))
-        RETURNING d.assets
+        RETURNING d.*
+    ), folded AS (
+        INSERT INTO presence_reason_minutes AS m (minute, type, reason, n)
+        SELECT u.minute, u.type, u.reason, sum(u.n)
+        FROM taken t
+        CROSS JOIN LATERAL unnest(t.minutes, t.types, t.reasons, t.counts)
+            u(minute, type, reason, n)
+        GROUP BY 1, 2, 3
+        ON CONFLICT (minute, type, reason) DO UPDATE SET n = m.n + excluded.n
+        RETURNING 1
     )
     SELECT coalesce(array_agg(DISTINCT a.asset), '{}') INTO todo
     FROM taken t CROSS JOIN LATERAL unnest(t.assets) a(asset);
@@ -286,16 +272,10 @@ BEGIN
           WHERE p.asset IS NOT NULL) a
     CROSS JOIN LATERAL asset_status_of(a.asset) s;
     GET DIAGNOSTICS n = ROW_COUNT;
-    DELETE FROM presence_reason_hours;
-    INSERT INTO presence_reason_hours (hour, type, reason, n)
-    SELECT date_trunc('hour', p.time, 'UTC'), p.type, p.reason, count(*)
+    DELETE FROM presence_reason_minutes;
+    INSERT INTO presence_reason_minutes (minute, type, reason, n)
+    SELECT date_trunc('minute', p.time, 'UTC'), p.type, p.reason, count(*)
     FROM presences p GROUP BY 1, 2, 3;
-    DELETE FROM presence_disconnect_hours;
-    INSERT INTO presence_disconnect_hours (asset, hour, n)
-    SELECT p.asset, date_trunc('hour', p.time, 'UTC'), count(*)
-    FROM presences p
-    WHERE p.type = 'disconnect' AND p.asset IS NOT NULL
-    GROUP BY 1, 2 ORDER BY 2;
     RETURN n;
 END
 $$;
@@ -314,9 +294,10 @@ UNION ALL
 SELECT f.asset, f.state, f.since, f.reason, f.connection_id
 FROM dirty x CROSS JOIN LATERAL asset_status_of(x.asset) f;
 
--- 0002's reason_counts, from the hourly counts: whole UTC hours of
--- [since, until) from presence_reason_hours, the partial hours at its ends
--- [since, h1) and [h2, until) from presences (time BRIN).
+-- 0002's reason_counts, from the minute counts: the whole UTC minutes
+-- [m1, m2) of [since, until) from presence_reason_minutes and the rows still
+-- in presence_dirty (one snapshot: a row is in one or the other), the partial
+-- minutes [since, m1) and [m2, until) at its ends from presences (time BRIN).
 CREATE OR REPLACE FUNCTION reason_counts(since timestamptz, until timestamptz)
 RETURNS TABLE (type text, reason text, side text, documented boolean,
                count bigint)
@@ -330,24 +311,31 @@ SELECT c.type, c.reason,
 FROM (
     SELECT x.type, x.reason, sum(x.n)::bigint AS n
     FROM (
-        -- h1: the first hour boundary at or after since; h2: the last at or
-        -- before until.
-        SELECT h.type, h.reason, h.n
-        FROM presence_reason_hours h
-        WHERE h.hour >= date_trunc('hour', since + interval '1 hour'
-                                           - interval '1 microsecond', 'UTC')
-          AND h.hour < date_trunc('hour', until, 'UTC')
+        SELECT m.type, m.reason, m.n
+        FROM presence_reason_minutes m
+        WHERE m.minute >= date_trunc('minute', since + interval '1 minute'
+                                     - interval '1 microsecond', 'UTC')
+          AND m.minute < date_trunc('minute', until, 'UTC')
+        UNION ALL
+        SELECT u.type, u.reason, u.n
+        FROM presence_dirty d
+        CROSS JOIN LATERAL unnest(d.minutes, d.types, d.reasons, d.counts)
+            u(minute, type, reason, n)
+        WHERE u.minute >= date_trunc('minute', since + interval '1 minute'
+                                     - interval '1 microsecond', 'UTC')
+          AND u.minute < date_trunc('minute', until, 'UTC')
         UNION ALL
         SELECT p.type, p.reason, 1
         FROM presences p
         WHERE p.time >= since
-          AND p.time < least(until, date_trunc('hour', since + interval '1 hour'
-                                               - interval '1 microsecond', 'UTC'))
+          AND p.time < least(until, date_trunc('minute', since
+                             + interval '1 minute' - interval '1 microsecond',
+                             'UTC'))
         UNION ALL
         SELECT p.type, p.reason, 1
         FROM presences p
-        WHERE p.time >= greatest(since, date_trunc('hour', until, 'UTC'),
-                                 date_trunc('hour', since + interval '1 hour'
+        WHERE p.time >= greatest(since, date_trunc('minute', until, 'UTC'),
+                                 date_trunc('minute', since + interval '1 minute'
                                             - interval '1 microsecond', 'UTC'))
           AND p.time < until
     ) x
@@ -356,54 +344,6 @@ FROM (
 ) c
 LEFT JOIN presence_reasons r
        ON r.type = c.type AND r.reason = c.reason AND r.documented
-$$;
-
--- 0002's flapping_assets, computed from presences only for the assets whose
--- disconnects in the UTC hours a window can touch (a window starting in hour
--- H ends before H + 1 hour + win) reach the threshold: that sum is never
--- below the window's count, so no asset is missed.
-CREATE OR REPLACE FUNCTION flapping_assets(win interval, threshold int,
-                                           since timestamptz, until timestamptz)
-RETURNS TABLE (asset text, disconnects bigint, window_start timestamptz,
-               window_end timestamptz)
-LANGUAGE sql STABLE PARALLEL SAFE AS $$
-SELECT DISTINCT ON (w.asset) w.asset, w.n, w.time, w.last
-FROM (
-    -- Times are microseconds: [t, t + win) is [t, t + win - 1 µs].
-    SELECT p.asset, p.time, p.id,
-           count(*) OVER w AS n, last_value(p.time) OVER w AS last
-    FROM (
-        SELECT DISTINCT b.asset
-        FROM (
-            SELECT h.asset, h.hour,
-                   sum(h.n) OVER (PARTITION BY h.asset ORDER BY h.hour
-                                  RANGE BETWEEN CURRENT ROW
-                                  AND win + interval '1 hour'
-                                      - interval '1 microsecond' FOLLOWING)
-                       AS bound
-            FROM (
-                SELECT d.asset, d.hour, sum(d.n) AS n
-                FROM presence_disconnect_hours d
-                WHERE d.hour >= date_trunc('hour', since, 'UTC')
-                  AND d.hour < until
-                GROUP BY d.asset, d.hour
-                HAVING sum(d.n) > 0
-            ) h
-        ) b
-        WHERE b.bound >= threshold
-    ) c
-    CROSS JOIN LATERAL (
-        SELECT k.asset, k.time, k.id
-        FROM presences k
-        WHERE k.asset = c.asset AND k.type = 'disconnect'
-          AND k.time >= since AND k.time < until
-    ) p
-    WINDOW w AS (PARTITION BY p.asset ORDER BY p.time
-                 RANGE BETWEEN CURRENT ROW
-                       AND win - interval '1 microsecond' FOLLOWING)
-) w
-WHERE w.n >= threshold
-ORDER BY w.asset, w.n DESC, w.time, w.id
 $$;
 
 -- Fill the rollup from the rows already stored. The triggers above were
