@@ -96,10 +96,11 @@ CREATE TABLE presence_dirty (
     counts  bigint[]      NOT NULL
 );
 
--- Event counts per UTC minute, type and reason, folded from presence_dirty
--- by the catch-up. reason_counts sums the whole minutes of [since, until)
--- here and in presence_dirty, and counts the partial minutes at its ends in
--- presences. A key whose rows were all deleted keeps a row with n = 0.
+-- Event counts per minute (date_bin from 2000-01-01 UTC: UTC minutes), type
+-- and reason, folded from presence_dirty by the catch-up. reason_counts
+-- sums the whole minutes of [since, until) here and in presence_dirty, and
+-- counts the partial minutes at its ends in presences. A key whose rows
+-- were all deleted keeps a row with n = 0.
 CREATE TABLE presence_reason_minutes (
     minute timestamptz NOT NULL,
     type   text        NOT NULL,
@@ -107,6 +108,12 @@ CREATE TABLE presence_reason_minutes (
     n      bigint      NOT NULL,
     PRIMARY KEY (minute, type, reason)
 );
+-- presence_dirty's rows live until the next catch-up: not worth compressing.
+ALTER TABLE presence_dirty ALTER COLUMN assets SET STORAGE EXTERNAL,
+    ALTER COLUMN minutes SET STORAGE EXTERNAL,
+    ALTER COLUMN types SET STORAGE EXTERNAL,
+    ALTER COLUMN reasons SET STORAGE EXTERNAL,
+    ALTER COLUMN counts SET STORAGE EXTERNAL;
 
 -- 0001's BRIN on time, as minmax-multi: events arrive roughly in time order
 -- but late ones are common, and one late event widens a plain minmax range
@@ -139,8 +146,8 @@ BEGIN
                                      'declare_asset')) s),
                array_agg(g.minute), array_agg(g.type), array_agg(g.reason),
                array_agg(g.n)
-        FROM (SELECT date_trunc('minute', n.time, 'UTC') AS minute, n.type,
-                     n.reason, count(*) AS n
+        FROM (SELECT date_bin('1 minute', n.time, '2000-01-01 00:00:00+00')
+                         AS minute, n.type, n.reason, count(*) AS n
               FROM rollup_new n GROUP BY 1, 2, 3) g
         HAVING count(*) > 0;
         RETURN NULL;
@@ -164,8 +171,8 @@ BEGIN
                coalesce(array_agg(g.type), '{}'),
                coalesce(array_agg(g.reason), '{}'),
                coalesce(array_agg(g.n), '{}')
-        FROM (SELECT date_trunc('minute', r.time, 'UTC') AS minute, r.type,
-                     r.reason, sum(r.sign)::bigint AS n
+        FROM (SELECT date_bin('1 minute', r.time, '2000-01-01 00:00:00+00')
+                         AS minute, r.type, r.reason, sum(r.sign)::bigint AS n
               FROM (%1$s) r GROUP BY 1, 2, 3 HAVING sum(r.sign) <> 0) g
         HAVING EXISTS (SELECT 1 FROM (%1$s) r) $q$, rows);
     RETURN NULL;
@@ -274,7 +281,8 @@ BEGIN
     GET DIAGNOSTICS n = ROW_COUNT;
     DELETE FROM presence_reason_minutes;
     INSERT INTO presence_reason_minutes (minute, type, reason, n)
-    SELECT date_trunc('minute', p.time, 'UTC'), p.type, p.reason, count(*)
+    SELECT date_bin('1 minute', p.time, '2000-01-01 00:00:00+00'), p.type,
+           p.reason, count(*)
     FROM presences p GROUP BY 1, 2, 3;
     RETURN n;
 END
@@ -311,33 +319,31 @@ SELECT c.type, c.reason,
 FROM (
     SELECT x.type, x.reason, sum(x.n)::bigint AS n
     FROM (
+        -- m1: the first minute boundary at or after since; m2: the last at
+        -- or before until.
+        SELECT date_bin('1 minute', since + interval '1 minute'
+                        - interval '1 microsecond', o.origin) AS m1,
+               date_bin('1 minute', until, o.origin) AS m2
+        FROM (SELECT '2000-01-01 00:00:00+00'::timestamptz AS origin) o
+    ) b
+    CROSS JOIN LATERAL (
         SELECT m.type, m.reason, m.n
         FROM presence_reason_minutes m
-        WHERE m.minute >= date_trunc('minute', since + interval '1 minute'
-                                     - interval '1 microsecond', 'UTC')
-          AND m.minute < date_trunc('minute', until, 'UTC')
+        WHERE m.minute >= b.m1 AND m.minute < b.m2
         UNION ALL
         SELECT u.type, u.reason, u.n
         FROM presence_dirty d
         CROSS JOIN LATERAL unnest(d.minutes, d.types, d.reasons, d.counts)
             u(minute, type, reason, n)
-        WHERE u.minute >= date_trunc('minute', since + interval '1 minute'
-                                     - interval '1 microsecond', 'UTC')
-          AND u.minute < date_trunc('minute', until, 'UTC')
+        WHERE u.minute >= b.m1 AND u.minute < b.m2
         UNION ALL
         SELECT p.type, p.reason, 1
         FROM presences p
-        WHERE p.time >= since
-          AND p.time < least(until, date_trunc('minute', since
-                             + interval '1 minute' - interval '1 microsecond',
-                             'UTC'))
+        WHERE p.time >= since AND p.time < least(until, b.m1)
         UNION ALL
         SELECT p.type, p.reason, 1
         FROM presences p
-        WHERE p.time >= greatest(since, date_trunc('minute', until, 'UTC'),
-                                 date_trunc('minute', since + interval '1 minute'
-                                            - interval '1 microsecond', 'UTC'))
-          AND p.time < until
+        WHERE p.time >= greatest(since, b.m1, b.m2) AND p.time < until
     ) x
     GROUP BY x.type, x.reason
     HAVING sum(x.n) > 0
