@@ -87,6 +87,11 @@ static const pi_opt options[] = {
     {"stats-interval-ms", "PRESENCE_STATS_INTERVAL_MS", OPT_INT,
      F(stats_interval_ms), "60000", 0, 86400000, NULL,
      PI_CMD_RUN | PI_CMD_REPLAY, "log a progress line this often (0: never)"},
+    {"rollup-interval-ms", "PRESENCE_ROLLUP_INTERVAL_MS", OPT_INT,
+     F(rollup_interval_ms), "1000", 0, 86400000, NULL,
+     PI_CMD_RUN | PI_CMD_REPLAY,
+     "catch the reports' rollup (asset_state) up this often, on its own "
+     "connection (0: never; `report status` then catches up itself)"},
     {"http-listen", "PRESENCE_HTTP_LISTEN", OPT_STR, F(http_listen),
      "127.0.0.1:9464", 0, 0, NULL, PI_CMD_RUN | PI_CMD_REPLAY,
      "ADDR:PORT serving /metrics, /healthz and /readyz, or off"},

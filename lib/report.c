@@ -105,43 +105,117 @@ int pi_report_parse_duration(int64_t *out_s, const char *what, const char *s,
     return 0;
 }
 
-void pi_report_time_text(char *buf, size_t cap, const char *pg)
+/* Length of RFC 3339 text for PostgreSQL's ISO pg (n bytes) into buf, or 0
+ * when pg is not ISO style or buf is too small. */
+static size_t time_text(char *buf, size_t cap, const char *pg, size_t n)
 {
     /* "YYYY-MM-DD HH:MM:SS[.f]±HH[:MM[:SS]]": the offset starts at the
      * first sign after the time of day. */
-    const char *sign = NULL;
-    size_t n = strlen(pg);
+    size_t sign = 0, clock, len;
 
+    if (n < 19 || pg[10] != ' ')
+        return 0;
     for (size_t i = 11; i < n; i++) {
         if (pg[i] == '+' || pg[i] == '-') {
-            sign = pg + i;
+            sign = i;
             break;
         }
     }
-    if (n < 19 || pg[10] != ' ' || sign == NULL) {
-        snprintf(buf, cap, "%s", pg); /* not ISO style: as it came */
-        return;
-    }
+    if (sign == 0 || n - sign < 3)
+        return 0;
+    clock = sign - 11;
+    len = 10 + 1 + clock + 6;
+    if (len + 1 > cap)
+        return 0;
+    memcpy(buf, pg, 10);
+    buf[10] = 'T';
+    memcpy(buf + 11, pg + 11, clock);
+    memcpy(buf + 11 + clock, pg + sign, 3);
+    buf[14 + clock] = ':';
     /* RFC 3339 offsets have no seconds (only pre-1900 local mean times
      * have them): they are dropped. */
-    snprintf(buf, cap, "%.10sT%.*s%.3s:%.2s", pg, (int)(sign - pg - 11),
-             pg + 11, sign, strlen(sign) >= 6 ? sign + 4 : "00");
+    if (n - sign >= 6)
+        memcpy(buf + 15 + clock, pg + sign + 4, 2);
+    else
+        memcpy(buf + 15 + clock, "00", 2);
+    buf[len] = '\0';
+    return len;
+}
+
+void pi_report_time_text(char *buf, size_t cap, const char *pg)
+{
+    if (time_text(buf, cap, pg, strlen(pg)) == 0)
+        snprintf(buf, cap, "%s", pg); /* not ISO style: as it came */
+}
+
+/* ---- output -------------------------------------------------------------- */
+
+/* Output goes through one buffer, written with fwrite when full: a report
+ * of 100 000 rows is millions of small pieces, and stdio's per-call locking
+ * and the formatting of each piece cost as much as the query (measured). */
+#define OUT_CAP 65536
+
+typedef struct outbuf {
+    FILE *f;
+    size_t len;
+    char b[OUT_CAP];
+} outbuf;
+
+static void out_flush(outbuf *o)
+{
+    if (o->len > 0)
+        fwrite(o->b, 1, o->len, o->f);
+    o->len = 0;
+}
+
+static void out_put(outbuf *o, const char *s, size_t n)
+{
+    if (n > OUT_CAP - o->len) {
+        out_flush(o);
+        if (n > OUT_CAP) {
+            fwrite(s, 1, n, o->f);
+            return;
+        }
+    }
+    memcpy(o->b + o->len, s, n);
+    o->len += n;
+}
+
+static void out_str(outbuf *o, const char *s)
+{
+    out_put(o, s, strlen(s));
+}
+
+static void out_chr(outbuf *o, char c)
+{
+    if (o->len == OUT_CAP)
+        out_flush(o);
+    o->b[o->len++] = c;
 }
 
 /* ---- cells --------------------------------------------------------------- */
 
-/* The text a cell prints as in CSV and the table (NULL: empty). */
+/* The text a cell prints as in CSV and the table (NULL: empty); its length
+ * in *n. */
 static const char *cell_text(char *buf, size_t cap, pi_report_col type,
-                             const char *v)
+                             const char *v, size_t *n)
 {
-    if (v == NULL)
+    if (v == NULL) {
+        *n = 0;
         return "";
-    if (type == PI_COL_TIME) {
-        pi_report_time_text(buf, cap, v);
-        return buf;
     }
-    if (type == PI_COL_BOOL)
+    if (type == PI_COL_BOOL) {
+        *n = v[0] == 't' ? 4 : 5;
         return v[0] == 't' ? "true" : "false";
+    }
+    *n = strlen(v);
+    if (type == PI_COL_TIME) {
+        size_t len = time_text(buf, cap, v, *n);
+        if (len > 0) {
+            *n = len;
+            return buf;
+        }
+    }
     return v;
 }
 
@@ -163,7 +237,7 @@ static const char *shade(double share)
 /* "{0,0.5,1}" → "| ▒█|" (malloc'ed). */
 static char *hours_strip(const char *v)
 {
-    size_t cap = 8 + strlen(v) * 3, len = 0;
+    size_t cap = 8 + (v ? strlen(v) : 0) * 3, len = 0;
     char *out = pi_malloc(cap);
     const char *p = v ? v : "";
 
@@ -198,22 +272,29 @@ static size_t width(const char *s)
 
 /* ---- formats ------------------------------------------------------------- */
 
-static void write_csv_field(FILE *out, const char *s)
+static void write_csv_field(outbuf *o, const char *s, size_t n)
 {
-    if (strpbrk(s, ",\"\r\n") == NULL) {
-        fputs(s, out);
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == ',' || c == '"' || c == '\r' || c == '\n')
+            break;
+    }
+    if (i == n) {
+        out_put(o, s, n);
         return;
     }
-    fputc('"', out);
-    for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', out);
-        fputc(*s, out);
+    out_chr(o, '"');
+    for (i = 0; i < n; i++) {
+        if (s[i] == '"')
+            out_chr(o, '"');
+        out_chr(o, s[i]);
     }
-    fputc('"', out);
+    out_chr(o, '"');
 }
 
-static void write_csv(FILE *out, size_t ncols, const char *const *names,
+static void write_csv(outbuf *o, size_t ncols, const char *const *names,
                       const pi_report_col *types, size_t nrows,
                       const char *const *cells)
 {
@@ -224,90 +305,106 @@ static void write_csv(FILE *out, size_t ncols, const char *const *names,
         if (types[c] == PI_COL_HOURS)
             continue;
         if (!first)
-            fputc(',', out);
-        write_csv_field(out, names[c]);
+            out_chr(o, ',');
+        write_csv_field(o, names[c], strlen(names[c]));
         first = 0;
     }
-    fputs("\r\n", out);
+    out_put(o, "\r\n", 2);
     for (size_t r = 0; r < nrows; r++) {
         first = 1;
         for (size_t c = 0; c < ncols; c++) {
+            const char *t;
+            size_t n;
+
             if (types[c] == PI_COL_HOURS)
                 continue;
             if (!first)
-                fputc(',', out);
-            write_csv_field(out, cell_text(buf, sizeof(buf), types[c],
-                                           cells[r * ncols + c]));
+                out_chr(o, ',');
+            t = cell_text(buf, sizeof(buf), types[c], cells[r * ncols + c], &n);
+            write_csv_field(o, t, n);
             first = 0;
         }
-        fputs("\r\n", out);
+        out_put(o, "\r\n", 2);
     }
 }
 
-static void write_json_string(FILE *out, const char *s)
+static void write_json_string(outbuf *o, const char *s, size_t n)
 {
-    fputc('"', out);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
+    static const char hex[] = "0123456789abcdef";
+    size_t run = 0; /* s[run … i) needs no escape */
+
+    out_chr(o, '"');
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
+        size_t len = 2;
+
         if (ch == '"' || ch == '\\')
-            fprintf(out, "\\%c", ch);
+            esc[1] = (char)ch;
         else if (ch == '\n')
-            fputs("\\n", out);
+            esc[1] = 'n';
         else if (ch == '\r')
-            fputs("\\r", out);
+            esc[1] = 'r';
         else if (ch == '\t')
-            fputs("\\t", out);
-        else if (ch < 0x20)
-            fprintf(out, "\\u%04x", ch);
-        else
-            fputc(ch, out);
+            esc[1] = 't';
+        else if (ch < 0x20) {
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex[ch >> 4];
+            esc[5] = hex[ch & 15];
+            len = 6;
+        } else
+            continue;
+        out_put(o, s + run, i - run);
+        out_put(o, esc, len);
+        run = i + 1;
     }
-    fputc('"', out);
+    out_put(o, s + run, n - run);
+    out_chr(o, '"');
 }
 
-static void write_json(FILE *out, size_t ncols, const char *const *names,
+static void write_json(outbuf *o, size_t ncols, const char *const *names,
                        const pi_report_col *types, size_t nrows,
                        const char *const *cells)
 {
     char buf[64];
 
-    fputc('[', out);
+    out_chr(o, '[');
     for (size_t r = 0; r < nrows; r++) {
         int first = 1;
 
-        fputs(r ? ",\n" : "\n", out);
-        fputc('{', out);
+        out_str(o, r ? ",\n{" : "\n{");
         for (size_t c = 0; c < ncols; c++) {
-            const char *v = cells[r * ncols + c];
+            const char *v = cells[r * ncols + c], *t;
+            size_t n;
 
             if (types[c] == PI_COL_HOURS)
                 continue;
             if (!first)
-                fputc(',', out);
+                out_chr(o, ',');
             first = 0;
-            write_json_string(out, names[c]);
-            fputc(':', out);
+            write_json_string(o, names[c], strlen(names[c]));
+            out_chr(o, ':');
+            t = cell_text(buf, sizeof(buf), types[c], v, &n);
             if (v == NULL)
-                fputs("null", out);
+                out_put(o, "null", 4);
             else if (types[c] == PI_COL_NUM || types[c] == PI_COL_BOOL)
-                fputs(cell_text(buf, sizeof(buf), types[c], v), out);
+                out_put(o, t, n);
             else
-                write_json_string(out,
-                                  cell_text(buf, sizeof(buf), types[c], v));
+                write_json_string(o, t, n);
         }
-        fputc('}', out);
+        out_chr(o, '}');
     }
-    fputs(nrows ? "\n]\n" : "]\n", out);
+    out_str(o, nrows ? "\n]\n" : "]\n");
 }
 
-static void pad(FILE *out, size_t n)
+static void pad(outbuf *o, size_t n)
 {
     while (n-- > 0)
-        fputc(' ', out);
+        out_chr(o, ' ');
 }
 
 /* Aligned columns, two spaces apart; numbers to the right. */
-static void write_table(FILE *out, size_t ncols, const char *const *names,
+static void write_table(outbuf *o, size_t ncols, const char *const *names,
                         const pi_report_col *types, size_t nrows,
                         const char *const *cells)
 {
@@ -320,11 +417,12 @@ static void write_table(FILE *out, size_t ncols, const char *const *names,
     for (size_t r = 0; r < nrows; r++) {
         for (size_t c = 0; c < ncols; c++) {
             const char *v = cells[r * ncols + c];
-            size_t i = r * ncols + c;
+            size_t i = r * ncols + c, n;
 
-            text[i] = types[c] == PI_COL_HOURS
-                          ? hours_strip(v)
-                          : pi_strdup(cell_text(buf, sizeof(buf), types[c], v));
+            text[i] =
+                types[c] == PI_COL_HOURS
+                    ? hours_strip(v)
+                    : pi_strdup(cell_text(buf, sizeof(buf), types[c], v, &n));
             if (width(text[i]) > w[c])
                 w[c] = width(text[i]);
         }
@@ -336,14 +434,14 @@ static void write_table(FILE *out, size_t ncols, const char *const *names,
             int right = types[c] == PI_COL_NUM;
 
             if (c > 0)
-                fputs("  ", out);
+                out_put(o, "  ", 2);
             if (right)
-                pad(out, gap);
-            fputs(s, out);
+                pad(o, gap);
+            out_str(o, s);
             if (!right && c + 1 < ncols)
-                pad(out, gap);
+                pad(o, gap);
         }
-        fputc('\n', out);
+        out_chr(o, '\n');
     }
     for (size_t i = 0; i < nrows * ncols; i++)
         free(text[i]);
@@ -355,15 +453,21 @@ void pi_report_write(FILE *out, pi_report_format fmt, size_t ncols,
                      const char *const *names, const pi_report_col *types,
                      size_t nrows, const char *const *cells)
 {
+    outbuf *o = pi_malloc(sizeof(*o));
+
+    o->f = out;
+    o->len = 0;
     switch (fmt) {
     case PI_REPORT_CSV:
-        write_csv(out, ncols, names, types, nrows, cells);
+        write_csv(o, ncols, names, types, nrows, cells);
         break;
     case PI_REPORT_JSON:
-        write_json(out, ncols, names, types, nrows, cells);
+        write_json(o, ncols, names, types, nrows, cells);
         break;
     case PI_REPORT_TABLE:
-        write_table(out, ncols, names, types, nrows, cells);
+        write_table(o, ncols, names, types, nrows, cells);
         break;
     }
+    out_flush(o);
+    free(o);
 }

@@ -19,6 +19,7 @@
 #include "presence/metrics.h"
 #include "presence/partition.h"
 #include "presence/probe.h"
+#include "presence/rollup.h"
 
 /* How long past --shutdown-timeout-ms the watchdog lets a stop run. */
 #define WATCHDOG_GRACE_MS 3000
@@ -150,6 +151,7 @@ static int consume(int argc, char **argv, unsigned cmd)
     pi_http *http = NULL;
     pi_probe *probe = NULL;
     pi_partkeep *keeper = NULL;
+    pi_rollup *rollup = NULL;
     pi_write_stats total;
     pi_err err;
     struct sigaction sa;
@@ -191,6 +193,10 @@ static int consume(int argc, char **argv, unsigned cmd)
         pi_partkeep_start(&keeper, cfg.pg, cfg.partition_check_ms);
     if (rc == 0)
         rc = pi_consumer_new(&c, &cfg, &stop_requested, &err);
+    /* After the consumer checked the schema; a dry run writes nothing. */
+    if (rc == 0 && cfg.rollup_interval_ms > 0 && !cfg.dry_run)
+        pi_rollup_start(&rollup, cfg.pg, cfg.rollup_interval_ms,
+                        cfg.pg_tx_timeout_ms);
     if (rc == 0) {
         rc = pi_consumer_run(c, &err);
         if (cfg.replay) {
@@ -217,6 +223,7 @@ cleanup:
     pi_http_stop(http);
     pi_probe_stop(probe);
     pi_partkeep_stop(keeper);
+    pi_rollup_stop(rollup);
     pi_consumer_destroy(c);
     pi_metrics_destroy(metrics);
     pi_config_fini(&cfg);

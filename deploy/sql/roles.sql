@@ -55,19 +55,29 @@ DECLARE
     tables text[] := ARRAY['schema_migrations', 'presences', 'presence_rejects',
                            'ingest_offsets', 'presence_reasons',
                            'connectivity_sessions', 'asset_status',
-                           'presence_partitioning', 'presence_partitions'];
+                           'presence_partitioning', 'presence_partitions',
+                           'asset_state', 'presence_dirty',
+                           'presence_reason_minutes'];
     -- The report functions and the id/time helpers (0003): SQL, SECURITY
     -- INVOKER, for readers.
     reports text[] := ARRAY['sessions_in', 'uptime_ranges', 'daily_uptime',
                             'daily_uptime_hours', 'reason_counts',
                             'flapping_assets', 'presences_in',
                             'presence_id_time', 'presence_id_at',
-                            'presence_on_scheme', 'presence_period_floor'];
+                            'presence_on_scheme', 'presence_period_floor',
+                            'asset_status_of', 'asset_status_for'];
     -- The writer's functions (0003): SECURITY DEFINER, so they act as their
     -- owner (presence_owner, who owns presences and its partitions);
     -- EXECUTE is revoked from PUBLIC by the migration.
     definer text[] := ARRAY['presence_partitions_ensure',
                             'presence_partition_retire'];
+    -- Internal functions (0003, 0004): owned, granted to nobody (the rollup's
+    -- triggers and catch-up run as the role whose statement fires them).
+    internal text[] := ARRAY['presence_partition_dropping',
+                             'presence_rollup_lock_key', 'presence_rollup_mark',
+                             'presence_rollup_truncate',
+                             'presence_rollup_refresh',
+                             'presence_rollup_rebuild'];
     obj    record;
 BEGIN
     IF s IS NULL THEN
@@ -98,7 +108,7 @@ BEGIN
                p.proowner <> 'presence_owner'::regrole
         FROM pg_proc p
         WHERE p.pronamespace = s::regnamespace
-          AND p.proname = ANY (reports || definer)
+          AND p.proname = ANY (reports || definer || internal)
         UNION ALL
         -- The partitions of presences (0003): ALTER TABLE … OWNER does not
         -- reach them, and retention drops them as presence_owner.
@@ -136,6 +146,16 @@ BEGIN
     EXECUTE format('GRANT EXECUTE ON FUNCTION %I.presence_partition_retire('
                    'text, timestamptz, boolean) TO presence_writer', s);
     EXECUTE format('GRANT SELECT ON %I.presence_partitions TO presence_writer', s);
+    -- The reports' rollup (0004): presences' statement triggers append to
+    -- presence_dirty in the writer's transaction; the catch-up thread of
+    -- `run` (presence_rollup_refresh) takes those rows and rewrites the two
+    -- summaries. Derived data only: presences itself stays insert-only.
+    EXECUTE format('GRANT SELECT, INSERT, DELETE ON %I.presence_dirty'
+                   ' TO presence_writer', s);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I.asset_state,'
+                   ' %I.presence_reason_minutes TO presence_writer', s, s);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %I.presence_rollup_refresh(int)'
+                   ' TO presence_writer', s);
 
     -- The reader: the tables and views, read-only, and the report functions.
     FOR obj IN

@@ -17,6 +17,21 @@
 #include "pi_test_db.h"
 #include "presence/migrate.h"
 
+/* How many migration files there are (versions may have gaps: another
+ * branch's number not merged yet). */
+static int migration_files(void)
+{
+    DIR *d = opendir(pi_migrate_source_dir());
+    struct dirent *de;
+    int n = 0;
+
+    assert_non_null(d);
+    while ((de = readdir(d)) != NULL)
+        n += atoi(de->d_name) > 0 && strstr(de->d_name, ".sql") != NULL;
+    closedir(d);
+    return n;
+}
+
 static void test_migrate__schema_version_matches_files(void **state)
 {
     DIR *d = opendir(pi_migrate_source_dir());
@@ -42,7 +57,7 @@ static void test_migrate__schema_version_matches_files(void **state)
                                           pi_migrate_source_dir(), NULL, &err),
                          0);
         assert_int_equal(version, PI_SCHEMA_VERSION);
-        assert_int_equal(applied, PI_SCHEMA_VERSION);
+        assert_int_equal(applied, migration_files());
         pi_test_db_drop(ci);
         free(ci);
     }
@@ -71,7 +86,7 @@ static void test_migrate__creates_contract_tables(void **state)
     (void)state;
     assert_int_equal(pi_migrate_apply(&applied, &version, ci, NULL, NULL, &err),
                      0);
-    assert_int_equal(applied, PI_SCHEMA_VERSION);
+    assert_int_equal(applied, migration_files());
     assert_int_equal(version, PI_SCHEMA_VERSION);
     conn = pi_test_db_connect(ci);
 
@@ -215,11 +230,11 @@ static void test_migrate__concurrent_runs_apply_once(void **state)
         assert_int_equal(r[i].version, PI_SCHEMA_VERSION);
         total += r[i].applied;
     }
-    assert_int_equal(total, PI_SCHEMA_VERSION);
+    assert_int_equal(total, migration_files());
     conn = pi_test_db_connect(ci);
     assert_int_equal(
         pi_test_db_int(conn, "SELECT count(*) FROM schema_migrations"),
-        PI_SCHEMA_VERSION);
+        migration_files());
     PQfinish(conn);
     pi_test_db_drop(ci);
     free(ci);
@@ -267,8 +282,7 @@ static void test_migrate__bad_directory_and_bad_sql(void **state)
           "CREATE TABLE ok (a int);",
           f);
     fclose(f);
-    /* Numbered as this build's schema, so the list reaches the version it
-     * needs and the broken file is what fails. */
+    /* The highest version, or the build refuses the directory first. */
     snprintf(path, sizeof(path), "%s/%04d_broken.sql", dir, PI_SCHEMA_VERSION);
     f = fopen(path, "w");
     fputs("CREATE TABLE broken (a int); SELEKT 1;", f);
@@ -276,7 +290,7 @@ static void test_migrate__bad_directory_and_bad_sql(void **state)
     ci = pi_test_db_create("migrate");
     assert_int_equal(pi_migrate_apply(&applied, &version, ci, dir, NULL, &err),
                      PI_EFATAL);
-    assert_non_null(strstr(err.msg, "_broken.sql"));
+    assert_non_null(strstr(err.msg, strrchr(path, '/') + 1));
     /* The good one stays applied, the broken one left nothing behind. */
     assert_int_equal(applied, 1);
     {

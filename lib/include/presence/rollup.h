@@ -1,0 +1,36 @@
+/* rollup.h -- a thread that keeps the reports' rollup caught up
+ *
+ * Migration 0004 keeps asset_status's rollup (asset_state) off the writer's
+ * hot path: the writer's statements only append the assets they touched to
+ * presence_dirty, and `SELECT presence_rollup_refresh(n)` recomputes those
+ * assets' rows. This thread runs it on its own connection every interval, so
+ * `report status` finds little left to catch up. It never touches a lock a
+ * writer's batch waits for (the catch-up reads presences and writes only the
+ * rollup's tables), runs each call under a statement_timeout, takes at most
+ * ROLLUP_MAX_ROWS statements' assets per call, and never blocks longer than
+ * a slice of 100 ms (non-blocking libpq), so stopping it is prompt even
+ * while the server is frozen; a failed connection or call is retried at the
+ * next interval on a new connection.
+ */
+#ifndef PRESENCE_ROLLUP_H
+#define PRESENCE_ROLLUP_H
+
+#include <stdint.h>
+
+typedef struct pi_rollup pi_rollup;
+
+/* Start catching up conninfo's rollup (NULL: libpq's PG* environment;
+ * copied) every interval_ms (> 0); a call running past timeout_ms is
+ * cancelled by the server (statement_timeout) or abandoned. Never fails
+ * (aborts when the thread cannot start). */
+void pi_rollup_start(pi_rollup **out, const char *conninfo, int64_t interval_ms,
+                     int64_t timeout_ms);
+
+/* Assets recomputed so far (for tests): the sum of what
+ * presence_rollup_refresh returned. */
+int64_t pi_rollup_assets(const pi_rollup *r);
+
+/* Stop the thread, close its connection, free. NULL is a no-op. */
+void pi_rollup_stop(pi_rollup *r);
+
+#endif

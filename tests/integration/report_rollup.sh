@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# report_rollup.sh -- the rollup of migration 0004 (asset_state,
+# presence_reason_minutes, presence_dirty, presence_rollup_refresh) gives
+# exactly 0002's query-time status and reason counts: before and after a
+# catch-up, with late events, --on-conflict replace, DELETE and TRUNCATE, a
+# replay that writes nothing, and a shuffled generated fleet loaded in small
+# batches while catch-ups run beside it.
+#
+# Hand-computed expectations on data/report_fleet.jsonl (see report_cli.sh
+# for its events): a1 online since 03-02 20:00 (conn 14, modem_reset), a2
+# offline since 03-01 09:00 (conn 20), a3 declared 07:00 (conn 30), a4
+# offline since 03-02 23:30 (conn 46).
+set -euo pipefail
+: "${PI_BINARY:?run through ctest}" "${PI_SERVICES:?}" "${PI_SOURCE_DIR:?}" "${PI_GEN:?}"
+PG_ADMIN=$(cat "$PI_SERVICES/pg/conninfo")
+DATA=$PI_SOURCE_DIR/tests/integration/data
+WORK=$(mktemp -d /tmp/report_rollup.XXXXXX)
+DB=report_rollup_$$
+BG=
+cleanup() {
+  [ -z "$BG" ] || kill "$BG" 2>/dev/null || true
+  psql "$PG_ADMIN" -XAtq -c "drop database if exists $DB with (force)" >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+PG="$PG_ADMIN dbname=$DB"
+q() { psql "$PG" -XAtq -v ON_ERROR_STOP=1 -F, "$@"; }
+load() {
+  "$PI_BINARY" load --pg "$PG" "$@" 2>"$WORK/load.err" ||
+    { cat "$WORK/load.err" >&2; fail "load $*"; }
+}
+# expect NAME EXPECTED SQL: the query's rows (comma-separated) equal EXPECTED.
+expect() {
+  local got
+  got=$(q -c "$3")
+  [ "$got" = "$2" ] || { diff -u <(printf '%s\n' "$2") <(printf '%s\n' "$got") >&2; fail "$1"; }
+  echo "ok: $1"
+}
+STATE="SELECT asset, state, since AT TIME ZONE 'UTC', reason, connection_id FROM"
+ORDER="ORDER BY asset COLLATE \"C\""
+
+psql "$PG_ADMIN" -XAtq -c "create database $DB"
+"$PI_BINARY" migrate --pg "$PG" >/dev/null
+load >/dev/null "$DATA/report_fleet.jsonl"
+
+# Loaded through the triggers: nothing caught up yet, the view is exact.
+expect "dirty after load" "4" \
+  "SELECT count(DISTINCT a) FROM presence_dirty, unnest(assets) a"
+expect "asset_state empty before a catch-up" "0" "SELECT count(*) FROM asset_state"
+FLEET="a1,online,2026-03-02 20:00:00,modem_reset,14
+a2,offline,2026-03-01 09:00:00,client_disconnect,20
+a3,declared,2026-03-01 07:00:00,declared,30
+a4,offline,2026-03-02 23:30:00,Unhandled reason x, please contact maintainer,46"
+expect "view before catch-up" "$FLEET" "$STATE asset_status $ORDER"
+expect "refresh" "4" "SELECT presence_rollup_refresh()"
+expect "asset_state after catch-up" "$FLEET" "$STATE asset_state $ORDER"
+expect "dirty emptied" "0" "SELECT count(*) FROM presence_dirty"
+expect "second refresh: nothing to do" "0" "SELECT presence_rollup_refresh()"
+
+# A replay of stored rows writes nothing: no dirty row, asset_state's rows
+# keep their xmin (and a catch-up rewrites no unchanged row either).
+XMINS="SELECT (SELECT string_agg(asset || ':' || xmin, ' ' $ORDER) FROM asset_state)
+          || ' / ' || (SELECT string_agg(xmin::text, ' ' ORDER BY minute, type, reason) FROM presence_reason_minutes)
+          || ' / ' || (SELECT string_agg(xmin::text, ' ' ORDER BY id) FROM presences)"
+before=$(q -c "$XMINS")
+load >/dev/null "$DATA/report_fleet.jsonl"
+expect "replay: no dirty row" "0" "SELECT count(*) FROM presence_dirty"
+q -c "SELECT presence_rollup_refresh()" >/dev/null
+expect "replay and catch-up: every rollup row's xmin unchanged" "$before" "$XMINS"
+
+# The report catches up itself (status for every asset).
+cat >"$WORK/late.jsonl" <<'EOF'
+{"id_str":"9001","connection_id_str":"14","type":"disconnect","reason":"network_error","asset":"a1","time":"2026-03-02T21:00:00Z"}
+{"id_str":"9002","connection_id_str":"50","type":"connect","reason":"cold_boot","asset":"a5","time":"2026-03-01T00:00:00Z"}
+{"id_str":"9003","connection_id_str":"41","type":"connect","reason":"cold_boot","asset":"a4","time":"2026-02-01T00:00:00Z"}
+EOF
+# Late: a1's open connection 14 closes at 21:00 → offline since 21:00; a new
+# asset a5 online; an older connect of a4 changes nothing.
+load >/dev/null "$WORK/late.jsonl"
+LATE="a1,offline,2026-03-02 21:00:00,network_error,14
+a2,offline,2026-03-01 09:00:00,client_disconnect,20
+a3,declared,2026-03-01 07:00:00,declared,30
+a4,offline,2026-03-02 23:30:00,Unhandled reason x, please contact maintainer,46
+a5,online,2026-03-01 00:00:00,cold_boot,50"
+expect "late events: view before catch-up" "$LATE" "$STATE asset_status $ORDER"
+a4_xmin=$(q -c "SELECT xmin FROM asset_state WHERE asset = 'a4'")
+"$PI_BINARY" report status --pg "$PG" --format csv >"$WORK/out"
+expect "report status caught up" "0" "SELECT count(*) FROM presence_dirty"
+expect "late events: asset_state" "$LATE" "$STATE asset_state $ORDER"
+expect "unchanged a4 not rewritten" "$a4_xmin" "SELECT xmin FROM asset_state WHERE asset = 'a4'"
+[ "$(sed -n 2p "$WORK/out" | tr -d '\r')" = "a1,offline,2026-03-02T21:00:00+00:00,network_error,14" ] ||
+  fail "report status line: $(sed -n 2p "$WORK/out")"
+echo "ok: report status after catch-up"
+
+# --on-conflict replace: row 9002 moves from a5 to a2 (a later connect: a2
+# online since 03-02 05:00 on conn 50); a5 is left with no row at all.
+cat >"$WORK/replace.jsonl" <<'EOF'
+{"id_str":"9002","connection_id_str":"50","type":"connect","reason":"cold_boot","asset":"a2","time":"2026-03-02T05:00:00Z"}
+EOF
+load >/dev/null --on-conflict replace "$WORK/replace.jsonl"
+REPL="a1,offline,2026-03-02 21:00:00,network_error,14
+a2,online,2026-03-02 05:00:00,cold_boot,50
+a3,declared,2026-03-01 07:00:00,declared,30
+a4,offline,2026-03-02 23:30:00,Unhandled reason x, please contact maintainer,46"
+expect "replace: view before catch-up" "$REPL" "$STATE asset_status $ORDER"
+q -c "SELECT presence_rollup_refresh()" >/dev/null
+expect "replace: asset_state" "$REPL" "$STATE asset_state $ORDER"
+
+# DELETE by hand: a3's only row gone → a3 not listed.
+q -c "DELETE FROM presences WHERE asset = 'a3'"
+expect "delete: view" "a1 a2 a4" "SELECT string_agg(asset, ' ' $ORDER) FROM asset_status"
+q -c "SELECT presence_rollup_refresh()" >/dev/null
+expect "delete: asset_state" "a1 a2 a4" "SELECT string_agg(asset, ' ' $ORDER) FROM asset_state"
+
+# TRUNCATE empties the rollup.
+q -c "TRUNCATE presences"
+expect "truncate" "0,0,0" "SELECT (SELECT count(*) FROM asset_state), (SELECT count(*) FROM presence_dirty), (SELECT count(*) FROM asset_status)"
+
+# A generated fleet, shuffled, in batches of 37 with catch-ups of at most 2
+# statements running beside the load: the view, and asset_state after a
+# final catch-up, equal 0002's query-time definition (inlined here).
+"$PI_GEN" 6000 --shape fleet --assets 150 --seed 11 | shuf --random-source=<(yes) >"$WORK/fleet.jsonl"
+(while :; do psql "$PG" -XAtq -c "SELECT presence_rollup_refresh(2)" >/dev/null 2>&1 || true; done) &
+BG=$!
+load >/dev/null --batch-size 37 "$WORK/fleet.jsonl"
+kill "$BG"; wait "$BG" 2>/dev/null || true; BG=
+QT=$(awk '/^CREATE VIEW asset_status AS/{p=1; next} p && /^WHERE lc.time IS NOT NULL OR ld.time/{print; exit} p' \
+  "$PI_SOURCE_DIR/migrations/0002_reports.sql")
+QT=${QT%;}
+[ -n "$QT" ] || fail "0002's asset_status not found"
+q -c "CREATE TABLE qt AS $QT"
+expect "fleet: query-time rows" "150" "SELECT count(*) FROM qt"
+expect "fleet: view = query time" "0,0" \
+  "SELECT (SELECT count(*) FROM (SELECT * FROM asset_status EXCEPT ALL SELECT * FROM qt) x),
+          (SELECT count(*) FROM (SELECT * FROM qt EXCEPT ALL SELECT * FROM asset_status) x)"
+q -c "SELECT presence_rollup_refresh()" >/dev/null
+expect "fleet: asset_state = query time" "0,0" \
+  "SELECT (SELECT count(*) FROM (SELECT * FROM asset_state EXCEPT ALL SELECT * FROM qt) x),
+          (SELECT count(*) FROM (SELECT * FROM qt EXCEPT ALL SELECT * FROM asset_state) x)"
+# Each state occurs (the comparison is not vacuous).
+expect "fleet: states" "offline online" \
+  "SELECT string_agg(DISTINCT state, ' ') FROM asset_state"
+
+# reason_counts (whole minutes from the rollup and presence_dirty, the
+# partial ones from presences) equals 0002's query-time function (inlined
+# here as qt_reason_counts), before and after a catch-up, after rows were
+# replaced (--on-conflict replace moves 200 rows to other assets, types) and
+# deleted, on windows with and without whole minutes.
+awk '$0 ~ "^CREATE FUNCTION reason_counts\\(" {p=1} p {print} p && /^\$\$;/ {exit}' \
+  "$PI_SOURCE_DIR/migrations/0002_reports.sql" |
+  sed "s/^CREATE FUNCTION reason_counts(/CREATE FUNCTION qt_reason_counts(/" >"$WORK/rc.sql"
+grep -q "qt_reason_counts" "$WORK/rc.sql" || fail "0002's reason_counts not found"
+q -f "$WORK/rc.sql" >/dev/null
+head -200 "$WORK/fleet.jsonl" | sed -e 's/"asset":"\([^"]*\)"/"asset":"\1x"/' \
+  -e 's/"type":"connect"/"type":"disconnect"/' >"$WORK/replace2.jsonl"
+load >/dev/null --on-conflict replace "$WORK/replace2.jsonl"
+expect "replaced rows" "$(grep -c '"asset":"' "$WORK/replace2.jsonl")" \
+  "SELECT count(*) FROM presences WHERE asset LIKE '%x'"
+q -c "DELETE FROM presences WHERE id IN (SELECT id FROM presences ORDER BY id DESC LIMIT 100)"
+LAST=$(q -c "SELECT max(time) FROM presences")
+for round in dirty folded; do
+  [ "$round" = dirty ] || q -c "SELECT presence_rollup_refresh()" >/dev/null
+  for w in "'-infinity'|'infinity'" "'$LAST'::timestamptz - interval '1 day'|'$LAST'" \
+    "'$LAST'::timestamptz - interval '30 hours 7 minutes 1.5 seconds'|'$LAST'::timestamptz - interval '2 hours 3.5 seconds'" \
+    "date_trunc('hour', '$LAST'::timestamptz) - interval '5 hours'|date_trunc('hour', '$LAST'::timestamptz)" \
+    "'$LAST'::timestamptz - interval '50.5 seconds'|'$LAST'::timestamptz - interval '10 seconds'"; do
+    s=${w%%|*} u=${w##*|}
+    n=$(q -c "SELECT count(*) FROM qt_reason_counts($s, $u)")
+    expect "$round: reason_counts($s, $u) = query time ($n rows)" "0,0" \
+      "SELECT (SELECT count(*) FROM (SELECT * FROM reason_counts($s, $u) EXCEPT ALL SELECT * FROM qt_reason_counts($s, $u)) x),
+              (SELECT count(*) FROM (SELECT * FROM qt_reason_counts($s, $u) EXCEPT ALL SELECT * FROM reason_counts($s, $u)) x)"
+  done
+done
+expect "fleet: view = query time after replace and delete" "0,0" \
+  "SELECT (SELECT count(*) FROM (SELECT * FROM asset_status EXCEPT ALL SELECT * FROM ($QT) y) x),
+          (SELECT count(*) FROM (SELECT * FROM ($QT) y EXCEPT ALL SELECT * FROM asset_status) x)"
+
+q -c "SELECT presence_rollup_refresh()" >/dev/null
+expect "fleet: asset_state = query time after replace and delete" "0,0" \
+  "SELECT (SELECT count(*) FROM (SELECT * FROM asset_state EXCEPT ALL SELECT * FROM ($QT) y) x),
+          (SELECT count(*) FROM (SELECT * FROM ($QT) y EXCEPT ALL SELECT * FROM asset_state) x)"
+
+# presence_rollup_rebuild gives the same table.
+q -c "CREATE TABLE before_rebuild AS SELECT * FROM asset_state; SELECT presence_rollup_rebuild()" >/dev/null
+expect "rebuild = catch-up" "0,0" \
+  "SELECT (SELECT count(*) FROM (SELECT * FROM asset_state EXCEPT ALL SELECT * FROM before_rebuild) x),
+          (SELECT count(*) FROM (SELECT * FROM before_rebuild EXCEPT ALL SELECT * FROM asset_state) x)"
