@@ -230,14 +230,15 @@ $$;
 -- dropped. dry_run: only say. Returns 'dropped', 'would drop', or 'kept: …'.
 -- DETACH … CONCURRENTLY cannot be used (PostgreSQL 15 refuses it when a
 -- DEFAULT partition exists, inside a transaction and in a function), so the
--- drop takes presences ACCESS EXCLUSIVE for one catalog change and the
--- re-check of its rows (the BRIN index on time: no row read in a partition
--- wholly older); lock_timeout caps the wait (and so the writers' wait behind
--- it) to 1 s, and the caller retries. SECURITY DEFINER.
+-- drop takes presences ACCESS EXCLUSIVE for one catalog change, after the
+-- partition alone was locked in SHARE mode for the re-check of its rows
+-- (the BRIN index on time: no row read in a partition wholly older) and
+-- presence_partition_dropping; lock_timeout caps each wait (and so the
+-- writers' wait behind it) to 1 s, and the caller retries. SECURITY DEFINER.
 -- Called by presence_partition_retire just before it drops a partition,
--- under its locks: a dropped partition fires no DELETE trigger, so what
--- keeps summaries of the rows (0004's rollup) counts them out here. Nothing
--- to do in this migration.
+-- with the partition locked against writes: a dropped partition fires no
+-- DELETE trigger, so what keeps summaries of the rows (0004's rollup)
+-- counts them out here. Nothing to do in this migration.
 CREATE FUNCTION presence_partition_dropping(part text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -274,14 +275,18 @@ BEGIN
     IF dry_run THEN
         RETURN 'would drop';
     END IF;
-    LOCK TABLE ONLY presences IN ACCESS EXCLUSIVE MODE;
-    -- Again under the lock: a row may have come in since.
+    -- No row comes into or leaves this partition from here on (SHARE
+    -- conflicts with the writers' ROW EXCLUSIVE; the other partitions are
+    -- not locked), so check again and let the summaries count its rows out
+    -- before the short ACCESS EXCLUSIVE of the catalog change.
+    EXECUTE format('LOCK TABLE %I IN SHARE MODE', part);
     EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I WHERE time >= $1)', part)
         INTO newer USING cutoff;
     IF newer THEN
         RETURN 'kept: holds rows with time at or after the cutoff';
     END IF;
     PERFORM presence_partition_dropping(part);
+    LOCK TABLE ONLY presences IN ACCESS EXCLUSIVE MODE;
     EXECUTE format('ALTER TABLE presences DETACH PARTITION %I', part);
     EXECUTE format('DROP TABLE %I', part);
     RETURN 'dropped';

@@ -180,8 +180,8 @@ END
 $$;
 
 -- A partition about to be dropped by retention (0003's
--- presence_partition_retire, which holds presences ACCESS EXCLUSIVE by now,
--- so no row can come in or go): its rows count out as a DELETE's would.
+-- presence_partition_retire, which holds it in SHARE mode by now, so no row
+-- can come in or go): its rows count out as a DELETE's would.
 CREATE OR REPLACE FUNCTION presence_partition_dropping(part text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
