@@ -192,40 +192,6 @@ void pi_writer_destroy(pi_writer *w)
 
 /* ---- one attempt -------------------------------------------------------- */
 
-/* A one-line description of how b differs from a (both decoded). */
-/* Compare a stored row (binary columns of probe_sql) with the incoming
- * presence; on a difference, describe it into sb. 1 when they differ. */
-
-static int commit(pi_writer *w, pi_err *err)
-{
-    PGresult *res = PQexec(w->conn, "SELECT pg_current_xact_id()");
-    int rc;
-
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        rc = pi_writer_fail(w, res, "reading the transaction id", err);
-        PQclear(res);
-        return rc;
-    }
-    snprintf(w->lost_xid, sizeof(w->lost_xid), "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
-    res = PQexec(w->conn, "COMMIT");
-    if (PQresultStatus(res) == PGRES_COMMAND_OK) {
-        w->lost_xid[0] = '\0';
-        PQclear(res);
-        return 0;
-    }
-    rc = pi_writer_fail(w, res, "COMMIT", err);
-    PQclear(res);
-    if (rc == PI_ERETRY && PQstatus(w->conn) == CONNECTION_BAD) {
-        /* The reply was lost with the connection: the transaction may have
-         * committed. Keep its figures; pg_xact_status() will tell. */
-        w->lost = w->cur;
-    } else {
-        w->lost_xid[0] = '\0';
-    }
-    return rc;
-}
-
 static int write_once(pi_writer *w, const pi_batch *batch, int split,
                       pi_err *err)
 {
@@ -278,7 +244,7 @@ static int write_once(pi_writer *w, const pi_batch *batch, int split,
     w->cur.batches = 1;
     w->lost_batch = batch;
     w->lost_version = pi_batch_version(batch);
-    return commit(w, err);
+    return pi_writer_commit(w, err);
 cleanup:
     rollback(w);
     return rc;
@@ -323,37 +289,6 @@ void pi_write_stats_sub(pi_write_stats *to, const pi_write_stats *from)
     sub_clamped(&to->write_us, from->write_us);
     for (int i = 0; i < PI_REJ__COUNT; i++)
         sub_clamped(&to->rejects_by_code[i], from->rejects_by_code[i]);
-}
-
-/* After a lost COMMIT reply: did it commit? 1 yes, 0 no, <0 failure. */
-static int lost_commit_outcome(pi_writer *w, pi_err *err)
-{
-    const char *params[1] = {w->lost_xid};
-    PGresult *res;
-    int rc;
-
-    res = PQexecParams(w->conn, "SELECT pg_xact_status($1::xid8)", 1, NULL,
-                       params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK &&
-        strcmp(pi_db_sqlstate(res), "22023") == 0) {
-        /* "transaction ID … is in the future": the server came back from
-         * a crash without it (synchronous_commit=off) or is another one (a
-         * failover): it did not commit here. */
-        rc = 0;
-    } else if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        rc = pi_writer_fail(w, res, "asking for the outcome of a lost COMMIT",
-                            err);
-    } else if (strcmp(PQgetvalue(res, 0, 0), "in progress") == 0) {
-        /* The old backend has not noticed the disconnect yet. */
-        rc = pi_err_set(err, PI_ERETRY,
-                        "transaction %s of the lost COMMIT is still in "
-                        "progress",
-                        w->lost_xid);
-    } else {
-        rc = strcmp(PQgetvalue(res, 0, 0), "committed") == 0;
-    }
-    PQclear(res);
-    return rc;
 }
 
 /* Make the topic names of batch safe as text, indexed like the batch's. */
@@ -410,13 +345,7 @@ int pi_writer_write(pi_writer *w, pi_batch *batch, pi_write_stats *stats,
      * committing: if the caller gave that batch up (cancelled, then dropped
      * or changed it), the outcome says nothing about this one, which is
      * written in full; the fence skips whatever that COMMIT did store. */
-    if (w->lost_xid[0] && (batch != w->lost_batch ||
-                           pi_batch_version(batch) != w->lost_version)) {
-        pi_warn("the outcome of transaction %s (COMMIT reply lost) no longer "
-                "matters: its batch was given up",
-                w->lost_xid);
-        w->lost_xid[0] = '\0';
-    }
+    pi_writer_forget_lost(w, batch);
     if (pi_batch_messages(batch) == 0)
         return 0;
     pi_metrics_write_begin(w->opts.metrics);
@@ -425,23 +354,10 @@ int pi_writer_write(pi_writer *w, pi_batch *batch, pi_write_stats *stats,
         if (w->conn == NULL || PQstatus(w->conn) != CONNECTION_OK)
             rc = connect_db(w, err);
         if (rc == 0 && w->lost_xid[0]) {
-            rc = lost_commit_outcome(w, err);
-            if (rc == 1) {
-                pi_warn("the COMMIT lost with the connection had succeeded "
-                        "(transaction %s)",
-                        w->lost_xid);
-                w->lost_xid[0] = '\0';
-                w->lost.retries += attempt;
-                w->lost.reconnects = w->reconnects - reconnects;
-                pi_write_stats_add(stats, &w->lost);
+            rc = pi_writer_resolve_lost(w, attempt, w->reconnects - reconnects,
+                                        stats, err);
+            if (rc == 1)
                 return 0;
-            }
-            if (rc == 0) {
-                pi_warn("the COMMIT lost with the connection had not "
-                        "happened (transaction %s): writing the batch again",
-                        w->lost_xid);
-                w->lost_xid[0] = '\0';
-            }
         }
         if (rc == 0) {
             pi_arena_reset(&w->scratch);
