@@ -17,6 +17,10 @@
 #include "presence/migrate.h"
 #include "writer_int.h"
 
+/* Retries at once (no backoff) of a batch that lost a race for an id with
+ * another writer, before the usual backoff takes over. */
+#define RACE_RETRIES 5
+
 /* The staging tables: TEMP (no WAL, private to the connection), emptied by
  * every COMMIT. Created again after each reconnect. */
 static const char setup_sql[] =
@@ -181,6 +185,7 @@ void pi_writer_destroy(pi_writer *w)
     free(w->fenced);
     free(w->stored_next);
     free(w->staged);
+    free(w->order);
     free(w->slots);
     free(w->found);
     free(w->subset);
@@ -334,10 +339,18 @@ static int backoff(pi_writer *w, unsigned attempt, const char *what,
     return pi_db_sleep_ms(delay, w->opts.cancel);
 }
 
-int pi_writer_write(pi_writer *w, pi_batch *batch, pi_write_stats *stats,
-                    pi_err *err)
+/* The COPY into presences failed on its primary key: another transaction
+ * inserted one of the ids the probe had not found. */
+static bool concurrent_insert(const pi_writer *w)
 {
-    unsigned attempt = 0;
+    return strcmp(w->refused.sqlstate, "23505") == 0 &&
+           strcmp(w->refused.constraint, "presences_pkey") == 0;
+}
+
+static int write_batch(pi_writer *w, pi_batch *batch, pi_write_stats *stats,
+                       pi_err *err)
+{
+    unsigned attempt = 0, races = 0;
     uint64_t reconnects = w->reconnects;
     int split = 0, rc;
 
@@ -346,9 +359,6 @@ int pi_writer_write(pi_writer *w, pi_batch *batch, pi_write_stats *stats,
      * or changed it), the outcome says nothing about this one, which is
      * written in full; the fence skips whatever that COMMIT did store. */
     pi_writer_forget_lost(w, batch);
-    if (pi_batch_messages(batch) == 0)
-        return 0;
-    pi_metrics_write_begin(w->opts.metrics);
     for (;;) {
         rc = 0;
         if (w->conn == NULL || PQstatus(w->conn) != CONNECTION_OK)
@@ -386,11 +396,39 @@ int pi_writer_write(pi_writer *w, pi_batch *batch, pi_write_stats *stats,
             err->code = rc = PI_EFATAL;
         if (rc != PI_ERETRY)
             return rc;
+        if (concurrent_insert(w) && races < RACE_RETRIES &&
+            !(w->opts.cancel && atomic_load(w->opts.cancel))) {
+            /* Another writer committed one of our new ids after our probe
+             * (we waited for its lock): no outage, so no pause; the next
+             * probe finds the row. */
+            races++;
+            attempt++;
+            pi_metrics_db_error(w->opts.metrics, w->refused.sqlstate, true);
+            pi_debug("a concurrent transaction stored one of the batch's ids "
+                     "first: writing the batch again at once (%s)",
+                     err->msg);
+            continue;
+        }
         if (w->fence_blocked)
             pi_writer_reap_stuck(w);
         if (backoff(w, ++attempt, "database write", err) != 0)
             return PI_ERETRY;
     }
+}
+
+int pi_writer_write(pi_writer *w, pi_batch *batch, pi_write_stats *stats,
+                    pi_err *err)
+{
+    int rc;
+
+    if (pi_batch_messages(batch) == 0) {
+        pi_writer_forget_lost(w, batch);
+        return 0;
+    }
+    pi_metrics_write_begin(w->opts.metrics, w->opts.metrics_slot);
+    rc = write_batch(w, batch, stats, err);
+    pi_metrics_write_end(w->opts.metrics, w->opts.metrics_slot);
+    return rc;
 }
 
 int pi_writer_next_offset(pi_writer *w, const char *topic, int32_t partition,

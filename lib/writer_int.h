@@ -97,6 +97,12 @@ typedef struct refusal {
     char msg[256];
 } refusal;
 
+/* A staged row's id beside its presence index, for sorting. */
+typedef struct pi_staged_id {
+    int64_t id;
+    uint32_t presence;
+} pi_staged_id;
+
 struct pi_writer {
     pi_writer_opts opts;
     char *conninfo;
@@ -114,8 +120,10 @@ struct pi_writer {
     size_t cap_fenced;
     int64_t *stored_next; /* per position: ingest_offsets.next_offset */
     size_t cap_stored_next;
-    uint32_t *staged; /* presence indices, in seq order */
+    uint32_t *staged; /* presence indices, in seq order: by id */
     size_t n_staged, cap_staged;
+    pi_staged_id *order; /* for sorting staged */
+    size_t cap_order;
     uint32_t *slots; /* open addressing on id: staged index + 1, 0 empty */
     size_t cap_slots, slot_mask;
     uint8_t *found; /* per staged row: already stored (probe) */

@@ -78,11 +78,51 @@ static int same_content(const pi_presence *a, const pi_presence *b)
            same_str(a->reason, b->reason) && same_str(a->asset, b->asset);
 }
 
+static int cmp_staged(const void *a, const void *b)
+{
+    const pi_staged_id *x = a, *y = b;
+
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* Order the staged rows by id, so that concurrent transactions (two
+ * writers, or two instances, whose batches share ids: the same presence
+ * produced to two partitions) take presences_pkey's locks in the same
+ * order and wait for each other instead of deadlocking. A time-ordered
+ * stream's batch usually is in order already: one pass tells. */
+static void sort_staged(pi_writer *w, const pi_decode_result *res)
+{
+    size_t n = w->n_staged, k;
+
+    for (k = 1; k < n; k++) {
+        if (res->presences[w->staged[k - 1]].id >
+            res->presences[w->staged[k]].id)
+            break;
+    }
+    if (k >= n)
+        return;
+    pi_grow((void **)&w->order, &w->cap_order, n, sizeof(*w->order));
+    for (k = 0; k < n; k++) {
+        w->order[k].id = res->presences[w->staged[k]].id;
+        w->order[k].presence = w->staged[k];
+    }
+    qsort(w->order, n, sizeof(*w->order), cmp_staged);
+    memset(w->slots, 0, (w->slot_mask + 1) * sizeof(*w->slots));
+    for (k = 0; k < n; k++) {
+        size_t h = hash_id(w->order[k].id) & w->slot_mask;
+
+        while (w->slots[h])
+            h = (h + 1) & w->slot_mask;
+        w->staged[k] = w->order[k].presence;
+        w->slots[h] = (uint32_t)(k + 1);
+    }
+}
+
 /* Choose the rows to stage: the unfenced presences, one per id. A repeat of
  * an id inside the batch is a duplicate when identical; otherwise a conflict
  * resolved here, in message order: keep → the first stays staged and the
  * later one is an id_conflict reject; replace → the later one takes the
- * first's place. */
+ * first's place. The staged rows are then ordered by id. */
 void pi_writer_plan(pi_writer *w, const pi_batch *batch)
 {
     const pi_decode_result *res = pi_batch_result(batch);
@@ -137,6 +177,7 @@ void pi_writer_plan(pi_writer *w, const pi_batch *batch)
             pi_writer_add_xrej(w, (uint32_t)i, PI_REJ_ID_CONFLICT, &sb);
         }
     }
+    sort_staged(w, res);
 }
 
 int pi_writer_send_copy(pi_writer *w, const char *sql, const char *what,

@@ -5,6 +5,13 @@ pi_script_test(e2e run_exactly_once TIMEOUT 300 FIXTURES "pg;kafka")
 pi_script_test(e2e run_kill9 TIMEOUT 300 FIXTURES "pg;kafka")
 pi_script_test(e2e run_pg_outage SERIAL TIMEOUT 300 FIXTURES "pg;kafka")
 pi_script_test(e2e run_two_instances TIMEOUT 400 FIXTURES "pg;kafka")
+# The same with two writers per instance (--writers 2).
+pi_script_test(e2e run_kill9 SUFFIX writers2 ENV PI_E2E_WRITERS=2
+               TIMEOUT 300 FIXTURES "pg;kafka")
+pi_script_test(e2e run_pg_outage SUFFIX writers2 ENV PI_E2E_WRITERS=2 SERIAL
+               TIMEOUT 300 FIXTURES "pg;kafka")
+pi_script_test(e2e run_two_instances SUFFIX writers2 ENV PI_E2E_WRITERS=2
+               TIMEOUT 400 FIXTURES "pg;kafka")
 pi_script_test(e2e run_malformed TIMEOUT 300 FIXTURES "pg;kafka")
 pi_script_test(e2e run_shutdown SERIAL TIMEOUT 300 FIXTURES "pg;kafka")
 pi_script_test(e2e run_hostile_messages TIMEOUT 300 FIXTURES "pg;kafka")
@@ -15,3 +22,4 @@ pi_script_test(e2e run_kafka_errors TIMEOUT 200 FIXTURES "pg;kafka")
 pi_script_test(e2e replay_backfill TIMEOUT 300 FIXTURES "pg;kafka")
 pi_script_test(e2e replay_beside_run TIMEOUT 300 FIXTURES "pg;kafka")
 pi_script_test(e2e run_metrics SERIAL TIMEOUT 400 FIXTURES "pg;kafka")
+pi_script_test(e2e run_writers_shared_ids TIMEOUT 300 FIXTURES "pg;kafka")

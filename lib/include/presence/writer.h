@@ -85,6 +85,8 @@ typedef struct pi_writer_opts {
                                  PI_ERETRY; may be NULL */
     pi_metrics *metrics;      /* database errors, writes in flight; may be
                                  NULL (borrowed) */
+    unsigned metrics_slot;    /* which of the process's writers this is,
+                                 for the metrics (0..31) */
 } pi_writer_opts;
 
 /* Fill opts with the defaults above (everything else 0/NULL). */
