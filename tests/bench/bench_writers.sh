@@ -20,24 +20,34 @@ trap '[ -n "${RUN_PID:-}" ] && kill -9 "$RUN_PID" 2>/dev/null; bench_cleanup' EX
 bench_start "$N"
 echo "messages=$N partitions=4 rounds=$ROUNDS nproc=$(nproc) load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# load_into NAME WRITERS: sets RATE.
+# pg_cpu: CPU seconds PostgreSQL has used so far: the postmaster's own and
+# its reaped children's (user + system; backends end with their connection).
+pg_cpu() {
+  sed 's/.*) //' "/proc/$(cat "$WORK/pg/pid")/stat" |
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($12 + $13 + $14 + $15) / hz }'
+}
+
+# load_into NAME WRITERS: sets RATE and PGCPU (PostgreSQL's CPU seconds).
 load_into() {
-  local s e
+  local s e c
   newdb "$1"
+  c=$(pg_cpu)
   s=$(now)
   "$BIN" load --pg "$PG_ADMIN dbname=$1" --writers "$2" "$WORK/in.txt" \
     >"$WORK/$1.out" 2>"$WORK/$1.log"
   e=$(now)
   grep -q "stored=$N " "$WORK/$1.out" || { cat "$WORK/$1.out"; exit 1; }
   RATE=$(rate "$N" "$s" "$e")
+  PGCPU=$(awk -v a="$(pg_cpu)" -v b="$c" 'BEGIN { printf "%.1f", a - b }')
   psql "$PG_ADMIN" -XAtq -c "drop database $1" >/dev/null
 }
 
 # drain NAME WRITERS: `run` drains the topic into a new database and group
-# NAME; sets RATE.
+# NAME; sets RATE, PGCPU and CPU (the `run` process's CPU seconds).
 drain() {
-  local s e pg="$PG_ADMIN dbname=$1"
+  local s e c pg="$PG_ADMIN dbname=$1"
   newdb "$1"
+  c=$(pg_cpu)
   s=$(now)
   "$BIN" run --brokers "$BROKERS" --topic bench --group "$1" --pg "$pg" \
     --writers "$2" --stats-interval-ms 0 --log-level warn --http-listen off \
@@ -48,9 +58,12 @@ drain() {
     sleep 0.05
   done
   e=$(now)
+  CPU=$(sed 's/.*) //' "/proc/$RUN_PID/stat" |
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($12 + $13) / hz }')
   kill -TERM "$RUN_PID"
   wait "$RUN_PID"
   RUN_PID=
+  PGCPU=$(awk -v a="$(pg_cpu)" -v b="$c" 'BEGIN { printf "%.1f", a - b }')
   [ "$(psql "$pg" -XAtq -c 'select count(*) from presences')" = "$N" ] ||
     { echo "run stored fewer than $N" >&2; exit 1; }
   RATE=$(rate "$N" "$s" "$e")
@@ -59,12 +72,18 @@ drain() {
 
 for r in $(seq "$ROUNDS"); do
   if [ $((r % 2)) -eq 1 ]; then order="1 2"; else order="2 1"; fi
-  for w in $order; do load_into "l${w}_$r" "$w"; eval "load$w=\$RATE"; done
-  for w in $order; do drain "r${w}_$r" "$w"; eval "run$w=\$RATE"; done
+  for w in $order; do
+    load_into "l${w}_$r" "$w"; eval "load$w=\$RATE lpg$w=\$PGCPU"
+  done
+  for w in $order; do
+    drain "r${w}_$r" "$w"; eval "run$w=\$RATE rpg$w=\$PGCPU rcpu$w=\$CPU"
+  done
   echo "round $r: load --writers 1 ${load1} msgs/s, --writers 2 ${load2} msgs/s," \
     "ratio $(ratio "$load2" "$load1"); run --writers 1 ${run1} msgs/s," \
     "--writers 2 ${run2} msgs/s, ratio $(ratio "$run2" "$run1");" \
     "load average $(cut -d' ' -f1 /proc/loadavg)"
+  echo "round $r: CPU seconds: PostgreSQL during load ${lpg1} / ${lpg2}, during" \
+    "run ${rpg1} / ${rpg2}; the run process ${rcpu1} / ${rcpu2} (writers 1 / 2)"
   echo "$load1" >>"$WORK/load1"; echo "$load2" >>"$WORK/load2"
   echo "$run1" >>"$WORK/run1"; echo "$run2" >>"$WORK/run2"
   ratio "$load2" "$load1" >>"$WORK/load_ratio"; echo >>"$WORK/load_ratio"
