@@ -21,7 +21,9 @@ bench_start "$N"
 echo "messages=$N partitions=4 rounds=$ROUNDS nproc=$(nproc) load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # pg_cpu: CPU seconds PostgreSQL has used so far: the postmaster's own and
-# its reaped children's (user + system; backends end with their connection).
+# its reaped children's (user + system). A backend counts once it has ended
+# and been reaped: read after the database is dropped (which waits for its
+# sessions) and a moment.
 pg_cpu() {
   sed 's/.*) //' "/proc/$(cat "$WORK/pg/pid")/stat" |
     awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($12 + $13 + $14 + $15) / hz }'
@@ -38,8 +40,9 @@ load_into() {
   e=$(now)
   grep -q "stored=$N " "$WORK/$1.out" || { cat "$WORK/$1.out"; exit 1; }
   RATE=$(rate "$N" "$s" "$e")
+  psql "$PG_ADMIN" -XAtq -c "drop database $1 with (force)" >/dev/null
+  sleep 0.5
   PGCPU=$(awk -v a="$(pg_cpu)" -v b="$c" 'BEGIN { printf "%.1f", a - b }')
-  psql "$PG_ADMIN" -XAtq -c "drop database $1" >/dev/null
 }
 
 # drain NAME WRITERS: `run` drains the topic into a new database and group
@@ -63,11 +66,12 @@ drain() {
   kill -TERM "$RUN_PID"
   wait "$RUN_PID"
   RUN_PID=
-  PGCPU=$(awk -v a="$(pg_cpu)" -v b="$c" 'BEGIN { printf "%.1f", a - b }')
   [ "$(psql "$pg" -XAtq -c 'select count(*) from presences')" = "$N" ] ||
     { echo "run stored fewer than $N" >&2; exit 1; }
   RATE=$(rate "$N" "$s" "$e")
-  psql "$PG_ADMIN" -XAtq -c "drop database $1" >/dev/null
+  psql "$PG_ADMIN" -XAtq -c "drop database $1 with (force)" >/dev/null
+  sleep 0.5
+  PGCPU=$(awk -v a="$(pg_cpu)" -v b="$c" 'BEGIN { printf "%.1f", a - b }')
 }
 
 for r in $(seq "$ROUNDS"); do
