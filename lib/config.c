@@ -50,6 +50,10 @@ static const pi_opt options[] = {
     {"batch-bytes", "PRESENCE_BATCH_BYTES", OPT_INT, F(batch_bytes), "8388608",
      1024, 1073741824, NULL, WRITE,
      "message bytes per database transaction, at most"},
+    {"writers", "PRESENCE_WRITERS", OPT_INT, F(writers), "1", 1, PI_MAX_WRITERS,
+     NULL, PI_CMD_RUN | PI_CMD_LOAD,
+     "writer threads, each with its own PostgreSQL connection; run: Kafka "
+     "partition P is always written by writer P mod N, in order"},
     {"linger-ms", "PRESENCE_LINGER_MS", OPT_INT, F(linger_ms), "200", 0, 60000,
      NULL, PI_CMD_RUN | PI_CMD_REPLAY,
      "write a partial batch once its oldest message is this old"},

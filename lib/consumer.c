@@ -72,127 +72,6 @@ part *pi_consumer_find_part(pi_consumer *c, const char *topic,
     return &c->parts[c->n_parts++];
 }
 
-static bool batch_full(const pi_consumer *c, const pi_batch *batch)
-{
-    return pi_batch_messages(batch) >= (size_t)c->cfg->batch_size ||
-           pi_batch_bytes(batch) >= (size_t)c->cfg->batch_bytes;
-}
-
-static void recycle(pi_consumer *c, pi_batch *batch)
-{
-    pi_batch_reset(batch);
-    if (c->spare == NULL)
-        c->spare = batch;
-    else
-        pi_batch_destroy(batch);
-}
-
-/* A batch came back from the writer thread. */
-static void handle_done(pi_consumer *c, pi_batch *batch, int rc,
-                        const pi_write_stats *stats, const pi_err *err,
-                        bool sync_commit)
-{
-    pi_metrics_batch_done(c->cfg->metrics, batch, rc, stats);
-    if (rc == 0) {
-        pi_write_stats_add(&c->total, stats);
-        pi_debug("batch written: messages=%" PRIu64 " stored=%" PRIu64
-                 " duplicates=%" PRIu64 " conflicts=%" PRIu64
-                 " rejected=%" PRIu64,
-                 stats->messages, stats->stored, stats->duplicates,
-                 stats->conflicts, stats->rejected);
-        pi_consumer_commit_positions(c, batch, sync_commit);
-        pi_consumer_note_committed(c, batch, stats);
-        recycle(c, batch);
-        if (stats->reconnects && !c->replay && !atomic_load(c->stop))
-            (void)pi_consumer_resync(c, NULL);
-        return;
-    }
-    if (rc == PI_EBEHIND) {
-        /* Nothing of it was written. Without the stored offsets (stopping)
-         * it is dropped: its messages are read again from ingest_offsets
-         * by whoever consumes the partitions next. */
-        pi_warn("%s", err->msg);
-        assert(c->requeue == NULL);
-        if (atomic_load(c->stop) || pi_consumer_resync(c, batch) != 0 ||
-            pi_batch_messages(batch) == 0) {
-            recycle(c, batch);
-            return;
-        }
-        c->requeue = batch;
-        return;
-    }
-    if (rc == PI_ERETRY) {
-        /* Cancelled before it committed: it must still be written, and
-         * before anything newer of its partitions. Only pi_consumer_drain()
-         * cancels, and it runs only with no batch waiting to be requeued. */
-        assert(c->requeue == NULL);
-        c->requeue = batch;
-        return;
-    }
-    pi_batch_destroy(batch);
-    if (!c->fatal) {
-        c->fatal = 1;
-        c->fatal_err = *err;
-    }
-}
-
-/* Wait for the batch in flight until deadline (ms, monotonic); past it,
- * cancel its retries and take it back unwritten. */
-void pi_consumer_drain(pi_consumer *c, int64_t deadline, bool sync_commit)
-{
-    pi_batch *batch;
-    pi_write_stats stats;
-    pi_err err;
-    int rc;
-    bool cancelled = false;
-
-    while (!pi_pipeline_idle(c->pipe)) {
-        int64_t left = deadline - now_ms();
-        if (left <= 0 && !cancelled) {
-            pi_warn("writer still busy at the deadline: cancelling; its "
-                    "messages will be consumed again");
-            pi_pipeline_cancel(c->pipe);
-            cancelled = true;
-        }
-        if (pi_pipeline_collect(c->pipe, left > 0 ? (int)left : 100, &batch,
-                                &rc, &stats, &err) == 0)
-            handle_done(c, batch, rc, &stats, &err, sync_commit);
-    }
-}
-
-static pi_batch *take_empty_batch(pi_consumer *c)
-{
-    pi_batch *batch = c->spare;
-
-    c->spare = NULL;
-    if (batch == NULL)
-        pi_batch_new(&batch);
-    return batch;
-}
-
-/* Hand the next batch to the writer if it is idle: a batch that came back
- * unwritten first, then the filling one when it is full, lingered long
- * enough, or force is set. */
-void pi_consumer_submit(pi_consumer *c, bool force)
-{
-    if (!pi_pipeline_idle(c->pipe))
-        return;
-    if (c->requeue) {
-        pi_consumer_stamp_expected(c, c->requeue);
-        pi_pipeline_submit(c->pipe, c->requeue);
-        c->requeue = NULL;
-        return;
-    }
-    if (pi_batch_messages(c->fill) == 0)
-        return;
-    if (!force && !batch_full(c, c->fill) &&
-        now_ms() - c->fill_since_ms < c->cfg->linger_ms)
-        return;
-    pi_consumer_stamp_expected(c, c->fill);
-    pi_pipeline_submit(c->pipe, c->fill);
-    c->fill = take_empty_batch(c);
-}
-
 static void set_paused(pi_consumer *c, bool pause)
 {
     rd_kafka_topic_partition_list_t *list = NULL;
@@ -236,8 +115,9 @@ static void add_message(pi_consumer *c, const rd_kafka_message_t *rkm)
         p->warned_below = true;
         return;
     }
-    if (pi_batch_messages(c->fill) == 0)
-        c->fill_since_ms = now_ms();
+    lane *l = pi_consumer_lane(c, rkm->partition);
+    if (pi_batch_messages(l->fill) == 0)
+        l->fill_since_ms = now_ms();
     if (c->replay) {
         bool take;
         pi_consumer_replay_message(c, p, rkm->offset, &take);
@@ -246,7 +126,7 @@ static void add_message(pi_consumer *c, const rd_kafka_message_t *rkm)
     }
     if (p->stored < 0 && p->origin < 0)
         p->origin = rkm->offset;
-    pi_batch_add(c->fill, c->dec, topic, rkm->partition, rkm->offset, rkm->key,
+    pi_batch_add(l->fill, c->dec, topic, rkm->partition, rkm->offset, rkm->key,
                  rkm->key_len, rkm->payload, rkm->len);
     p->next = rkm->offset + 1;
 }
@@ -264,7 +144,6 @@ int pi_consumer_new(pi_consumer **out, const pi_config *cfg,
     *out = NULL;
     c->cfg = cfg;
     c->stop = stop;
-    atomic_init(&c->cancel, 0);
     if (cfg->topic == NULL) {
         rc = pi_err_set(err, PI_EINVAL,
                         "--topic is required (or PRESENCE_TOPIC)");
@@ -308,14 +187,11 @@ int pi_consumer_new(pi_consumer **out, const pi_config *cfg,
     wopts.backoff_min_ms = (int)cfg->backoff_min_ms;
     wopts.backoff_max_ms = (int)cfg->backoff_max_ms;
     wopts.tx_timeout_ms = (int)cfg->pg_tx_timeout_ms;
-    wopts.cancel = &c->cancel;
     wopts.metrics = cfg->metrics;
-    /* A dry run needs no database: the pipeline only counts. */
-    if (!(c->replay && cfg->dry_run)) {
-        rc = pi_writer_new(&c->w, &wopts, err);
-        if (rc)
-            goto cleanup;
-    }
+    /* A dry run needs no database: the pipelines only count. */
+    rc = pi_consumer_lanes_new(c, &wopts, c->replay && cfg->dry_run, err);
+    if (rc)
+        goto cleanup;
     if (!c->replay) {
         wopts.cancel = stop;
         rc = pi_writer_new(&c->meta, &wopts, err);
@@ -339,8 +215,6 @@ int pi_consumer_new(pi_consumer **out, const pi_config *cfg,
     pi_decoder_set_max_depth(c->dec, (size_t)cfg->max_json_depth);
     pi_decoder_set_max_memory(c->dec, (size_t)cfg->max_decode_memory);
     pi_commit_log_new(&c->log, COMMIT_LOG_BATCHES);
-    pi_batch_new(&c->fill);
-    pi_pipeline_new(&c->pipe, c->w, &c->cancel);
     pi_metrics_set_kafka(cfg->metrics, c->rk); /* not before: see metrics.h */
     *out = c;
     return 0;
@@ -489,11 +363,9 @@ int pi_consumer_run(pi_consumer *c, pi_err *err)
             if (pi_consumer_replay_finished(c))
                 break;
         }
-        pi_batch *batch;
-        pi_write_stats stats;
-        pi_err werr;
-        int wrc, wait_ms = 0;
-        bool backlog = batch_full(c, c->fill) && !pi_pipeline_idle(c->pipe);
+        int wait_ms = 0;
+        lane *behind = pi_consumer_backlog(c);
+        bool backlog = behind != NULL;
 
         /* Backpressure. The filling batch is full and the writer busy: wait
          * for the writer rather than fetch more. Pausing costs a re-fetch
@@ -518,11 +390,9 @@ int pi_consumer_run(pi_consumer *c, pi_err *err)
                 rd_kafka_message_destroy(rkm);
             }
         }
-        if (pi_pipeline_collect(c->pipe, wait_ms, &batch, &wrc, &stats,
-                                &werr) == 0)
-            handle_done(c, batch, wrc, &stats, &werr, false);
+        pi_consumer_collect(c, behind, wait_ms);
         pi_consumer_submit(c, false);
-        if (c->paused && !batch_full(c, c->fill))
+        if (c->paused && !pi_consumer_any_full(c))
             set_paused(c, false);
         pi_metrics_tick(c->cfg->metrics, now_ms());
         if (c->replay)
@@ -539,8 +409,7 @@ int pi_consumer_run(pi_consumer *c, pi_err *err)
         pi_info("stopping on an error: nothing more is written");
     } else if (!c->replay || atomic_load(stop)) {
         pi_info("stopping: flushing %zu buffered message(s)",
-                pi_batch_messages(c->fill) +
-                    (c->requeue ? pi_batch_messages(c->requeue) : 0));
+                pi_consumer_buffered(c));
     }
     /* Stop fetching, flush what is buffered (bounded), commit, leave. */
     set_paused(c, true);
@@ -551,8 +420,7 @@ int pi_consumer_run(pi_consumer *c, pi_err *err)
         pi_consumer_submit(c, true);
         pi_consumer_drain(c, c->stop_deadline, true);
     }
-    left = pi_batch_messages(c->fill) +
-           (c->requeue ? pi_batch_messages(c->requeue) : 0);
+    left = pi_consumer_buffered(c);
     /* A little past the flush's deadline: leaving is worth a moment. */
     close_bounded(
         c, (c->stop_deadline > now_ms() ? c->stop_deadline : now_ms()) + 1000);
@@ -600,18 +468,15 @@ void pi_consumer_destroy(pi_consumer *c)
 {
     if (c == NULL)
         return;
-    pi_pipeline_destroy(c->pipe);
+    /* The writer threads first: a batch still in flight is given up. */
+    pi_consumer_lanes_destroy(c);
     /* Not closed (never subscribed, or leaving timed out): destroying must
      * not try to leave the group again, which can block. */
     if (c->rk)
         rd_kafka_destroy_flags(
             c->rk, c->closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
-    pi_writer_destroy(c->w);
     pi_writer_destroy(c->meta);
     pi_decoder_destroy(c->dec);
-    pi_batch_destroy(c->fill);
-    pi_batch_destroy(c->spare);
-    pi_batch_destroy(c->requeue);
     pi_commit_log_destroy(c->log);
     free(c->scratch_pos);
     for (size_t i = 0; i < c->n_parts; i++)

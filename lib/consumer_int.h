@@ -1,10 +1,11 @@
-/* consumer_int.h -- the consumer's state, shared by its three files
+/* consumer_int.h -- the consumer's state, shared by its files
  *
- * consumer.c owns the poll loop, batching and the writer hand-off;
- * consumer_rebalance.c the answers to assignments and revocations;
- * consumer_positions.c what is stored where: the positions believed in
- * ingest_offsets, the compare-and-set stamps, the re-read after a database
- * went back, and the commits to Kafka. All run on the consumer's one thread.
+ * consumer.c owns the poll loop and batching; consumer_writers.c the
+ * writers (lanes) and the hand-off to them; consumer_rebalance.c the answers to
+ * assignments and revocations; consumer_positions.c what is stored where: the
+ * positions believed in ingest_offsets, the compare-and-set stamps, the re-read
+ * after a database went back, and the commits to Kafka. All run on the
+ * consumer's one thread.
  */
 #ifndef PRESENCE_CONSUMER_INT_H
 #define PRESENCE_CONSUMER_INT_H
@@ -49,18 +50,25 @@ typedef struct part {
     bool done;          /* reached its end: unassigned */
 } part;
 
-struct pi_consumer {
-    const pi_config *cfg;
-    rd_kafka_t *rk;
-    pi_writer *w;      /* used by the pipeline's thread only */
-    pi_writer *meta;   /* this thread's connection: offsets on assignment */
+/* One writer and the batches of the partitions it owns
+ * (consumer_writers.c). */
+typedef struct lane {
+    pi_writer *w;      /* used by the pipeline's thread only; NULL: dry run */
     pi_pipeline *pipe; /* owns the batch in flight */
-    atomic_int cancel;
-    pi_decoder *dec;
+    atomic_int cancel; /* w's opts.cancel */
     pi_batch *fill;    /* being filled */
     pi_batch *spare;   /* written and reset, ready to fill next */
     pi_batch *requeue; /* came back unwritten: write before fill */
     int64_t fill_since_ms;
+} lane;
+
+struct pi_consumer {
+    const pi_config *cfg;
+    rd_kafka_t *rk;
+    pi_writer *meta; /* this thread's connection: offsets on assignment */
+    lane *lanes;     /* cfg->writers of them */
+    size_t n_lanes;
+    pi_decoder *dec;
     bool paused;
     bool cooperative; /* the assignor's protocol, from the configuration */
     int64_t reset;    /* where a partition with no row in ingest_offsets
@@ -100,6 +108,29 @@ static inline int64_t now_ms(void)
 /* consumer.c */
 part *pi_consumer_find_part(pi_consumer *c, const char *topic,
                             int32_t partition, bool create);
+
+/* consumer_writers.c */
+/* The lane of a partition among n_lanes: partition mod n_lanes (-1, a
+ * message with no partition, is lane 0). */
+size_t pi_lane_index(int32_t partition, size_t n_lanes);
+/* cfg->writers lanes, each with its writer (none with dry_run) made from
+ * wopts and its pipeline. On failure what was made stays for
+ * pi_consumer_lanes_destroy. */
+int pi_consumer_lanes_new(pi_consumer *c, const pi_writer_opts *wopts,
+                          bool dry_run, pi_err *err);
+void pi_consumer_lanes_destroy(pi_consumer *c);
+lane *pi_consumer_lane(pi_consumer *c, int32_t partition);
+bool pi_consumer_full(const pi_consumer *c, const lane *l);
+/* A lane whose filling batch is full while its writer is busy, or NULL. */
+lane *pi_consumer_backlog(pi_consumer *c);
+bool pi_consumer_any_full(const pi_consumer *c);
+bool pi_consumer_idle(pi_consumer *c); /* no batch in flight anywhere */
+size_t pi_consumer_buffered(const pi_consumer *c); /* filling + requeued */
+/* Drop every buffered message of (topic, partition), in flight excepted. */
+void pi_consumer_drop(pi_consumer *c, const char *topic, int32_t partition);
+/* Take back what the writers finished: waiting up to wait_ms for wait_on
+ * (may be NULL), not at all for the others. */
+void pi_consumer_collect(pi_consumer *c, lane *wait_on, int wait_ms);
 void pi_consumer_drain(pi_consumer *c, int64_t deadline, bool sync_commit);
 void pi_consumer_submit(pi_consumer *c, bool force);
 

@@ -44,7 +44,9 @@ void pi_consumer_commit_positions(pi_consumer *c, const pi_batch *batch,
 
 /* Stamp each position of batch with what we believe ingest_offsets holds
  * for it: the writer's compare-and-set (writer.h). Done at every submit,
- * when no other batch is in flight, so the belief is exact. */
+ * when no other batch of its partitions is in flight (they all belong to
+ * the one lane, which writes one batch at a time), so the belief is
+ * exact. */
 void pi_consumer_stamp_expected(pi_consumer *c, pi_batch *batch)
 {
     size_t n;
@@ -84,9 +86,7 @@ static void drop_part(pi_consumer *c, pi_batch *batch, const part *p)
 {
     if (batch)
         pi_batch_drop_partition(batch, p->topic, p->partition);
-    pi_batch_drop_partition(c->fill, p->topic, p->partition);
-    if (c->requeue)
-        pi_batch_drop_partition(c->requeue, p->topic, p->partition);
+    pi_consumer_drop(c, p->topic, p->partition);
 }
 
 /* The database is the source of truth at every write: after the writer

@@ -89,14 +89,21 @@ static void on_assign(pi_consumer *c, rd_kafka_topic_partition_list_t *parts)
     }
 }
 
-static void drop_partitions(pi_batch *batch,
-                            const rd_kafka_topic_partition_list_t *parts)
+/* Drop what is buffered for parts; with free_empty, a requeued batch left
+ * empty is freed. */
+static void drop_partitions(pi_consumer *c,
+                            const rd_kafka_topic_partition_list_t *parts,
+                            bool free_empty)
 {
-    if (batch == NULL)
-        return;
     for (int i = 0; i < parts->cnt; i++)
-        pi_batch_drop_partition(batch, parts->elems[i].topic,
-                                parts->elems[i].partition);
+        pi_consumer_drop(c, parts->elems[i].topic, parts->elems[i].partition);
+    for (size_t i = 0; i < c->n_lanes && free_empty; i++) {
+        lane *l = &c->lanes[i];
+        if (l->requeue && pi_batch_messages(l->requeue) == 0) {
+            pi_batch_destroy(l->requeue);
+            l->requeue = NULL;
+        }
+    }
 }
 
 static void on_revoke(pi_consumer *c, rd_kafka_topic_partition_list_t *parts)
@@ -110,8 +117,7 @@ static void on_revoke(pi_consumer *c, rd_kafka_topic_partition_list_t *parts)
         pi_warn("assignment lost: dropping buffered messages of %d "
                 "partition(s)",
                 parts->cnt);
-        drop_partitions(c->fill, parts);
-        drop_partitions(c->requeue, parts);
+        drop_partitions(c, parts, false);
     } else {
         /* While stopping, the shutdown's own deadline holds (the flush
          * already happened); otherwise a budget that leaves the group's
@@ -119,22 +125,17 @@ static void on_revoke(pi_consumer *c, rd_kafka_topic_partition_list_t *parts)
         int64_t deadline = c->stop_deadline ? c->stop_deadline
                                             : now_ms() + c->revoke_budget_ms;
 
-        /* Flush in order: the batch in flight, one that came back, then
-         * what is filling (all of it: a batch is cheap to write early). */
+        /* Flush in order, in every lane: the batch in flight, one that
+         * came back, then what is filling (all of it: a batch is cheap to
+         * write early). The revoke completes only after the writers that
+         * own the revoked partitions are done with them. */
         pi_consumer_drain(c, deadline, true);
         for (int round = 0; round < 2 && !c->fatal && now_ms() < deadline;
              round++) {
             pi_consumer_submit(c, true);
             pi_consumer_drain(c, deadline, true);
         }
-        if (c->requeue) {
-            drop_partitions(c->requeue, parts);
-            if (pi_batch_messages(c->requeue) == 0) {
-                pi_batch_destroy(c->requeue);
-                c->requeue = NULL;
-            }
-        }
-        drop_partitions(c->fill, parts);
+        drop_partitions(c, parts, true);
     }
     for (int i = 0; i < parts->cnt; i++) {
         part *p = pi_consumer_find_part(c, parts->elems[i].topic,

@@ -141,8 +141,8 @@ void pi_consumer_replay_eof(pi_consumer *c, const rd_kafka_message_t *rkm)
 
 bool pi_consumer_replay_finished(pi_consumer *c)
 {
-    return c->parts_done == c->parts_total && pi_batch_messages(c->fill) == 0 &&
-           c->requeue == NULL && pi_pipeline_idle(c->pipe);
+    return c->parts_done == c->parts_total && pi_consumer_buffered(c) == 0 &&
+           pi_consumer_idle(c);
 }
 
 /* Messages of the ranges consumed so far. */

@@ -263,6 +263,17 @@ int pi_kafka_conf_new(rd_kafka_conf_t **out, pi_kafka_settings *settings,
         if (rc)
             goto cleanup;
     }
+    /* With several writers: librdkafka hands a fetch out partition by
+     * partition, up to this much of each, and the consumer waits for a
+     * writer whose batch is full. Smaller pieces interleave the writers'
+     * partitions, so that their batches fill, and are written, at the same
+     * time (librdkafka's default, 1 MiB, is about a whole batch). */
+    if (cfg->writers > 1) {
+        rc = set_prop(conf, "max.partition.fetch.bytes", "262144", "default",
+                      err);
+        if (rc)
+            goto cleanup;
+    }
     for (size_t i = 0; i < cfg->n_kafka; i++) {
         for (size_t j = 0; j < sizeof(kafka_managed) / sizeof(*kafka_managed);
              j++) {

@@ -272,7 +272,6 @@ void pi_metrics_batch_done(pi_metrics *m, const pi_batch *batch, int rc,
 
     if (m == NULL)
         return;
-    atomic_store(&m->writing_ms, 0);
     if (rc != 0 || stats->batches == 0)
         return;
     now = wall_seconds();
@@ -295,10 +294,16 @@ void pi_metrics_batch_done(pi_metrics *m, const pi_batch *batch, int rc,
 
 /* ---- writer thread and probe ------------------------------------------- */
 
-void pi_metrics_write_begin(pi_metrics *m)
+void pi_metrics_write_begin(pi_metrics *m, unsigned slot)
 {
     if (m)
-        atomic_store(&m->writing_ms, mono_ms());
+        atomic_store(&m->writing_ms[slot % PI_METRICS_WRITERS], mono_ms());
+}
+
+void pi_metrics_write_end(pi_metrics *m, unsigned slot)
+{
+    if (m)
+        atomic_store(&m->writing_ms[slot % PI_METRICS_WRITERS], 0);
 }
 
 static int class_index(const char *sqlstate)
@@ -365,7 +370,13 @@ bool pi_metrics_ready(pi_metrics *m, char *reason, size_t size)
 {
     int64_t now = mono_ms(), ok = atomic_load(&m->db_ok_ms);
     int64_t bad = atomic_load(&m->db_err_ms);
-    int64_t writing = atomic_load(&m->writing_ms);
+    int64_t writing = 0;
+
+    for (int i = 0; i < PI_METRICS_WRITERS; i++) {
+        int64_t t = atomic_load(&m->writing_ms[i]);
+        if (t && (writing == 0 || t < writing))
+            writing = t;
+    }
     if (!pi_metrics_healthy(m, reason, size))
         return false;
     if (mx_get(&m->rebalances[PI_REBALANCE_ASSIGN]) == 0) {

@@ -8,6 +8,9 @@
 
 #include "presence/metrics.h"
 
+/* Writers whose batches readiness watches (the bound of --writers). */
+#define PI_METRICS_WRITERS 32
+
 #define N_BOUNDS_MAX 16
 
 /* Bucket counts are kept per bucket (not cumulative) and summed at scrape
@@ -61,10 +64,12 @@ struct pi_metrics {
 
     /* Health, on the monotonic clock (ms); 0: never. */
     _Atomic int64_t tick_ms;
-    _Atomic int64_t db_ok_ms;   /* the database last answered */
-    _Atomic int64_t db_err_ms;  /* a database call last failed */
-    _Atomic bool no_database;   /* a dry run: readiness needs no database */
-    _Atomic int64_t writing_ms; /* the writer started the batch in flight */
+    _Atomic int64_t db_ok_ms;  /* the database last answered */
+    _Atomic int64_t db_err_ms; /* a database call last failed */
+    _Atomic bool no_database;  /* a dry run: readiness needs no database */
+    /* Per writer (pi_writer_opts.metrics_slot): when it started the batch
+     * in flight; 0: none. */
+    _Atomic int64_t writing_ms[PI_METRICS_WRITERS];
     _Atomic int64_t created_ms;
 };
 

@@ -17,6 +17,10 @@
 #include "presence/migrate.h"
 #include "writer_int.h"
 
+/* Retries at once (no backoff) of a batch that lost a race for an id with
+ * another writer, before the usual backoff takes over. */
+#define RACE_RETRIES 5
+
 /* The staging tables: TEMP (no WAL, private to the connection), emptied by
  * every COMMIT. Created again after each reconnect. */
 static const char setup_sql[] =
@@ -181,6 +185,7 @@ void pi_writer_destroy(pi_writer *w)
     free(w->fenced);
     free(w->stored_next);
     free(w->staged);
+    free(w->order);
     free(w->slots);
     free(w->found);
     free(w->subset);
@@ -191,40 +196,6 @@ void pi_writer_destroy(pi_writer *w)
 }
 
 /* ---- one attempt -------------------------------------------------------- */
-
-/* A one-line description of how b differs from a (both decoded). */
-/* Compare a stored row (binary columns of probe_sql) with the incoming
- * presence; on a difference, describe it into sb. 1 when they differ. */
-
-static int commit(pi_writer *w, pi_err *err)
-{
-    PGresult *res = PQexec(w->conn, "SELECT pg_current_xact_id()");
-    int rc;
-
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        rc = pi_writer_fail(w, res, "reading the transaction id", err);
-        PQclear(res);
-        return rc;
-    }
-    snprintf(w->lost_xid, sizeof(w->lost_xid), "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
-    res = PQexec(w->conn, "COMMIT");
-    if (PQresultStatus(res) == PGRES_COMMAND_OK) {
-        w->lost_xid[0] = '\0';
-        PQclear(res);
-        return 0;
-    }
-    rc = pi_writer_fail(w, res, "COMMIT", err);
-    PQclear(res);
-    if (rc == PI_ERETRY && PQstatus(w->conn) == CONNECTION_BAD) {
-        /* The reply was lost with the connection: the transaction may have
-         * committed. Keep its figures; pg_xact_status() will tell. */
-        w->lost = w->cur;
-    } else {
-        w->lost_xid[0] = '\0';
-    }
-    return rc;
-}
 
 static int write_once(pi_writer *w, const pi_batch *batch, int split,
                       pi_err *err)
@@ -278,7 +249,7 @@ static int write_once(pi_writer *w, const pi_batch *batch, int split,
     w->cur.batches = 1;
     w->lost_batch = batch;
     w->lost_version = pi_batch_version(batch);
-    return commit(w, err);
+    return pi_writer_commit(w, err);
 cleanup:
     rollback(w);
     return rc;
@@ -323,37 +294,6 @@ void pi_write_stats_sub(pi_write_stats *to, const pi_write_stats *from)
     sub_clamped(&to->write_us, from->write_us);
     for (int i = 0; i < PI_REJ__COUNT; i++)
         sub_clamped(&to->rejects_by_code[i], from->rejects_by_code[i]);
-}
-
-/* After a lost COMMIT reply: did it commit? 1 yes, 0 no, <0 failure. */
-static int lost_commit_outcome(pi_writer *w, pi_err *err)
-{
-    const char *params[1] = {w->lost_xid};
-    PGresult *res;
-    int rc;
-
-    res = PQexecParams(w->conn, "SELECT pg_xact_status($1::xid8)", 1, NULL,
-                       params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK &&
-        strcmp(pi_db_sqlstate(res), "22023") == 0) {
-        /* "transaction ID … is in the future": the server came back from
-         * a crash without it (synchronous_commit=off) or is another one (a
-         * failover): it did not commit here. */
-        rc = 0;
-    } else if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        rc = pi_writer_fail(w, res, "asking for the outcome of a lost COMMIT",
-                            err);
-    } else if (strcmp(PQgetvalue(res, 0, 0), "in progress") == 0) {
-        /* The old backend has not noticed the disconnect yet. */
-        rc = pi_err_set(err, PI_ERETRY,
-                        "transaction %s of the lost COMMIT is still in "
-                        "progress",
-                        w->lost_xid);
-    } else {
-        rc = strcmp(PQgetvalue(res, 0, 0), "committed") == 0;
-    }
-    PQclear(res);
-    return rc;
 }
 
 /* Make the topic names of batch safe as text, indexed like the batch's. */
@@ -443,10 +383,10 @@ static int backoff(pi_writer *w, unsigned attempt, const char *what,
     return pi_db_sleep_ms(delay, w->opts.cancel);
 }
 
-int pi_writer_write(pi_writer *w, pi_batch *batch, pi_write_stats *stats,
-                    pi_err *err)
+static int write_batch(pi_writer *w, pi_batch *batch, pi_write_stats *stats,
+                       pi_err *err)
 {
-    unsigned attempt = 0;
+    unsigned attempt = 0, races = 0;
     uint64_t reconnects = w->reconnects;
     int split = 0, rc;
 
@@ -454,38 +394,16 @@ int pi_writer_write(pi_writer *w, pi_batch *batch, pi_write_stats *stats,
      * committing: if the caller gave that batch up (cancelled, then dropped
      * or changed it), the outcome says nothing about this one, which is
      * written in full; the fence skips whatever that COMMIT did store. */
-    if (w->lost_xid[0] && (batch != w->lost_batch ||
-                           pi_batch_version(batch) != w->lost_version)) {
-        pi_warn("the outcome of transaction %s (COMMIT reply lost) no longer "
-                "matters: its batch was given up",
-                w->lost_xid);
-        w->lost_xid[0] = '\0';
-    }
-    if (pi_batch_messages(batch) == 0)
-        return 0;
-    pi_metrics_write_begin(w->opts.metrics);
+    pi_writer_forget_lost(w, batch);
     for (;;) {
         rc = 0;
         if (w->conn == NULL || PQstatus(w->conn) != CONNECTION_OK)
             rc = connect_db(w, err);
         if (rc == 0 && w->lost_xid[0]) {
-            rc = lost_commit_outcome(w, err);
-            if (rc == 1) {
-                pi_warn("the COMMIT lost with the connection had succeeded "
-                        "(transaction %s)",
-                        w->lost_xid);
-                w->lost_xid[0] = '\0';
-                w->lost.retries += attempt;
-                w->lost.reconnects = w->reconnects - reconnects;
-                pi_write_stats_add(stats, &w->lost);
+            rc = pi_writer_resolve_lost(w, attempt, w->reconnects - reconnects,
+                                        stats, err);
+            if (rc == 1)
                 return 0;
-            }
-            if (rc == 0) {
-                pi_warn("the COMMIT lost with the connection had not "
-                        "happened (transaction %s): writing the batch again",
-                        w->lost_xid);
-                w->lost_xid[0] = '\0';
-            }
         }
         if (rc == 0) {
             pi_arena_reset(&w->scratch);
@@ -517,11 +435,39 @@ int pi_writer_write(pi_writer *w, pi_batch *batch, pi_write_stats *stats,
             explain_denied(w, err);
         if (rc != PI_ERETRY)
             return rc;
+        if (pi_writer_key_race(w) && races < RACE_RETRIES &&
+            !(w->opts.cancel && atomic_load(w->opts.cancel))) {
+            /* Another writer committed one of our new ids after our probe
+             * (we waited for its lock): no outage, so no pause; the next
+             * probe finds the row. */
+            races++;
+            attempt++;
+            pi_metrics_db_error(w->opts.metrics, w->refused.sqlstate, true);
+            pi_debug("a concurrent transaction stored one of the batch's ids "
+                     "first: writing the batch again at once (%s)",
+                     err->msg);
+            continue;
+        }
         if (w->fence_blocked)
             pi_writer_reap_stuck(w);
         if (backoff(w, ++attempt, "database write", err) != 0)
             return PI_ERETRY;
     }
+}
+
+int pi_writer_write(pi_writer *w, pi_batch *batch, pi_write_stats *stats,
+                    pi_err *err)
+{
+    int rc;
+
+    if (pi_batch_messages(batch) == 0) {
+        pi_writer_forget_lost(w, batch);
+        return 0;
+    }
+    pi_metrics_write_begin(w->opts.metrics, w->opts.metrics_slot);
+    rc = write_batch(w, batch, stats, err);
+    pi_metrics_write_end(w->opts.metrics, w->opts.metrics_slot);
+    return rc;
 }
 
 int pi_writer_next_offset(pi_writer *w, const char *topic, int32_t partition,

@@ -1,9 +1,11 @@
 /* writer_int.h -- the writer's internals, shared by its files
  *
- * writer.c owns a transaction's order of statements, retries and the lost
- * COMMIT; writer_fence.c the ingest_offsets rows; writer_rows.c the batch's
- * rows (probe, compare, COPY, bisect, rejects); writer_enc.c the encoders
- * (binary COPY, details, JSON). Not a public module.
+ * writer.c owns the connection, a transaction's order of statements and the
+ * retries; writer_commit.c the COMMIT and the outcome of a lost one;
+ * writer_fence.c the ingest_offsets rows; writer_rows.c the batch's rows
+ * (one per id, probe and compare, COPY); writer_split.c the bisection of a
+ * batch PostgreSQL refused; writer_rejects.c the rejects; writer_enc.c the
+ * encoders (binary COPY, details, JSON). Not a public module.
  */
 #ifndef PRESENCE_WRITER_INT_H
 #define PRESENCE_WRITER_INT_H
@@ -95,6 +97,12 @@ typedef struct refusal {
     char msg[256];
 } refusal;
 
+/* A staged row's id beside its presence index, for sorting. */
+typedef struct pi_staged_id {
+    int64_t id;
+    uint32_t presence;
+} pi_staged_id;
+
 struct pi_writer {
     pi_writer_opts opts;
     char *conninfo;
@@ -112,8 +120,10 @@ struct pi_writer {
     size_t cap_fenced;
     int64_t *stored_next; /* per position: ingest_offsets.next_offset */
     size_t cap_stored_next;
-    uint32_t *staged; /* presence indices, in seq order */
+    uint32_t *staged; /* presence indices, in seq order: by id */
     size_t n_staged, cap_staged;
+    pi_staged_id *order; /* for sorting staged */
+    size_t cap_order;
     uint32_t *slots; /* open addressing on id: staged index + 1, 0 empty */
     size_t cap_slots, slot_mask;
     uint8_t *found; /* per staged row: already stored (probe) */
@@ -152,16 +162,40 @@ int pi_writer_fence(pi_writer *w, const pi_batch *batch, pi_err *err);
 void pi_writer_reap_stuck(pi_writer *w);
 int pi_writer_write_offsets(pi_writer *w, const pi_batch *batch, pi_err *err);
 
-/* writer_rows.c: choose the rows to stage; write rows [lo, hi) of them
- * (probe, compare, COPY; bisected under savepoints when split); the
- * rejects; send w->out as the COPY data of sql. */
+/* writer_commit.c: read the transaction id, then COMMIT; a reply lost
+ * with the connection leaves lost_xid set, with the figures in w->lost. */
+int pi_writer_commit(pi_writer *w, pi_err *err);
+/* A lost COMMIT's outcome belongs to its batch: forget it when batch is
+ * another one (or was changed since). */
+void pi_writer_forget_lost(pi_writer *w, const pi_batch *batch);
+/* Ask pg_xact_status() about lost_xid (set): 1 it committed (its figures,
+ * with attempt retries and reconnects, added to stats), 0 it did not (write
+ * the batch again), else the error of asking. */
+int pi_writer_resolve_lost(pi_writer *w, unsigned attempt, uint64_t reconnects,
+                           pi_write_stats *stats, pi_err *err);
+
+/* writer_rows.c: whether the failed COPY into presences hit a primary key
+ * (of presences or of one of its partitions): another writer got there
+ * first. */
+bool pi_writer_key_race(const pi_writer *w);
+/* writer_rows.c: choose the rows to stage (one per id); write rows [lo, hi)
+ * of them (probe, compare, COPY); send w->out as the COPY data of sql. */
 void pi_writer_plan(pi_writer *w, const pi_batch *batch);
 int pi_writer_write_rows(pi_writer *w, const pi_batch *batch, size_t lo,
                          size_t hi, pi_err *err);
-int pi_writer_write_split(pi_writer *w, const pi_batch *batch, size_t lo,
-                          size_t hi, pi_err *err);
-int pi_writer_write_rejects(pi_writer *w, const pi_batch *batch, pi_err *err);
 int pi_writer_send_copy(pi_writer *w, const char *sql, const char *what,
                         pi_err *err);
+
+/* writer_split.c: write rows [lo, hi) under savepoints, bisecting a range
+ * PostgreSQL refuses until each refused row is alone: a reject. */
+int pi_writer_write_split(pi_writer *w, const pi_batch *batch, size_t lo,
+                          size_t hi, pi_err *err);
+
+/* writer_rejects.c: add a reject of the writer's own (detail copied into
+ * the scratch arena); COPY every reject of the batch (the decoder's and the
+ * writer's, fenced messages' left out) into presence_rejects. */
+void pi_writer_add_xrej(pi_writer *w, uint32_t presence, pi_reject_code code,
+                        const pi_sbuf *sb);
+int pi_writer_write_rejects(pi_writer *w, const pi_batch *batch, pi_err *err);
 
 #endif

@@ -1,4 +1,5 @@
-/* writer_rows.c -- the batch's rows: new or stored, COPY, bisect, rejects */
+/* writer_rows.c -- the batch's rows: one per id, new or stored (probe and
+ * compare), COPY */
 #include "presence/writer.h"
 
 #include <inttypes.h>
@@ -13,43 +14,6 @@
 #include "presence/metrics.h"
 #include "writer_int.h"
 
-static const char rejects_sql[] =
-    "INSERT INTO presence_rejects (topic, partition, \"offset\", element,"
-    " error, detail, payload, key)"
-    " SELECT topic, partition, \"offset\", element, error, detail, payload,"
-    " key FROM pi_stage_rejects"
-    " ON CONFLICT (topic, partition, \"offset\", element) DO NOTHING";
-
-/* The payload of a writer reject: the element as a presence object. The raw
- * value is only kept for messages with decoder rejects (batch.h), and for an
- * array the element alone is what one would re-drive. */
-static pi_str element_json(pi_writer *w, const pi_presence *pr)
-{
-    size_t start = w->out.len; /* w->out holds the COPY being built */
-    pi_str out;
-
-    pi_json_presence(&w->out, pr);
-    out.len = w->out.len - start;
-    out.ptr = pi_arena_memdup(&w->scratch, w->out.ptr + start, out.len);
-    w->out.len = start;
-    return out;
-}
-
-static void add_xrej(pi_writer *w, uint32_t presence, pi_reject_code code,
-                     const pi_sbuf *sb)
-{
-    xrej *x;
-
-    pi_grow((void **)&w->xrejs, &w->cap_xrejs, w->n_xrejs + 1,
-            sizeof(*w->xrejs));
-    x = &w->xrejs[w->n_xrejs++];
-    x->presence = presence;
-    x->code = code;
-    x->detail = pi_text_clean(&w->scratch, sb->data, sb->len);
-    if (x->detail.ptr == sb->data)
-        x->detail.ptr = pi_arena_memdup(&w->scratch, sb->data, sb->len);
-}
-
 static int same_str(pi_str a, pi_str b)
 {
     if (a.ptr == NULL || b.ptr == NULL)
@@ -61,6 +25,19 @@ static uint64_t hash_id(int64_t id)
 {
     uint64_t h = (uint64_t)id * 0x9e3779b97f4a7c15ULL;
     return h ^ (h >> 29);
+}
+
+/* The COPY into presences failed on the primary key of presences or of one
+ * of its partitions (presences_<partition>_pkey, 0003): another transaction
+ * inserted one of the ids the probe had not found. */
+bool pi_writer_key_race(const pi_writer *w)
+{
+    const char *c = w->refused.constraint;
+    size_t n = strlen(c);
+
+    return strcmp(w->refused.sqlstate, "23505") == 0 &&
+           strncmp(c, "presences", 9) == 0 && n >= 14 &&
+           strcmp(c + n - 5, "_pkey") == 0;
 }
 
 /* Append "<sep>name A<mid>B<end>" for a string field that differs between
@@ -114,11 +91,51 @@ static int same_content(const pi_presence *a, const pi_presence *b)
            same_str(a->reason, b->reason) && same_str(a->asset, b->asset);
 }
 
+static int cmp_staged(const void *a, const void *b)
+{
+    const pi_staged_id *x = a, *y = b;
+
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* Order the staged rows by id, so that concurrent transactions (two
+ * writers, or two instances, whose batches share ids: the same presence
+ * produced to two partitions) take presences_pkey's locks in the same
+ * order and wait for each other instead of deadlocking. A time-ordered
+ * stream's batch usually is in order already: one pass tells. */
+static void sort_staged(pi_writer *w, const pi_decode_result *res)
+{
+    size_t n = w->n_staged, k;
+
+    for (k = 1; k < n; k++) {
+        if (res->presences[w->staged[k - 1]].id >
+            res->presences[w->staged[k]].id)
+            break;
+    }
+    if (k >= n)
+        return;
+    pi_grow((void **)&w->order, &w->cap_order, n, sizeof(*w->order));
+    for (k = 0; k < n; k++) {
+        w->order[k].id = res->presences[w->staged[k]].id;
+        w->order[k].presence = w->staged[k];
+    }
+    qsort(w->order, n, sizeof(*w->order), cmp_staged);
+    memset(w->slots, 0, (w->slot_mask + 1) * sizeof(*w->slots));
+    for (k = 0; k < n; k++) {
+        size_t h = hash_id(w->order[k].id) & w->slot_mask;
+
+        while (w->slots[h])
+            h = (h + 1) & w->slot_mask;
+        w->staged[k] = w->order[k].presence;
+        w->slots[h] = (uint32_t)(k + 1);
+    }
+}
+
 /* Choose the rows to stage: the unfenced presences, one per id. A repeat of
  * an id inside the batch is a duplicate when identical; otherwise a conflict
  * resolved here, in message order: keep → the first stays staged and the
  * later one is an id_conflict reject; replace → the later one takes the
- * first's place. */
+ * first's place. The staged rows are then ordered by id. */
 void pi_writer_plan(pi_writer *w, const pi_batch *batch)
 {
     const pi_decode_result *res = pi_batch_result(batch);
@@ -170,9 +187,10 @@ void pi_writer_plan(pi_writer *w, const pi_batch *batch)
                            pr->id, w->topics[fm->topic], (int)fm->partition,
                            fm->offset, (unsigned)first->element);
             describe_diff(&sb, first, pr);
-            add_xrej(w, (uint32_t)i, PI_REJ_ID_CONFLICT, &sb);
+            pi_writer_add_xrej(w, (uint32_t)i, PI_REJ_ID_CONFLICT, &sb);
         }
     }
+    sort_staged(w, res);
 }
 
 int pi_writer_send_copy(pi_writer *w, const char *sql, const char *what,
@@ -372,7 +390,7 @@ int pi_writer_write_rows(pi_writer *w, const pi_batch *batch, size_t lo,
         if (replace)
             w->subset[w->n_subset++] = (uint32_t)k;
         else
-            add_xrej(w, w->staged[k], PI_REJ_ID_CONFLICT, &sb);
+            pi_writer_add_xrej(w, w->staged[k], PI_REJ_ID_CONFLICT, &sb);
     }
     PQclear(res);
     if (replace && w->n_subset) {
@@ -422,14 +440,7 @@ int pi_writer_write_rows(pi_writer *w, const pi_batch *batch, size_t lo,
             " (FORMAT binary)",
             "COPY into presences", err);
         if (rc) {
-            /* The primary key of presences or of one of its partitions
-             * (presences_<partition>_pkey): the only unique key there. */
-            if (strcmp(w->refused.sqlstate, "23505") == 0 &&
-                strncmp(w->refused.constraint, "presences", 9) == 0 &&
-                strlen(w->refused.constraint) >= 14 &&
-                strcmp(w->refused.constraint + strlen(w->refused.constraint) -
-                           5,
-                       "_pkey") == 0)
+            if (pi_writer_key_race(w))
                 err->code = rc = PI_ERETRY; /* a concurrent insert */
             return rc;
         }
@@ -438,165 +449,4 @@ int pi_writer_write_rows(pi_writer *w, const pi_batch *batch, size_t lo,
     w->cur.duplicates += n_found - n_diff;
     w->cur.conflicts += n_diff;
     return 0;
-}
-
-/* The reject code for a row PostgreSQL refused. The contract's list of
- * codes is closed, so pick the field's code when the error names the column
- * (not-null) or a column CHECK constraint (named presences_<column>_check by
- * PostgreSQL's default), else by SQLSTATE, else wrong_type: the value does
- * not fit what the table accepts. The detail always says what happened. */
-static pi_reject_code refusal_code(const refusal *rf)
-{
-    static const struct {
-        const char *column;
-        pi_reject_code code;
-    } by_column[] = {
-        {"id", PI_REJ_ID_OUT_OF_RANGE},
-        {"connection_id", PI_REJ_CONNECTION_ID_OUT_OF_RANGE},
-        {"type", PI_REJ_UNKNOWN_TYPE},
-        {"reason", PI_REJ_BAD_REASON},
-        {"asset", PI_REJ_BAD_ASSET},
-        {"time", PI_REJ_BAD_TIME},
-        {"time_offset_minutes", PI_REJ_BAD_TIME},
-    };
-    char col[128] = "";
-    size_t n;
-
-    if (rf->column[0]) {
-        snprintf(col, sizeof(col), "%s", rf->column);
-    } else if (strncmp(rf->constraint, "presences_", 10) == 0 &&
-               (n = strlen(rf->constraint)) > 16 &&
-               strcmp(rf->constraint + n - 6, "_check") == 0) {
-        snprintf(col, sizeof(col), "%.*s", (int)(n - 16), rf->constraint + 10);
-    }
-    for (size_t i = 0; i < sizeof(by_column) / sizeof(by_column[0]); i++) {
-        if (strcmp(col, by_column[i].column) == 0)
-            return by_column[i].code;
-    }
-    if (strcmp(rf->sqlstate, "22021") == 0 ||
-        strcmp(rf->sqlstate, "22P05") == 0)
-        return PI_REJ_BAD_ENCODING;
-    if (strcmp(rf->sqlstate, "22007") == 0 ||
-        strcmp(rf->sqlstate, "22008") == 0)
-        return PI_REJ_BAD_TIME;
-    return PI_REJ_WRONG_TYPE;
-}
-
-/* Write staged rows [lo, hi) under a savepoint; when PostgreSQL refuses the
- * data, roll the range back and bisect until each refused row is alone, then
- * make it a reject. Rows of earlier ranges stay written, so a refusal that
- * depends on another row of the batch is also isolated. */
-int pi_writer_write_split(pi_writer *w, const pi_batch *batch, size_t lo,
-                          size_t hi, pi_err *err)
-{
-    size_t mid, n_xrejs = w->n_xrejs;
-    pi_write_stats cur = w->cur;
-    int rc;
-
-    if (lo >= hi)
-        return 0;
-    rc = pi_db_exec(w->conn, "SAVEPOINT pi_split", err);
-    if (rc)
-        return rc;
-    rc = pi_writer_write_rows(w, batch, lo, hi, err);
-    if (rc == 0)
-        return pi_db_exec(w->conn, "RELEASE SAVEPOINT pi_split", err);
-    if (rc != PI_EDATA)
-        return rc;
-    /* Forget what the failed range had found. */
-    w->n_xrejs = n_xrejs;
-    w->cur = cur;
-    rc = pi_db_exec(w->conn, "ROLLBACK TO SAVEPOINT pi_split", err);
-    if (rc == 0)
-        rc = pi_db_exec(w->conn, "RELEASE SAVEPOINT pi_split", err);
-    if (rc)
-        return rc;
-    if (hi - lo == 1) {
-        const pi_presence *pr =
-            &pi_batch_result(batch)->presences[w->staged[lo]];
-        const pi_msg_meta *m = pi_batch_msg(batch, pr->tag);
-        pi_sbuf sb = {.len = 0};
-
-        pi_sbuf_printf(&sb, "refused by PostgreSQL: %s: %s",
-                       w->refused.sqlstate, w->refused.msg);
-        add_xrej(w, w->staged[lo], refusal_code(&w->refused), &sb);
-        w->cur.rejected++;
-        pi_log_at(PI_LOG_WARN, w->topics[m->topic], m->partition, m->offset,
-                  "presence id %" PRId64 " element %u refused by PostgreSQL "
-                  "(%s: %s): recorded as a reject",
-                  pr->id, (unsigned)pr->element, w->refused.sqlstate,
-                  w->refused.msg);
-        return 0;
-    }
-    mid = lo + (hi - lo) / 2;
-    rc = pi_writer_write_split(w, batch, lo, mid, err);
-    if (rc == 0)
-        rc = pi_writer_write_split(w, batch, mid, hi, err);
-    return rc;
-}
-
-static void reject_row(pi_writer *w, const pi_batch *batch, uint32_t tag,
-                       uint32_t element, pi_reject_code code, pi_str detail,
-                       pi_str payload)
-{
-    const pi_msg_meta *m = pi_batch_msg(batch, tag);
-    const char *topic = w->topics[m->topic];
-    const char *name = pi_reject_code_name(code);
-
-    pi_wbuf_i16(&w->out, 8);
-    pi_copy_bytes(&w->out, topic, strlen(topic));
-    pi_copy_i32(&w->out, m->partition);
-    pi_copy_i64(&w->out, m->offset);
-    pi_copy_i32(&w->out, (int32_t)element);
-    pi_copy_bytes(&w->out, name, strlen(name));
-    pi_copy_bytes(&w->out, detail.ptr ? detail.ptr : "", detail.len);
-    pi_copy_bytes(&w->out, payload.ptr, payload.len);
-    pi_copy_bytes(&w->out, m->key.ptr, m->key.len);
-}
-
-int pi_writer_write_rejects(pi_writer *w, const pi_batch *batch, pi_err *err)
-{
-    const pi_decode_result *res = pi_batch_result(batch);
-    const pi_str none = {NULL, 0};
-    PGresult *pres;
-    size_t n = 0;
-    int rc;
-
-    pi_copy_header(&w->out);
-    for (size_t i = 0; i < res->n_rejects; i++) {
-        const pi_reject *rj = &res->rejects[i];
-        const pi_msg_meta *m = pi_batch_msg(batch, rj->tag);
-        if (w->fenced[rj->tag])
-            continue;
-        /* The raw value once per message (CONTRACT §4): on its first
-         * rejected element, the decoder's rejects of a message being
-         * consecutive and in element order; NULL on the others. */
-        bool first = i == 0 || res->rejects[i - 1].tag != rj->tag;
-        reject_row(w, batch, rj->tag, rj->element, rj->code,
-                   pi_text_clean(&w->scratch, rj->detail.ptr, rj->detail.len),
-                   first ? m->payload : none);
-        w->cur.rejected++;
-        w->cur.rejects_by_code[rj->code]++;
-        n++;
-    }
-    for (size_t i = 0; i < w->n_xrejs; i++) {
-        const pi_presence *pr = &res->presences[w->xrejs[i].presence];
-        reject_row(w, batch, pr->tag, pr->element, w->xrejs[i].code,
-                   w->xrejs[i].detail, element_json(w, pr));
-        w->cur.rejects_by_code[w->xrejs[i].code]++;
-        n++;
-    }
-    if (n == 0)
-        return 0;
-    pi_wbuf_i16(&w->out, -1);
-    rc = pi_writer_send_copy(w,
-                             "COPY pi_stage_rejects FROM STDIN (FORMAT binary)",
-                             "COPY into pi_stage_rejects", err);
-    if (rc)
-        return rc;
-    pres = PQexec(w->conn, rejects_sql);
-    if (PQresultStatus(pres) != PGRES_COMMAND_OK)
-        rc = pi_writer_fail(w, pres, "inserting into presence_rejects", err);
-    PQclear(pres);
-    return rc;
 }

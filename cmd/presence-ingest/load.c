@@ -18,6 +18,7 @@
 #include "presence/log.h"
 #include "presence/mem.h"
 #include "presence/writer.h"
+#include "presence/writer_pool.h"
 
 /* Reads at least this much at a time. */
 #define READ_CHUNK (1024 * 1024)
@@ -40,22 +41,23 @@ static void on_signal(int sig)
 typedef struct loader {
     const char *topic; /* the path as given, "-" for stdin */
     int fd;
-    pi_batch *batch;
+    pi_batch *batch; /* being filled */
     pi_decoder *dec;
-    pi_writer *w;
-    pi_write_stats stats;
+    pi_writer_pool *pool;
+    pi_write_stats stats; /* the pool's totals, at the end */
     int64_t batch_size, batch_bytes;
     size_t max_bytes;
 } loader;
 
+/* Hand the batch to the writers (it is written while the next one fills). */
 static int flush(loader *l, pi_err *err)
 {
     int rc;
 
     if (pi_batch_messages(l->batch) == 0)
         return 0;
-    rc = pi_writer_write(l->w, l->batch, &l->stats, err);
-    pi_batch_reset(l->batch);
+    rc = pi_writer_pool_submit(l->pool, l->batch, err);
+    l->batch = pi_writer_pool_take(l->pool);
     return rc;
 }
 
@@ -125,6 +127,15 @@ static int read_all(loader *l, pi_err *err)
                         line.number + 1);
     if (rc == 0)
         rc = flush(l, err);
+    if (rc == 0) {
+        rc = pi_writer_pool_finish(l->pool, err);
+    } else {
+        /* Still wait for what is in flight (cancelled, if interrupted):
+         * the summary is what committed. */
+        pi_err later;
+        int later_rc = pi_writer_pool_finish(l->pool, &later);
+        (void)later_rc; /* err already says why it stopped */
+    }
     pi_lines_destroy(lines);
     return rc;
 }
@@ -181,8 +192,8 @@ int pi_cmd_load(int argc, char **argv)
     opts.backoff_min_ms = (int)cfg.backoff_min_ms;
     opts.backoff_max_ms = (int)cfg.backoff_max_ms;
     opts.tx_timeout_ms = (int)cfg.pg_tx_timeout_ms;
-    opts.cancel = &load_cancel;
-    rc = pi_writer_new(&l.w, &opts, &err);
+    rc = pi_writer_pool_new(&l.pool, &opts, (size_t)cfg.writers, &load_cancel,
+                            &err);
     if (rc) {
         fprintf(stderr, "presence-ingest load: %s\n", err.msg);
         code = pi_cmd_exit_code(rc);
@@ -193,7 +204,7 @@ int pi_cmd_load(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    pi_batch_new(&l.batch);
+    l.batch = pi_writer_pool_take(l.pool);
     pi_decoder_new(&l.dec, l.max_bytes);
     pi_decoder_set_max_elements(l.dec, (size_t)cfg.max_array_elements);
     pi_decoder_set_max_depth(l.dec, (size_t)cfg.max_json_depth);
@@ -201,6 +212,7 @@ int pi_cmd_load(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     rc = read_all(&l, &err);
     clock_gettime(CLOCK_MONOTONIC, &t1);
+    pi_writer_pool_totals(l.pool, &l.stats);
     /* The summary goes out even after a failure: it is what was committed. */
     printf("messages=%" PRIu64 " stored=%" PRIu64 " duplicates=%" PRIu64
            " conflicts=%" PRIu64 " rejected=%" PRIu64 " skipped=%" PRIu64 "\n",
@@ -228,7 +240,7 @@ cleanup:
         close(l.fd);
     pi_batch_destroy(l.batch);
     pi_decoder_destroy(l.dec);
-    pi_writer_destroy(l.w);
+    pi_writer_pool_destroy(l.pool);
     pi_config_fini(&cfg);
     return code;
 }

@@ -70,11 +70,13 @@ produce() {
 }
 
 # start_service NAME [ARGS…]: run the service in the background; its log is
-# $WORK/NAME.log; sets SERVICE_PID.
+# $WORK/NAME.log; sets SERVICE_PID. PI_E2E_WRITERS (default 1) is its
+# --writers: tests/e2e/tests.cmake runs some tests a second time with 2.
 start_service() {
   local name=$1; shift
   "$PI_BINARY" run --brokers "$BROKERS" --topic "$TOPIC" --group "$GROUP" \
-    --pg "$PG_SERVICE" --linger-ms 50 --stats-interval-ms 0 "$@" \
+    --pg "$PG_SERVICE" --linger-ms 50 --stats-interval-ms 0 \
+    --writers "${PI_E2E_WRITERS:-1}" "$@" \
     >>"$WORK/$name.log" 2>&1 &
   SERVICE_PID=$!
   SERVICE_PIDS+=("$SERVICE_PID")

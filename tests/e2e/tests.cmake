@@ -10,6 +10,13 @@ pi_script_test(e2e pg_roles TIMEOUT 300 FIXTURES "pg;kafka")
 pi_script_test(e2e run_kill9 TIMEOUT 300 FIXTURES "pg;kafka")
 pi_script_test(e2e run_pg_outage SERIAL TIMEOUT 300 FIXTURES "pg;kafka")
 pi_script_test(e2e run_two_instances TIMEOUT 400 FIXTURES "pg;kafka")
+# The same with two writers per instance (--writers 2).
+pi_script_test(e2e run_kill9 SUFFIX writers2 ENV PI_E2E_WRITERS=2
+               TIMEOUT 300 FIXTURES "pg;kafka")
+pi_script_test(e2e run_pg_outage SUFFIX writers2 ENV PI_E2E_WRITERS=2 SERIAL
+               TIMEOUT 300 FIXTURES "pg;kafka")
+pi_script_test(e2e run_two_instances SUFFIX writers2 ENV PI_E2E_WRITERS=2
+               TIMEOUT 400 FIXTURES "pg;kafka")
 pi_script_test(e2e run_malformed TIMEOUT 300 FIXTURES "pg;kafka")
 pi_script_test(e2e run_shutdown SERIAL TIMEOUT 300 FIXTURES "pg;kafka")
 pi_script_test(e2e run_hostile_messages TIMEOUT 300 FIXTURES "pg;kafka")
@@ -24,3 +31,4 @@ pi_script_test(e2e run_migrate_partitions TIMEOUT 300 FIXTURES "pg;kafka")
 pi_script_test(e2e run_retention TIMEOUT 300 FIXTURES "pg;kafka")
 pi_script_test(e2e run_sasl_ssl TIMEOUT 200 FIXTURES "pg;kafka")
 pi_script_test(e2e secrets_not_shown TIMEOUT 200 FIXTURES "pg;kafka")
+pi_script_test(e2e run_writers_shared_ids TIMEOUT 300 FIXTURES "pg;kafka")

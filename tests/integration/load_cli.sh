@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # load_cli.sh -- `presence-ingest load` end to end through the real binary:
 # the summary line, provenance, replay as a no-op (xmin), conflicts under both
-# policies, overlong lines, exit codes (CONTRACT §4, §6).
+# policies, overlong lines, exit codes (CONTRACT §4, §6), several writers.
 set -euo pipefail
 : "${PI_BINARY:?run through ctest}" "${PI_SERVICES:?}" "${PI_GEN:?}"
 PG_ADMIN=$(cat "$PI_SERVICES/pg/conninfo")
@@ -118,4 +118,18 @@ before=$(fingerprint presences)
 load --batch-size 777 "$WORK/gen.txt"
 expect_summary "messages=20000 stored=0 duplicates=$stored conflicts=0 rejected=$rejected skipped=$(grep -c '"track"' "$WORK/gen.txt")"
 [ "$(fingerprint presences)" = "$before" ] || fail "gen replay rewrote presences"
+# Three writers: the same summary, the same rows and rejects as one writer;
+# then loaded again by two, nothing new.
+content() {
+  sql "select md5(string_agg(concat_ws(':', id, connection_id, type, reason, asset, time, kafka_offset), ',' order by id)) from presences where kafka_topic = '$WORK/gen.txt'"
+  sql "select md5(string_agg(concat_ws(':', \"offset\", element, error, detail), ',' order by \"offset\", element)) from presence_rejects where topic = '$WORK/gen.txt'"
+}
+one=$(content)
+first="messages=20000 stored=$stored duplicates=0 conflicts=0 rejected=$rejected skipped=$(grep -c '"track"' "$WORK/gen.txt")"
+sql "truncate presences, presence_rejects"
+load --batch-size 500 --writers 3 "$WORK/gen.txt"
+expect_summary "$first"
+[ "$(content)" = "$one" ] || fail "three writers stored other rows or rejects than one"
+load --batch-size 300 --writers 2 "$WORK/gen.txt"
+expect_summary "messages=20000 stored=0 duplicates=$stored conflicts=0 rejected=$rejected skipped=$(grep -c '"track"' "$WORK/gen.txt")"
 echo "all load checks passed"

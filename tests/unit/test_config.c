@@ -80,6 +80,7 @@ static void test_config__defaults(void **state)
     assert_string_equal(cfg.group, "presence-ingest");
     assert_string_equal(cfg.on_conflict, "keep");
     assert_int_equal(cfg.batch_size, 5000);
+    assert_int_equal(cfg.writers, 1);
     assert_int_equal(cfg.max_message_bytes, 1048576);
     assert_int_equal(cfg.n_kafka, 0);
     pi_config_fini(&cfg);
@@ -109,6 +110,7 @@ static void test_config__precedence(void **state)
                             "brokers = file:1\n"
                             "group = from-file\n"
                             "batch-size = 10\n"
+                            "writers = 3\n"
                             "kafka.fetch.wait.max.ms = 5\n");
 
     (void)state;
@@ -119,6 +121,7 @@ static void test_config__precedence(void **state)
     assert_string_equal(cfg.brokers, "file:1"); /* file only */
     assert_string_equal(cfg.group, "from-env"); /* env over file */
     assert_int_equal(cfg.batch_size, 30);       /* flag over env */
+    assert_int_equal(cfg.writers, 3);           /* file only */
     assert_int_equal(cfg.n_kafka, 1);
     assert_string_equal(cfg.kafka_keys[0], "fetch.wait.max.ms");
     assert_string_equal(cfg.kafka_values[0], "5");
@@ -174,6 +177,10 @@ static void test_config__bad_values(void **state)
                  "--batch-size", "0", NULL);
     expect_error("--batch-size must be an integer, got '5x'", "--batch-size=5x",
                  NULL);
+    expect_error("--writers must be between 1 and 32, got 0", "--writers", "0",
+                 NULL);
+    expect_error("--writers must be between 1 and 32, got 33", "--writers",
+                 "33", NULL);
     expect_error("--on-conflict must be one of keep|replace, got 'drop'",
                  "--on-conflict", "drop", NULL);
     expect_error("unknown option '--nope'", "--nope", "1", NULL);

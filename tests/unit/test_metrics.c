@@ -350,7 +350,8 @@ static void test_metrics__health_and_readiness(void **state)
     pi_metrics_db_probe(m, true);
     assert_true(pi_metrics_ready(m, why, sizeof(why)));
     /* A write that takes longer than stall_ms: the writer is stuck. */
-    pi_metrics_write_begin(m);
+    pi_metrics_write_begin(m, 0);
+    pi_metrics_write_begin(m, 1);
     sleep_ms(250);
     clock_gettime(CLOCK_MONOTONIC, &ts);
     pi_metrics_tick(m, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
@@ -358,7 +359,12 @@ static void test_metrics__health_and_readiness(void **state)
     assert_false(pi_metrics_ready(m, why, sizeof(why)));
     assert_non_null(strstr(why, "the writer has been on one batch for"));
     memset(&stats, 0, sizeof(stats));
+    /* One of two writers done: the other is still stuck. */
+    pi_metrics_write_end(m, 0);
     pi_metrics_batch_done(m, NULL, PI_ERETRY, &stats); /* came back */
+    assert_false(pi_metrics_ready(m, why, sizeof(why)));
+    assert_non_null(strstr(why, "the writer has been on one batch for"));
+    pi_metrics_write_end(m, 1);
     assert_true(pi_metrics_ready(m, why, sizeof(why)));
     /* No tick for stall_ms: neither live nor ready; no answer from the
      * database for stall_ms: not ready. */
@@ -387,7 +393,8 @@ static void test_metrics__null_is_a_no_op(void **state)
     pi_metrics_tick(NULL, 1);
     pi_metrics_paused(NULL, true);
     pi_metrics_batch_done(NULL, NULL, 0, &stats);
-    pi_metrics_write_begin(NULL);
+    pi_metrics_write_begin(NULL, 0);
+    pi_metrics_write_end(NULL, 0);
     pi_metrics_db_probe(NULL, true);
     pi_metrics_set_kafka(NULL, NULL);
     pi_metrics_destroy(NULL);

@@ -30,6 +30,10 @@ enum {
     PI_CMD_ALL = 0xff
 };
 
+/* Bound of --writers: each is a thread, a PostgreSQL connection and up to
+ * three batches of memory. */
+#define PI_MAX_WRITERS 32
+
 typedef struct pi_config {
     char *brokers;
     char *topic; /* comma-separated list, or one ^regex */
@@ -41,6 +45,7 @@ typedef struct pi_config {
     char *log_format;
     int64_t batch_size;         /* messages per transaction */
     int64_t batch_bytes;        /* value bytes per transaction */
+    int64_t writers;            /* writer threads (connections), 1..32 */
     int64_t linger_ms;          /* flush a partial batch after this long */
     int64_t max_message_bytes;  /* larger values are rejected too_large */
     int64_t max_array_elements; /* longer arrays are rejected too_large */

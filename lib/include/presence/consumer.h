@@ -20,10 +20,15 @@
  * and redelivered to the next owner); on a lost assignment it is dropped. The
  * writer's fence (writer.h) keeps a stale owner from moving offsets back.
  *
- * Memory: at most three batches (one filling, one being written, and one
- * that came back unwritten from a cancelled write; each up to batch-size
- * messages and batch-bytes of values, plus their keys, decoded rows and the
- * payloads of rejected messages), plus librdkafka's pre-fetch queue
+ * Writers (cfg->writers, consumer_writers.c): partition P is written by
+ * writer P mod N, each with its own connection and one batch in flight, so
+ * that a partition's batches commit one at a time and in order.
+ *
+ * Memory: at most three batches per writer (one filling, one being written,
+ * and one that came back unwritten from a cancelled write; each up to
+ * batch-size messages and batch-bytes of values, plus their keys, decoded
+ * rows and the payloads of rejected messages), plus librdkafka's pre-fetch
+ * queue
  * (queued.max.messages.kbytes, 16 MiB by default here) and one fetch
  * response per broker being read (fetch.max.bytes, 16 MiB). When the writer
  * falls behind for a second, the partitions are paused and polling goes on,

@@ -76,8 +76,11 @@ void pi_metrics_batch_done(pi_metrics *m, const pi_batch *batch, int rc,
 
 /* ---- recording: writer thread and probe -------------------------------- */
 
-/* The writer started on a batch (cleared by pi_metrics_batch_done). */
-void pi_metrics_write_begin(pi_metrics *m);
+/* Writer number slot (pi_writer_opts.metrics_slot) started on a batch, or
+ * is done with it (whatever the outcome). /readyz fails while any writer
+ * has been on one batch for longer than the stall threshold. */
+void pi_metrics_write_begin(pi_metrics *m, unsigned slot);
+void pi_metrics_write_end(pi_metrics *m, unsigned slot);
 
 /* A failed database statement or connection: sqlstate as libpq gives it
  * ("" when the connection was lost without one: counted as class 08).

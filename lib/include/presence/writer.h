@@ -26,7 +26,8 @@
  *       identical → duplicate (nothing written: no UPDATE, no new tuple);
  *       different → conflict (keep: id_conflict reject naming the fields,
  *       stored vs incoming; replace: staged for the UPDATE below)
- *   COPY presences (…) FROM STDIN (FORMAT binary)    -- the new rows, directly
+ *   COPY presences (…) FROM STDIN (FORMAT binary)    -- the new rows, directly,
+ *       in id order (concurrent writers then lock ids in one order)
  *   [replace only] COPY pi_stage …; UPDATE presences … FROM pi_stage
  *   COPY pi_stage_rejects …; INSERT INTO presence_rejects SELECT …
  *       ON CONFLICT (topic, partition, "offset", element) DO NOTHING
@@ -39,7 +40,8 @@
  * created once per connection. Figures are exact: the probe and the COPY
  * together account for every staged row; if another transaction inserts one
  * of our ids between them, the COPY fails on presences_pkey and the
- * transaction is retried (the row is then found).
+ * transaction is retried (the row is then found): at once, up to 5 times,
+ * then with the backoff below.
  *
  * Failures, by SQLSTATE (db.h): transient → reconnect (the staging tables
  * are created again) and retry the same batch with exponential backoff and
@@ -94,6 +96,8 @@ typedef struct pi_writer_opts {
                                  PI_ERETRY; may be NULL */
     pi_metrics *metrics;      /* database errors, writes in flight; may be
                                  NULL (borrowed) */
+    unsigned metrics_slot;    /* which of the process's writers this is,
+                                 for the metrics (0..31) */
 } pi_writer_opts;
 
 /* Fill opts with the defaults above (everything else 0/NULL). */
