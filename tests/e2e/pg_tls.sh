@@ -32,7 +32,18 @@ N=3000
 "$PI_BINARY" migrate --pg "$APP" >"$WORK/migrate.out" || fail "migrate over TLS"
 "$PI_GEN" "$N" >"$WORK/in.txt"
 produce "$WORK/in.txt"
-start_service run1
+# run1 is the production-like path end to end: Kafka over SASL_SSL with
+# SCRAM-SHA-512 (the harness broker's third listener, its CA; the password
+# from the environment) and PostgreSQL over verify-full with SCRAM.
+K=$PI_SERVICES/kafka
+PLAIN_BROKERS=$BROKERS
+BROKERS=$(cat "$K/brokers_sasl_ssl")
+export PRESENCE_KAFKA_SASL_PASSWORD
+PRESENCE_KAFKA_SASL_PASSWORD=$(cat "$K/scram_password")
+start_service run1 -X security.protocol=SASL_SSL -X sasl.mechanisms=SCRAM-SHA-512 \
+  -X "sasl.username=$(cat "$K/scram_user")" -X "ssl.ca.location=$K/tls/ca.pem"
+unset PRESENCE_KAFKA_SASL_PASSWORD
+BROKERS=$PLAIN_BROKERS
 wait_for "select count(*) from presences" "$N"
 [ "$(sql "select count(*) > 0 and bool_and(s.ssl) from pg_stat_ssl s
           join pg_stat_activity a using (pid) where a.usename = 'pi_app'")" = t ] ||
@@ -59,7 +70,7 @@ out=$(env -u PGPASSFILE PGPASSWORD="$APP_PASSWORD" "$PI_BINARY" load --pg "$APP"
   fail "report over TLS"
 [ "$(($(wc -l <"$WORK/status.csv") - 1))" = "$(sql "select count(*) from asset_status")" ] ||
   fail "report status has $(wc -l <"$WORK/status.csv") lines"
-log "ok: migrate, run ($N), replay, load ($M) and report over verify-full + SCRAM"
+log "ok: migrate, run ($N, Kafka over SASL_SSL + SCRAM-SHA-512), replay, load ($M) and report over verify-full + SCRAM"
 
 # ---- failures at start: every command ---------------------------------------
 # expect_failure WHAT PATTERN CMD…: CMD exits non-zero within 60 s, with one
