@@ -39,7 +39,9 @@ done
 grep -q '^Persistent=true' "$PI_SOURCE_DIR/deploy/presence-ingest-retention.timer" ||
   { echo "retention timer is not Persistent" >&2; exit 1; }
 # --help parses the unit's options (and the CronJob's: the same ones).
-"$PI_BINARY" retention --help | grep -q -- '--keep' ||
+# (Into a variable: grep -q on a pipe may stop it early under pipefail.)
+help=$("$PI_BINARY" retention --help)
+grep -q -- '--keep' <<<"$help" ||
   { echo "retention --help lacks --keep" >&2; exit 1; }
 cron=$PI_SOURCE_DIR/deploy/k8s/retention-cronjob.yaml
 grep -q 'args: \["retention", "--keep", "400d"\]' "$cron" &&

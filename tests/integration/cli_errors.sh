@@ -64,7 +64,10 @@ expect 2 "cannot read '/tmp': Is a directory" load --pg "$PG" /tmp
 "$PI_BINARY" version | grep -Eq '^presence-ingest [0-9]+\.[0-9]+\.[0-9]+$' || fail "version"
 
 # --help is generated from the table; the shipped sample is the generated one.
-"$PI_BINARY" run --help | grep -q -- "--batch-size N" || fail "help"
+# (Into a variable: grep -q stops reading at the match, and under pipefail
+# the help's next write would fail the pipeline with SIGPIPE.)
+help=$("$PI_BINARY" run --help) || fail "help: exit $?"
+grep -q -- "--batch-size N" <<<"$help" || fail "help"
 diff <("$PI_BINARY" run --print-config) "$PI_SOURCE_DIR/deploy/presence-ingest.conf.sample" ||
   fail "deploy/presence-ingest.conf.sample is stale: regenerate with 'presence-ingest run --print-config'"
 psql "$PG_ADMIN" -XAtq -c "drop database $DB"
