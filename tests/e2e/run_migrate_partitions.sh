@@ -27,7 +27,14 @@ insert into p2 select * from presences;
 drop table presences cascade;
 drop table presence_partitioning;
 drop function presence_partitions_ensure, presence_partition_retire,
-  presence_period_floor, presence_on_scheme, presence_id_at, presence_id_time;
+  presence_partition_dropping, presence_period_floor, presence_on_scheme,
+  presence_id_at, presence_id_time;
+-- 0004's rollup (its triggers went with the table; asset_status with
+-- asset_state: 0003 makes it again).
+drop table asset_state, presence_dirty, presence_reason_minutes cascade;
+drop function asset_status_of, asset_status_for, presence_rollup_lock_key,
+  presence_rollup_mark, presence_rollup_truncate, presence_rollup_refresh,
+  presence_rollup_rebuild;
 alter table p2 rename to presences;
 alter table presences add primary key (id);
 create index presences_asset_type_time_idx on presences (asset, type, time, id) include (connection_id);
@@ -49,6 +56,7 @@ produce "$WORK/b.txt"
 
 "$PI_BINARY" migrate --pg "$PG" >"$WORK/migrate.log" 2>&1 || fail "migrate: $(cat "$WORK/migrate.log")"
 grep -q "applied 0003_partitions.sql" "$WORK/migrate.log" || fail "0003 not applied"
+grep -q "applied 0004_rollup.sql" "$WORK/migrate.log" || fail "0004 not applied"
 [ "$(sql "select relkind from pg_class where relname = 'presences'")" = p ] || fail "presences is not partitioned"
 [ "$(sql "select count(*) from presences_legacy")" = "$N1" ] || fail "the first $N1 are not in the old table"
 [ "$(sql "select string_agg(partition || ':' || next_offset, ' ' order by partition) from ingest_offsets")" = "$offs" ] ||
