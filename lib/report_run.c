@@ -17,6 +17,7 @@ typedef struct report_sql {
     const char *select; /* … FROM …; "%s" is the asset filter */
     const char *order;  /* "" when sorted here (by_first) */
     int by_first;       /* sort here, byte-wise on the first column */
+    int catch_up;       /* reads the rollup: let it catch up first */
     size_t ncols;
     const char *names[9];
     pi_report_col types[9];
@@ -31,6 +32,7 @@ static const report_sql status_sql = {
     "SELECT asset, state, since, reason, connection_id FROM asset_status",
     "",
     1,
+    1,
     5,
     {"asset", "state", "since", "reason", "connection_id"},
     {PI_COL_TEXT, PI_COL_TEXT, PI_COL_TIME, PI_COL_TEXT, PI_COL_ID}};
@@ -39,6 +41,7 @@ static const report_sql status_one_sql = {
     "SELECT asset, state, since, reason, connection_id "
     "FROM asset_status_of($6)",
     "",
+    0,
     0,
     5,
     {"asset", "state", "since", "reason", "connection_id"},
@@ -51,6 +54,7 @@ static const report_sql sessions_sql = {
     " ORDER BY asset COLLATE \"C\", coalesce(connected_at, ended_at), "
     "connection_id",
     0,
+    0,
     8,
     {"asset", "connection_id", "connected_at", "ended_at", "end_kind",
      "duration_s", "connect_reason", "disconnect_reason"},
@@ -62,6 +66,7 @@ static const report_sql uptime_sql = {
     "FROM daily_uptime($3, $1, $2)%s",
     " ORDER BY asset COLLATE \"C\", day",
     0,
+    1,
     5,
     {"asset", "day", "online_s", "sessions", "ratio"},
     {PI_COL_TEXT, PI_COL_DAY, PI_COL_NUM, PI_COL_NUM, PI_COL_NUM}};
@@ -73,6 +78,7 @@ static const report_sql uptime_strip_sql = {
     "JOIN daily_uptime_hours($3, $1, $2) h USING (asset, day)%s",
     " ORDER BY u.asset COLLATE \"C\", u.day",
     0,
+    1,
     6,
     {"asset", "day", "online_s", "sessions", "ratio", "hours"},
     {PI_COL_TEXT, PI_COL_DAY, PI_COL_NUM, PI_COL_NUM, PI_COL_NUM,
@@ -83,6 +89,7 @@ static const report_sql reasons_sql = {
     "FROM reason_counts($1, $2)%s",
     " ORDER BY count DESC, type COLLATE \"C\", reason COLLATE \"C\"",
     0,
+    0,
     5,
     {"type", "reason", "side", "documented", "count"},
     {PI_COL_TEXT, PI_COL_TEXT, PI_COL_TEXT, PI_COL_BOOL, PI_COL_NUM}};
@@ -92,6 +99,7 @@ static const report_sql flapping_sql = {
     "FROM flapping_assets(make_interval(secs => $4), $5::int4, $1, $2)%s",
     " ORDER BY disconnects DESC, asset COLLATE \"C\"",
     0,
+    1,
     4,
     {"asset", "disconnects", "window_start", "window_end"},
     {PI_COL_TEXT, PI_COL_NUM, PI_COL_TIME, PI_COL_TIME}};
@@ -172,7 +180,8 @@ static int cmp_first(const void *a, const void *b)
     return strcmp(((const row_key *)a)->key, ((const row_key *)b)->key);
 }
 
-/* Let the rollup behind asset_status catch up (it is exact without: the
+/* Let the rollup behind asset_status, daily_uptime and flapping_assets
+ * catch up before a report of every asset (it is exact without: the
  * assets it has not caught up with are computed from presences, which is
  * what makes a report slow after a large load with no service running). A
  * user who may only read, or a catch-up already running elsewhere, is fine:
@@ -225,7 +234,7 @@ int pi_report_run(PGconn *conn, const pi_report_query *q, pi_report_format fmt,
                                                           : "");
         snprintf(sql + n, len - (size_t)n, "%s", s->order);
     }
-    if (s == &status_sql)
+    if (s->catch_up && q->asset == NULL)
         catch_up(conn);
     res = PQexecParams(conn, sql, 6, param_types, params, NULL, NULL, 0);
     free(sql);

@@ -35,6 +35,11 @@ drop table asset_state, presence_dirty, presence_reason_minutes cascade;
 drop function asset_status_of, asset_status_for, presence_rollup_lock_key,
   presence_rollup_mark, presence_rollup_truncate, presence_rollup_refresh,
   presence_rollup_rebuild;
+-- 0005's (its CREATE OR REPLACE of sessions_in, daily_uptime and
+-- flapping_assets is applied again with it).
+drop table asset_days, asset_open_sessions cascade;
+drop function session_rows, daily_uptime_of, presence_rollup_assets,
+  presence_dirty_assets;
 alter table p2 rename to presences;
 alter table presences add primary key (id);
 create index presences_asset_type_time_idx on presences (asset, type, time, id) include (connection_id);
@@ -57,6 +62,7 @@ produce "$WORK/b.txt"
 "$PI_BINARY" migrate --pg "$PG" >"$WORK/migrate.log" 2>&1 || fail "migrate: $(cat "$WORK/migrate.log")"
 grep -q "applied 0003_partitions.sql" "$WORK/migrate.log" || fail "0003 not applied"
 grep -q "applied 0004_rollup.sql" "$WORK/migrate.log" || fail "0004 not applied"
+grep -q "applied 0005_session_days.sql" "$WORK/migrate.log" || fail "0005 not applied"
 [ "$(sql "select relkind from pg_class where relname = 'presences'")" = p ] || fail "presences is not partitioned"
 [ "$(sql "select count(*) from presences_legacy")" = "$N1" ] || fail "the first $N1 are not in the old table"
 [ "$(sql "select string_agg(partition || ':' || next_offset, ' ' order by partition) from ingest_offsets")" = "$offs" ] ||

@@ -1,8 +1,8 @@
 /* report.h -- connectivity reports (CONTRACT §7): query the database's views
  * and functions, format their rows as table, CSV or JSON
  *
- * The definitions live in the database (migrations/0002_reports.sql and
- * 0004_rollup.sql: asset_status, sessions_in, daily_uptime, daily_uptime_hours,
+ * The definitions live in the database (migrations/0002_reports.sql,
+ * 0004_rollup.sql and 0005_session_days.sql: asset_status, sessions_in, daily_uptime, daily_uptime_hours,
  * reason_counts, flapping_assets); this module only picks the function for a
  * kind, passes the options as parameters, adds the contract's sort order and
  * formats what comes back. Every report runs on one connection as:
@@ -15,9 +15,10 @@
  *
  * so that times come back in the zone of --tz and numbers in their shortest
  * exact form; the formatter turns PostgreSQL's ISO times into RFC 3339.
- * Status differs: for every asset, `SELECT presence_rollup_refresh()` first
- * (migration 0004's catch-up; a failure is only logged) and the rows sorted
- * here byte-wise by asset; for one asset, `asset_status_of($asset)`.
+ * status, uptime and flapping of every asset read the rollup (migrations 0004
+ * and 0005): `SELECT presence_rollup_refresh()` first (its catch-up; a
+ * failure is only logged). Status's rows are sorted here byte-wise by asset;
+ * for one asset, status is `asset_status_of($asset)`.
  */
 #ifndef PRESENCE_REPORT_H
 #define PRESENCE_REPORT_H
