@@ -111,47 +111,64 @@ CREATE FUNCTION daily_uptime_of(a text, tz text, since timestamptz,
                                 until timestamptz)
 RETURNS TABLE (asset text, day date, online_s float8, sessions bigint,
                ratio float8)
-LANGUAGE sql STABLE PARALLEL SAFE AS $$
-SELECT g.asset, g.day, u.online_s, g.n,
-       u.online_s / extract(epoch FROM g.hi - g.lo)::float8
-FROM uptime_ranges(tz, since, until) g
-CROSS JOIN LATERAL (
-    SELECT sum(extract(epoch FROM upper(x) - lower(x)))::float8 AS online_s
-    FROM unnest(g.online) x
-) u
-WHERE g.asset = a AND u.online_s > 0
+-- PL/pgSQL, planned for its one asset: inlined into daily_uptime's join, the
+-- planner would compute every asset's sessions first.
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+BEGIN
+    RETURN QUERY
+    SELECT g.asset, g.day, u.online_s, g.n,
+           u.online_s / extract(epoch FROM g.hi - g.lo)::float8
+    FROM uptime_ranges(tz, since, until) g
+    CROSS JOIN LATERAL (
+        SELECT sum(extract(epoch FROM upper(x) - lower(x)))::float8
+                   AS online_s
+        FROM unnest(g.online) x
+    ) u
+    WHERE g.asset = a AND u.online_s > 0;
+END
 $$;
 
 -- Per asset and UTC day (day: the date in UTC, [day 00:00, next day 00:00)
 -- UTC), from its sessions of positive length that have an end ('closed':
 -- disconnect or superseded) and its disconnects:
---   lo[i], hi[i]   the union of its closed sessions, cut at the start of its
---                  open session (if any), within the day: disjoint, sorted;
---   online_us      their total length, microseconds;
---   starts[i], ends[i]  the closed sessions overlapping the day (unclipped);
---   sessions       their number; carried: those that started before the day;
---   disconnects    its disconnect events with time in the day;
---   pair_max       the most disconnects in two consecutive UTC hours whose
---                  later hour is in the day (an upper bound on any window
---                  of an hour or less that starts in the day).
--- A row exists when one of these is not empty. With asset_open_sessions it
--- holds what a day's uptime needs whatever the zone: the open session's
--- online time is [connected_at, until), disjoint from the cut union.
+--   online_us    the length of the union of its closed sessions, cut at the
+--                start of its open session (if any), within the day, in
+--                microseconds;
+--   sessions     the closed sessions overlapping the day; carried: those of
+--                them that started before the day;
+--   disconnects  its disconnect events with time in the day;
+--   pair_max     the most disconnects in two consecutive UTC hours whose
+--                later hour is in the day (an upper bound on any window of
+--                an hour or less that starts in the day).
+-- A row exists when one of these is not zero. With asset_open_sessions it
+-- gives a whole UTC day's uptime; asset_day_spans holds what a part of a day
+-- needs (other zones, a day cut by until). The open session's online time is
+-- [connected_at, until), disjoint from the cut union.
 CREATE TABLE asset_days (
-    asset       text          NOT NULL,
-    day         date          NOT NULL,
-    online_us   bigint        NOT NULL,
-    sessions    int           NOT NULL,
-    carried     int           NOT NULL,
-    disconnects int           NOT NULL,
-    pair_max    int           NOT NULL,
-    lo          timestamptz[] NOT NULL,
-    hi          timestamptz[] NOT NULL,
-    starts      timestamptz[] NOT NULL,
-    ends        timestamptz[] NOT NULL,
+    asset       text   NOT NULL,
+    day         date   NOT NULL,
+    online_us   bigint NOT NULL,
+    sessions    int    NOT NULL,
+    carried     int    NOT NULL,
+    disconnects int    NOT NULL,
+    pair_max    int    NOT NULL,
     PRIMARY KEY (asset, day)
 );
-CREATE INDEX asset_days_day_idx ON asset_days (day);
+CREATE INDEX asset_days_day_idx ON asset_days (day, asset);
+
+-- The same days' detail, where there is any: lo[i], hi[i] the cut union's
+-- parts within the day (disjoint, sorted); starts[i], ends[i] the closed
+-- sessions overlapping the day (unclipped). Apart from asset_days so that a
+-- whole day's scan reads narrow rows.
+CREATE TABLE asset_day_spans (
+    asset  text          NOT NULL,
+    day    date          NOT NULL,
+    lo     timestamptz[] NOT NULL,
+    hi     timestamptz[] NOT NULL,
+    starts timestamptz[] NOT NULL,
+    ends   timestamptz[] NOT NULL,
+    PRIMARY KEY (asset, day)
+);
 
 -- The open session of each asset that has one (at most one: a later connect
 -- on another connection would have superseded it).
@@ -161,9 +178,13 @@ CREATE TABLE asset_open_sessions (
     connected_at  timestamptz NOT NULL
 );
 
--- asset_days' rows of the given assets, computed from presences.
+-- asset_days' and asset_day_spans' rows of the given assets, computed from
+-- presences (empty arrays where a day has no span).
 CREATE FUNCTION asset_days_for(assets text[])
-RETURNS SETOF asset_days
+RETURNS TABLE (asset text, day date, online_us bigint, sessions int,
+               carried int, disconnects int, pair_max int,
+               lo timestamptz[], hi timestamptz[], starts timestamptz[],
+               ends timestamptz[])
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
 WITH s AS MATERIALIZED (
     SELECT r.asset, r.connected_at AS c, r.ended_at AS e, r.end_kind AS k
@@ -231,7 +252,7 @@ LEFT JOIN disconnect_days dd ON dd.asset = k.asset AND dd.day = k.day
 $$;
 
 -- Recompute the rollup's rows of these assets from presences: asset_state,
--- asset_days, asset_open_sessions. Rows that did not change are not
+-- asset_days, asset_day_spans, asset_open_sessions. Rows that did not change are not
 -- rewritten (a replay that changes nothing writes nothing).
 CREATE FUNCTION presence_rollup_assets(todo text[]) RETURNS void
 LANGUAGE plpgsql AS $$
@@ -259,20 +280,37 @@ BEGIN
         WHERE d.asset = ANY (todo)
           AND NOT EXISTS (SELECT 1 FROM fresh f
                           WHERE f.asset = d.asset AND f.day = d.day)
+    ), gone_spans AS (
+        DELETE FROM asset_day_spans d
+        WHERE d.asset = ANY (todo)
+          AND NOT EXISTS (SELECT 1 FROM fresh f
+                          WHERE f.asset = d.asset AND f.day = d.day
+                            AND (cardinality(f.lo) > 0
+                                 OR cardinality(f.starts) > 0))
+    ), spans AS (
+        INSERT INTO asset_day_spans AS d (asset, day, lo, hi, starts, ends)
+        SELECT f.asset, f.day, f.lo, f.hi, f.starts, f.ends FROM fresh f
+        WHERE cardinality(f.lo) > 0 OR cardinality(f.starts) > 0
+        ON CONFLICT (asset, day) DO UPDATE
+            SET lo = excluded.lo, hi = excluded.hi, starts = excluded.starts,
+                ends = excluded.ends
+            WHERE (d.lo, d.hi, d.starts, d.ends)
+                  IS DISTINCT FROM (excluded.lo, excluded.hi,
+                                    excluded.starts, excluded.ends)
     )
-    INSERT INTO asset_days AS d
-    SELECT * FROM fresh f
+    INSERT INTO asset_days AS d (asset, day, online_us, sessions, carried,
+                                 disconnects, pair_max)
+    SELECT f.asset, f.day, f.online_us, f.sessions, f.carried,
+           f.disconnects, f.pair_max
+    FROM fresh f
     ON CONFLICT (asset, day) DO UPDATE
         SET online_us = excluded.online_us, sessions = excluded.sessions,
             carried = excluded.carried, disconnects = excluded.disconnects,
-            pair_max = excluded.pair_max, lo = excluded.lo, hi = excluded.hi,
-            starts = excluded.starts, ends = excluded.ends
-        WHERE (d.online_us, d.sessions, d.carried, d.disconnects, d.pair_max,
-               d.lo, d.hi, d.starts, d.ends)
+            pair_max = excluded.pair_max
+        WHERE (d.online_us, d.sessions, d.carried, d.disconnects, d.pair_max)
               IS DISTINCT FROM (excluded.online_us, excluded.sessions,
                                 excluded.carried, excluded.disconnects,
-                                excluded.pair_max, excluded.lo, excluded.hi,
-                                excluded.starts, excluded.ends);
+                                excluded.pair_max);
 
     WITH fresh AS MATERIALIZED (
         SELECT r.asset, r.connection_id, r.connected_at
@@ -344,6 +382,7 @@ BEGIN
     DELETE FROM presence_dirty;
     DELETE FROM asset_state;
     DELETE FROM asset_days;
+    DELETE FROM asset_day_spans;
     DELETE FROM asset_open_sessions;
     SELECT coalesce(array_agg(DISTINCT p.asset), '{}') INTO todo
     FROM presences p WHERE p.asset IS NOT NULL;
@@ -365,6 +404,7 @@ BEGIN
     DELETE FROM presence_dirty;
     DELETE FROM asset_state;
     DELETE FROM asset_days;
+    DELETE FROM asset_day_spans;
     DELETE FROM asset_open_sessions;
     DELETE FROM presence_reason_minutes;
     RETURN NULL;
@@ -378,47 +418,54 @@ SELECT DISTINCT a.asset
 FROM presence_dirty d CROSS JOIN LATERAL unnest(d.assets) a(asset)
 $$;
 
+-- The local days of tz that overlap [since, until): [lo, hi) from local
+-- midnight to the next (23 or 25 hours across a daylight-saving change), e =
+-- least(hi, until). PL/pgSQL for its row estimate (a few, not the 1 000 the
+-- planner assumes of generate_series), which keeps daily_uptime's joins
+-- hashed.
+CREATE FUNCTION presence_local_days(tz text, since timestamptz,
+                                    until timestamptz)
+RETURNS TABLE (day date, lo timestamptz, hi timestamptz, e timestamptz)
+LANGUAGE plpgsql STABLE PARALLEL SAFE ROWS 2 AS $$
+BEGIN
+    RETURN QUERY
+    SELECT v::date, v AT TIME ZONE tz, (v + interval '1 day') AT TIME ZONE tz,
+           least((v + interval '1 day') AT TIME ZONE tz, until)
+    FROM generate_series((since AT TIME ZONE tz)::date::timestamp,
+                         ((until - interval '1 microsecond')
+                          AT TIME ZONE tz)::date::timestamp,
+                         interval '1 day') v;
+END
+$$;
+
 -- Online seconds per asset and local day of tz overlapping [since, until)
--- (0002's definition, see uptime_ranges): from asset_days and
--- asset_open_sessions for the assets the rollup has caught up with, from
--- presences (daily_uptime_of) for the others. A local day [lo, hi) counts
--- up to e = least(hi, until). For each UTC day row it overlaps: a row the
--- local day covers whole gives its totals; another gives the parts of its
--- union within [lo, e) and the sessions overlapping [lo, e) -- those that
--- started before the row's day only when the row is the local day's first
--- (else the previous row counted them). The open session adds [its start,
--- until) within [lo, e), and one session.
+-- (0002's definition, see uptime_ranges): from asset_days, asset_day_spans
+-- and asset_open_sessions for the assets the rollup has caught up with, from
+-- presences (daily_uptime_of) for the others. A local day [lo, hi) counts up
+-- to e = least(hi, until). Each UTC day row it overlaps adds: when the local
+-- day covers the row's whole day, its totals (the sessions that started
+-- before the row's day only when the row is the local day's first, else the
+-- previous row counted them); else, from its spans, the parts of its union
+-- within [lo, e) and the sessions overlapping [lo, e) (the same rule). The
+-- open session adds [its start, until) within [lo, e), and one session.
+-- Microseconds as bigint: round(date_part(...) * 1e6) is exact below 2^53,
+-- and us / 1e6 in float8 is the same number as 0002's numeric sum cast.
 CREATE OR REPLACE FUNCTION daily_uptime(tz text, since timestamptz,
                                         until timestamptz)
 RETURNS TABLE (asset text, day date, online_s float8, sessions bigint,
                ratio float8)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
 WITH days AS MATERIALIZED (
-    SELECT v::date AS day, v AT TIME ZONE tz AS lo,
-           (v + interval '1 day') AT TIME ZONE tz AS hi,
-           least((v + interval '1 day') AT TIME ZONE tz, until) AS e
-    FROM generate_series((since AT TIME ZONE tz)::date::timestamp,
-                         ((until - interval '1 microsecond')
-                          AT TIME ZONE tz)::date::timestamp,
-                         interval '1 day') v
+    SELECT * FROM presence_local_days(tz, since, until)
 ), dirty AS MATERIALIZED (
     SELECT x AS asset FROM presence_dirty_assets() x
-), parts AS (
+), closed AS (
     SELECT r.asset, d.day, d.lo, d.hi,
-           CASE WHEN w.whole THEN r.online_us::numeric
-                ELSE (SELECT coalesce(sum(extract(epoch FROM
-                                 least(x.b, d.e) - greatest(x.a, d.lo))
-                                 * 1000000), 0)
-                      FROM unnest(r.lo, r.hi) x(a, b)
-                      WHERE x.a < d.e AND x.b > d.lo)
-           END AS us,
-           CASE WHEN w.whole
-                THEN r.sessions - CASE WHEN w.day0 > d.lo THEN r.carried
-                                       ELSE 0 END
-                ELSE (SELECT count(*) FROM unnest(r.starts, r.ends) x(a, b)
-                      WHERE x.a < d.e AND x.b > d.lo
-                        AND (x.a >= w.day0 OR w.day0 <= d.lo))
-           END AS n
+           sum(CASE WHEN w.whole THEN r.online_us ELSE sp.part[1] END) AS us,
+           sum(CASE WHEN w.whole
+                    THEN r.sessions - CASE WHEN w.day0 > d.lo THEN r.carried
+                                           ELSE 0 END
+                    ELSE sp.part[2] END) AS n
     FROM days d
     JOIN asset_days r
       ON r.day >= (d.lo AT TIME ZONE 'UTC')::date
@@ -428,21 +475,44 @@ WITH days AS MATERIALIZED (
                r.day::timestamp AT TIME ZONE 'UTC' >= d.lo
                AND (r.day + 1)::timestamp AT TIME ZONE 'UTC' <= d.e AS whole
     ) w
+    -- A part of the row's day: {online µs, sessions} from its spans (one
+    -- lookup, only for such rows: CASE evaluates it lazily).
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN NOT w.whole THEN (
+            SELECT ARRAY[
+                coalesce((SELECT sum(round(date_part('epoch',
+                              least(x.b, d.e) - greatest(x.a, d.lo))
+                              * 1000000))
+                          FROM unnest(s.lo, s.hi) x(a, b)
+                          WHERE x.a < d.e AND x.b > d.lo), 0)::bigint,
+                (SELECT count(*) FROM unnest(s.starts, s.ends) x(a, b)
+                 WHERE x.a < d.e AND x.b > d.lo
+                   AND (x.a >= w.day0 OR w.day0 <= d.lo))]
+            FROM asset_day_spans s
+            WHERE s.asset = r.asset AND s.day = r.day) END AS part
+    ) sp
     WHERE NOT EXISTS (SELECT 1 FROM dirty x WHERE x.asset = r.asset)
-    UNION ALL
+    GROUP BY r.asset, d.day, d.lo, d.hi
+), open AS (
     SELECT o.asset, d.day, d.lo, d.hi,
-           extract(epoch FROM d.e - greatest(d.lo, o.connected_at)) * 1000000,
-           1
+           round(date_part('epoch', d.e - greatest(d.lo, o.connected_at))
+                 * 1000000)::bigint AS us
     FROM days d
     JOIN asset_open_sessions o ON o.connected_at < d.e
     WHERE NOT EXISTS (SELECT 1 FROM dirty x WHERE x.asset = o.asset)
 )
-SELECT g.asset, g.day, (g.us / 1000000)::float8, g.n,
-       (g.us / 1000000)::float8 / extract(epoch FROM g.hi - g.lo)::float8
-FROM (SELECT p.asset, p.day, p.lo, p.hi, sum(p.us) AS us,
-             sum(p.n)::bigint AS n
-      FROM parts p GROUP BY p.asset, p.day, p.lo, p.hi) g
-WHERE g.us > 0
+SELECT t.asset, t.day, t.us::float8 / 1000000, t.n,
+       t.us::float8 / 1000000 / date_part('epoch', t.hi - t.lo)
+FROM (
+    SELECT coalesce(c.asset, o.asset) AS asset, coalesce(c.day, o.day) AS day,
+           coalesce(c.lo, o.lo) AS lo, coalesce(c.hi, o.hi) AS hi,
+           coalesce(c.us, 0) + coalesce(o.us, 0) AS us,
+           (coalesce(c.n, 0) + CASE WHEN o.asset IS NULL THEN 0 ELSE 1 END)
+               ::bigint AS n
+    FROM closed c
+    FULL JOIN open o ON o.asset = c.asset AND o.day = c.day
+) t
+WHERE t.us > 0
 UNION ALL
 SELECT u.asset, u.day, u.online_s, u.sessions, u.ratio
 FROM dirty x CROSS JOIN LATERAL daily_uptime_of(x.asset, tz, since, until) u
@@ -453,36 +523,42 @@ $$;
 -- consecutive UTC hours (a window of an hour or less lies within two) or,
 -- for a longer window, in the UTC days [since, until) touches; plus the
 -- assets the rollup has not caught up with. An upper bound, so no asset that
--- flaps is left out; the windows are then counted from presences.
+-- flaps is left out; the windows are then counted from presences. The best
+-- window (most disconnects, then the earliest by time, id) is picked from
+-- the windows' own order (asset, time) instead of sorting them all again.
 CREATE OR REPLACE FUNCTION flapping_assets(win interval, threshold int,
                                            since timestamptz,
                                            until timestamptz)
 RETURNS TABLE (asset text, disconnects bigint, window_start timestamptz,
                window_end timestamptz)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-SELECT DISTINCT ON (w.asset) w.asset, w.n, w.time, w.last
+SELECT DISTINCT ON (b.asset) b.asset, b.n, b.time, b.last
 FROM (
-    SELECT p.asset, p.time, p.id,
-           count(*) OVER w AS n, last_value(p.time) OVER w AS last
-    FROM presences_in(since, until) p
-    WHERE p.type = 'disconnect'
-      AND p.asset = ANY (ARRAY(
-          SELECT r.asset FROM asset_days r
-          WHERE r.day >= (since AT TIME ZONE 'UTC')::date
-            AND r.day <= ((until - interval '1 microsecond')
-                          AT TIME ZONE 'UTC')::date
-            AND r.disconnects > 0
-          GROUP BY r.asset
-          HAVING CASE WHEN win <= interval '1 hour' THEN max(r.pair_max)
-                      ELSE sum(r.disconnects) END >= threshold
-          UNION
-          SELECT x FROM presence_dirty_assets() x))
-    WINDOW w AS (PARTITION BY p.asset ORDER BY p.time
-                 RANGE BETWEEN CURRENT ROW
-                       AND win - interval '1 microsecond' FOLLOWING)
-) w
-WHERE w.n >= threshold
-ORDER BY w.asset, w.n DESC, w.time, w.id
+    SELECT w.asset, w.time, w.id, w.n, w.last,
+           max(w.n) OVER (PARTITION BY w.asset) AS best
+    FROM (
+        SELECT p.asset, p.time, p.id,
+               count(*) OVER w AS n, last_value(p.time) OVER w AS last
+        FROM presences_in(since, until) p
+        WHERE p.type = 'disconnect'
+          AND p.asset = ANY (ARRAY(
+              SELECT r.asset FROM asset_days r
+              WHERE r.day >= (since AT TIME ZONE 'UTC')::date
+                AND r.day <= ((until - interval '1 microsecond')
+                              AT TIME ZONE 'UTC')::date
+                AND r.disconnects > 0
+              GROUP BY r.asset
+              HAVING CASE WHEN win <= interval '1 hour' THEN max(r.pair_max)
+                          ELSE sum(r.disconnects) END >= threshold
+              UNION
+              SELECT x FROM presence_dirty_assets() x))
+        WINDOW w AS (PARTITION BY p.asset ORDER BY p.time
+                     RANGE BETWEEN CURRENT ROW
+                           AND win - interval '1 microsecond' FOLLOWING)
+    ) w
+) b
+WHERE b.n = b.best AND b.n >= threshold
+ORDER BY b.asset, b.time, b.id
 $$;
 
 -- Fill the new tables from the rows already stored (0004's triggers keep
