@@ -107,6 +107,20 @@ a1,99,,2026-03-02T18:00:00+00:00,orphan,,,network_error
 a1,14,2026-03-02T20:00:00+00:00,,open,7200,modem_reset," \
   sessions --pg "$PG" --format csv --since 2026-03-02T16:00:00Z --until 2026-03-02T22:00:00Z --asset a1
 
+# A session is what all events make it; --until selects and measures. With
+# --until 03-02 13:00, a1's conn 12 (connect 12:00) is reported with its
+# disconnect at 15:00 (after until), not as open; conn 13 (14:00) starts
+# after until and is not listed.
+check "sessions: an end after --until" "asset,connection_id,connected_at,ended_at,end_kind,duration_s,connect_reason,disconnect_reason
+a1,11,2026-03-02T10:00:00+00:00,2026-03-02T12:00:00+00:00,superseded,7200,idle_out,
+a1,12,2026-03-02T12:00:00+00:00,2026-03-02T15:00:00+00:00,disconnect,10800,ppp_lost,network_activity_timeout" \
+  sessions --pg "$PG" --format csv --since 2026-03-02T11:00:00Z --until 2026-03-02T13:00:00Z --asset a1
+# Uptime counts nothing at or after --until: a1 on 03-02 up to 13:00 is
+# 00-02 + 10-13 = 5 h = 18000 s of 86400 (5/24); conns 10, 11, 12 overlap.
+check "uptime: a day cut by --until" "asset,day,online_s,sessions,ratio
+a1,2026-03-02,18000,3,0.20833333333333334" \
+  uptime --pg "$PG" --format csv --since 2026-03-02T00:00:00Z --until 2026-03-02T13:00:00Z --asset a1
+
 check "sessions json, one asset" '[
 {"asset":"a2","connection_id":"20","connected_at":"2026-03-01T09:00:05.25+00:00","ended_at":"2026-03-01T09:00:00+00:00","end_kind":"disconnect","duration_s":0,"connect_reason":"cold_boot","disconnect_reason":"client_disconnect"}
 ]' sessions --pg "$PG" --format json --asset a2 "${SPAN[@]}"
@@ -250,6 +264,14 @@ p2,2026-10-25,90000,1,1
 p4,2026-10-25,3600,1,0.04" \
   uptime --pg "$PG3" --format csv --tz Europe/Paris \
   --since 2026-10-25T00:00:00+02:00 --until 2026-10-26T00:00:00+01:00
+# Europe/London's 2026-10-25 is 25 h too, [10-24 23:00Z, 10-26 00:00Z): it
+# holds the whole UTC day 10-25 and an hour of 10-24. p2 is online all of
+# it (90000 s, its one session counted once); p4 00:30Z-01:30Z.
+check "uptime on a 25-hour day in London" "asset,day,online_s,sessions,ratio
+p2,2026-10-25,90000,1,1
+p4,2026-10-25,3600,1,0.04" \
+  uptime --pg "$PG3" --format csv --tz Europe/London \
+  --since 2026-10-25T00:00:00+01:00 --until 2026-10-26T00:00:00Z
 check "a strip of 23 hours" "asset  day         online_s  sessions                ratio  hours
 p1     2026-03-29     82800         1                    1  |███████████████████████|
 p3     2026-03-29     10800         1  0.13043478260869565  |███                    |" \

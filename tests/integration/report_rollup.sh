@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# report_rollup.sh -- the rollup of migration 0004 (asset_state,
-# presence_reason_minutes, presence_dirty, presence_rollup_refresh) gives
-# exactly 0002's query-time status and reason counts: before and after a
+# report_rollup.sh -- the rollup of migrations 0004 and 0005 (asset_state,
+# presence_reason_minutes, asset_days, asset_day_spans, asset_open_sessions,
+# presence_dirty, presence_rollup_refresh) gives exactly 0002's query-time
+# status, reason counts, uptime and flapping: before and after a
 # catch-up, with late events, --on-conflict replace, DELETE and TRUNCATE, a
 # replay that writes nothing, and a shuffled generated fleet loaded in small
 # batches while catch-ups run beside it.
@@ -62,6 +63,9 @@ expect "second refresh: nothing to do" "0" "SELECT presence_rollup_refresh()"
 # keep their xmin (and a catch-up rewrites no unchanged row either).
 XMINS="SELECT (SELECT string_agg(asset || ':' || xmin, ' ' $ORDER) FROM asset_state)
           || ' / ' || (SELECT string_agg(xmin::text, ' ' ORDER BY minute, type, reason) FROM presence_reason_minutes)
+          || ' / ' || (SELECT string_agg(xmin::text, ' ' ORDER BY asset, day) FROM asset_days)
+          || ' / ' || (SELECT string_agg(xmin::text, ' ' ORDER BY asset, day) FROM asset_day_spans)
+          || ' / ' || (SELECT string_agg(xmin::text, ' ' ORDER BY asset) FROM asset_open_sessions)
           || ' / ' || (SELECT string_agg(xmin::text, ' ' ORDER BY id) FROM presences)"
 before=$(q -c "$XMINS")
 load >/dev/null "$DATA/report_fleet.jsonl"
@@ -152,6 +156,17 @@ awk '$0 ~ "^CREATE FUNCTION reason_counts\\(" {p=1} p {print} p && /^\$\$;/ {exi
   sed "s/^CREATE FUNCTION reason_counts(/CREATE FUNCTION qt_reason_counts(/" >"$WORK/rc.sql"
 grep -q "qt_reason_counts" "$WORK/rc.sql" || fail "0002's reason_counts not found"
 q -f "$WORK/rc.sql" >/dev/null
+# The same for 0005's daily_uptime and flapping_assets (from asset_days,
+# asset_day_spans, asset_open_sessions): the reference is 0002's
+# uptime_ranges per asset (daily_uptime_of) and 0002's flapping_assets over
+# every disconnect (inlined here as qt_flapping_assets).
+awk '$0 ~ "^CREATE FUNCTION flapping_assets\\(" {p=1} p {print} p && /^\$\$;/ {exit}' \
+  "$PI_SOURCE_DIR/migrations/0002_reports.sql" |
+  sed "s/^CREATE FUNCTION flapping_assets(/CREATE FUNCTION qt_flapping_assets(/" >"$WORK/fl.sql"
+grep -q "qt_flapping_assets" "$WORK/fl.sql" || fail "0002's flapping_assets not found"
+q -f "$WORK/fl.sql" >/dev/null
+QT_UPTIME="SELECT u.* FROM (SELECT DISTINCT asset FROM presences WHERE asset IS NOT NULL) a
+  CROSS JOIN LATERAL daily_uptime_of(a.asset"
 head -200 "$WORK/fleet.jsonl" | sed -e 's/"asset":"\([^"]*\)"/"asset":"\1x"/' \
   -e 's/"type":"connect"/"type":"disconnect"/' >"$WORK/replace2.jsonl"
 load >/dev/null --on-conflict replace "$WORK/replace2.jsonl"
@@ -171,6 +186,28 @@ for round in dirty folded; do
       "SELECT (SELECT count(*) FROM (SELECT * FROM reason_counts($s, $u) EXCEPT ALL SELECT * FROM qt_reason_counts($s, $u)) x),
               (SELECT count(*) FROM (SELECT * FROM qt_reason_counts($s, $u) EXCEPT ALL SELECT * FROM reason_counts($s, $u)) x)"
   done
+  # Whole days, days cut by until (mid-hour) and since, in zones of whole,
+  # half and quarter hours and with daylight saving.
+  FIRST=$(q -c "SELECT min(time) FROM presences")
+  for tz in UTC Europe/Paris Asia/Kolkata America/St_Johns Asia/Kathmandu; do
+    for w in "'$FIRST'::timestamptz - interval '1 day'|'$LAST'::timestamptz + interval '1 day'" \
+      "'$FIRST'::timestamptz + interval '13 hours 7 minutes'|'$LAST'::timestamptz - interval '7 hours 13 minutes 2.5 seconds'"; do
+      s=${w%%|*} u=${w##*|}
+      n=$(q -c "SELECT count(*) FROM ($QT_UPTIME, '$tz', $s, $u) u) x")
+      [ "$n" -gt 100 ] || fail "uptime reference has only $n rows"
+      expect "$round: daily_uptime('$tz', $s, $u) = query time ($n rows)" "0,0" \
+        "SELECT (SELECT count(*) FROM (SELECT * FROM daily_uptime('$tz', $s, $u) EXCEPT ALL $QT_UPTIME, '$tz', $s, $u) u) x),
+                (SELECT count(*) FROM ($QT_UPTIME, '$tz', $s, $u) u EXCEPT ALL SELECT * FROM daily_uptime('$tz', $s, $u)) x)"
+    done
+  done
+  for f in "30 minutes|2" "1 hour|3" "3 hours|4" "1 day|6"; do
+    win=${f%%|*} thr=${f##*|} s="'$FIRST'::timestamptz + interval '5 hours 30 minutes'" u="'$LAST'::timestamptz - interval '1 hour 1 second'"
+    n=$(q -c "SELECT count(*) FROM qt_flapping_assets('$win', $thr, $s, $u)")
+    [ "$n" -gt 0 ] || fail "flapping reference ($win, $thr) is empty"
+    expect "$round: flapping_assets('$win', $thr) = query time ($n rows)" "0,0" \
+      "SELECT (SELECT count(*) FROM (SELECT * FROM flapping_assets('$win', $thr, $s, $u) EXCEPT ALL SELECT * FROM qt_flapping_assets('$win', $thr, $s, $u)) x),
+              (SELECT count(*) FROM (SELECT * FROM qt_flapping_assets('$win', $thr, $s, $u) EXCEPT ALL SELECT * FROM flapping_assets('$win', $thr, $s, $u)) x)"
+  done
 done
 expect "fleet: view = query time after replace and delete" "0,0" \
   "SELECT (SELECT count(*) FROM (SELECT * FROM asset_status EXCEPT ALL SELECT * FROM ($QT) y) x),
@@ -182,7 +219,17 @@ expect "fleet: asset_state = query time after replace and delete" "0,0" \
           (SELECT count(*) FROM (SELECT * FROM ($QT) y EXCEPT ALL SELECT * FROM asset_state) x)"
 
 # presence_rollup_rebuild gives the same table.
-q -c "CREATE TABLE before_rebuild AS SELECT * FROM asset_state; SELECT presence_rollup_rebuild()" >/dev/null
-expect "rebuild = catch-up" "0,0" \
-  "SELECT (SELECT count(*) FROM (SELECT * FROM asset_state EXCEPT ALL SELECT * FROM before_rebuild) x),
-          (SELECT count(*) FROM (SELECT * FROM before_rebuild EXCEPT ALL SELECT * FROM asset_state) x)"
+q -c "CREATE TABLE before_rebuild AS SELECT * FROM asset_state;
+      CREATE TABLE days_before AS SELECT * FROM asset_days;
+      CREATE TABLE spans_before AS SELECT * FROM asset_day_spans;
+      CREATE TABLE open_before AS SELECT * FROM asset_open_sessions;
+      SELECT presence_rollup_rebuild()" >/dev/null
+for t in "asset_state before_rebuild" "asset_days days_before" "asset_day_spans spans_before" "asset_open_sessions open_before"; do
+  a=${t% *} b=${t#* }
+  expect "rebuild = catch-up: $a" "0,0" \
+    "SELECT (SELECT count(*) FROM (SELECT * FROM $a EXCEPT ALL SELECT * FROM $b) x),
+            (SELECT count(*) FROM (SELECT * FROM $b EXCEPT ALL SELECT * FROM $a) x)"
+done
+expect "rollup tables not empty" "t" \
+  "SELECT (SELECT count(*) FROM asset_days) > 100 AND (SELECT count(*) FROM asset_day_spans) > 100
+      AND (SELECT count(*) FROM asset_open_sessions) > 10"
