@@ -187,12 +187,13 @@ static int consume(int argc, char **argv, unsigned cmd)
     signal(SIGPIPE, SIG_IGN);
 
     rc = serve_http(&cfg, &metrics, &http, &probe, &err);
-    /* Partitions ahead, on the keeper's own connection, never in a batch's
-     * way (partition.h). */
-    if (rc == 0 && cfg.partition_check_ms > 0 && !(cfg.replay && cfg.dry_run))
-        pi_partkeep_start(&keeper, cfg.pg, cfg.partition_check_ms);
     if (rc == 0)
         rc = pi_consumer_new(&c, &cfg, &stop_requested, &err);
+    /* Partitions ahead, on the keeper's own connection, never in a batch's
+     * way (partition.h). After the consumer connected: a database that
+     * refuses the service is one error line, not a keeper's warning too. */
+    if (rc == 0 && cfg.partition_check_ms > 0 && !(cfg.replay && cfg.dry_run))
+        pi_partkeep_start(&keeper, cfg.pg, cfg.partition_check_ms);
     /* After the consumer checked the schema; a dry run writes nothing. */
     if (rc == 0 && cfg.rollup_interval_ms > 0 && !cfg.dry_run)
         pi_rollup_start(&rollup, cfg.pg, cfg.rollup_interval_ms,

@@ -57,7 +57,8 @@ DECLARE
                            'connectivity_sessions', 'asset_status',
                            'presence_partitioning', 'presence_partitions',
                            'asset_state', 'presence_dirty',
-                           'presence_reason_minutes'];
+                           'presence_reason_minutes', 'asset_days',
+                           'asset_day_spans', 'asset_open_sessions'];
     -- The report functions and the id/time helpers (0003): SQL, SECURITY
     -- INVOKER, for readers.
     reports text[] := ARRAY['sessions_in', 'uptime_ranges', 'daily_uptime',
@@ -65,7 +66,9 @@ DECLARE
                             'flapping_assets', 'presences_in',
                             'presence_id_time', 'presence_id_at',
                             'presence_on_scheme', 'presence_period_floor',
-                            'asset_status_of', 'asset_status_for'];
+                            'asset_status_of', 'asset_status_for',
+                            'session_rows', 'daily_uptime_of',
+                            'presence_local_days', 'presence_dirty_assets'];
     -- The writer's functions (0003): SECURITY DEFINER, so they act as their
     -- owner (presence_owner, who owns presences and its partitions);
     -- EXECUTE is revoked from PUBLIC by the migration.
@@ -77,7 +80,8 @@ DECLARE
                              'presence_rollup_lock_key', 'presence_rollup_mark',
                              'presence_rollup_truncate',
                              'presence_rollup_refresh',
-                             'presence_rollup_rebuild'];
+                             'presence_rollup_rebuild',
+                             'presence_rollup_assets', 'asset_days_for'];
     obj    record;
 BEGIN
     IF s IS NULL THEN
@@ -148,12 +152,14 @@ BEGIN
     EXECUTE format('GRANT SELECT ON %I.presence_partitions TO presence_writer', s);
     -- The reports' rollup (0004): presences' statement triggers append to
     -- presence_dirty in the writer's transaction; the catch-up thread of
-    -- `run` (presence_rollup_refresh) takes those rows and rewrites the two
-    -- summaries. Derived data only: presences itself stays insert-only.
+    -- `run` (presence_rollup_refresh) takes those rows and rewrites the
+    -- summaries (0004's two, 0005's three). Derived data only: presences itself stays insert-only.
     EXECUTE format('GRANT SELECT, INSERT, DELETE ON %I.presence_dirty'
                    ' TO presence_writer', s);
     EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I.asset_state,'
-                   ' %I.presence_reason_minutes TO presence_writer', s, s);
+                   ' %I.presence_reason_minutes, %I.asset_days,'
+                   ' %I.asset_day_spans, %I.asset_open_sessions'
+                   ' TO presence_writer', s, s, s, s, s);
     EXECUTE format('GRANT EXECUTE ON FUNCTION %I.presence_rollup_refresh(int)'
                    ' TO presence_writer', s);
 

@@ -2,10 +2,11 @@
  * and functions, format their rows as table, CSV or JSON
  *
  * The definitions live in the database (migrations/0002_reports.sql,
- * 0004_rollup.sql and 0005_session_days.sql: asset_status, sessions_in, daily_uptime, daily_uptime_hours,
- * reason_counts, flapping_assets); this module only picks the function for a
- * kind, passes the options as parameters, adds the contract's sort order and
- * formats what comes back. Every report runs on one connection as:
+ * 0004_rollup.sql and 0005_session_days.sql: asset_status, sessions_in,
+ * daily_uptime, daily_uptime_hours, reason_counts, flapping_assets); this
+ * module only picks the function for a kind, passes the options as parameters,
+ * adds the contract's sort order and formats what comes back. Every report runs
+ * on one connection as:
  *
  *   SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 1; SET jit = off;
  *   SET work_mem = '64MB'
