@@ -16,7 +16,7 @@
 typedef struct report_sql {
     const char *select; /* … FROM …; "%s" is the asset filter */
     const char *order;  /* "" when sorted here (by_first) */
-    int by_first;       /* sort here, byte-wise on the first column */
+    int by_first;       /* sort here, byte-wise on the first two columns */
     int catch_up;       /* reads the rollup: let it catch up first */
     size_t ncols;
     const char *names[9];
@@ -64,8 +64,8 @@ static const report_sql sessions_sql = {
 static const report_sql uptime_sql = {
     "SELECT asset, day, online_s, sessions, ratio "
     "FROM daily_uptime($3, $1, $2)%s",
-    " ORDER BY asset COLLATE \"C\", day",
-    0,
+    "",
+    1,
     1,
     5,
     {"asset", "day", "online_s", "sessions", "ratio"},
@@ -76,8 +76,8 @@ static const report_sql uptime_strip_sql = {
     "SELECT u.asset, u.day, u.online_s, u.sessions, u.ratio, h.hours "
     "FROM daily_uptime($3, $1, $2) u "
     "JOIN daily_uptime_hours($3, $1, $2) h USING (asset, day)%s",
-    " ORDER BY u.asset COLLATE \"C\", u.day",
-    0,
+    "",
+    1,
     1,
     6,
     {"asset", "day", "online_s", "sessions", "ratio", "hours"},
@@ -169,15 +169,30 @@ static int setup_session(PGconn *conn, const char *tz, pi_err *err)
     return rc;
 }
 
-/* A row and its first column, to sort rows byte-wise on it. */
+/* A row and its first two columns, to sort rows byte-wise on them (asset,
+ * then a day as YYYY-MM-DD, which sorts as text). */
 typedef struct row_key {
-    const char *key;
+    const char *key, *key2;
     int row;
 } row_key;
 
-static int cmp_first(const void *a, const void *b)
+static int cmp_keys(const void *a, const void *b)
 {
-    return strcmp(((const row_key *)a)->key, ((const row_key *)b)->key);
+    const row_key *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : strcmp(x->key2, y->key2);
+}
+
+/* Sort the rows, unless they came in order already (asset_state's heap
+ * usually is: checking costs one comparison a row, sorting 17). */
+static void sort_rows(row_key *order, size_t nrows)
+{
+    for (size_t r = 1; r < nrows; r++) {
+        if (cmp_keys(&order[r - 1], &order[r]) > 0) {
+            qsort(order, nrows, sizeof(*order), cmp_keys);
+            return;
+        }
+    }
 }
 
 /* Let the rollup behind asset_status, daily_uptime and flapping_assets
@@ -259,10 +274,11 @@ int pi_report_run(PGconn *conn, const pi_report_query *q, pi_report_format fmt,
     order = pi_calloc(nrows + 1, sizeof(*order));
     for (size_t r = 0; r < nrows; r++) {
         order[r].key = PQgetvalue(res, (int)r, 0);
+        order[r].key2 = PQnfields(res) > 1 ? PQgetvalue(res, (int)r, 1) : "";
         order[r].row = (int)r;
     }
     if (s->by_first)
-        qsort(order, nrows, sizeof(*order), cmp_first);
+        sort_rows(order, nrows);
     for (size_t r = 0; r < nrows; r++) {
         int row = order[r].row;
         for (size_t c = 0; c < s->ncols; c++) {

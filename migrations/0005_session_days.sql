@@ -449,73 +449,69 @@ $$;
 -- within [lo, e) and the sessions overlapping [lo, e) (the same rule). The
 -- open session adds [its start, until) within [lo, e), and one session.
 -- Microseconds as bigint: round(date_part(...) * 1e6) is exact below 2^53,
--- and us / 1e6 in float8 is the same number as 0002's numeric sum cast.
+-- and us / 1e6 in float8 is the same number as 0002's numeric sum cast. One
+-- pass: the rows and the open sessions, grouped per (asset, day);
+-- the assets in presence_dirty filtered out by an array (no join).
 CREATE OR REPLACE FUNCTION daily_uptime(tz text, since timestamptz,
                                         until timestamptz)
 RETURNS TABLE (asset text, day date, online_s float8, sessions bigint,
                ratio float8)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-WITH days AS MATERIALIZED (
-    SELECT * FROM presence_local_days(tz, since, until)
-), dirty AS MATERIALIZED (
-    SELECT x AS asset FROM presence_dirty_assets() x
-), closed AS (
-    SELECT r.asset, d.day, d.lo, d.hi,
-           sum(CASE WHEN w.whole THEN r.online_us ELSE sp.part[1] END) AS us,
-           sum(CASE WHEN w.whole
+SELECT g.asset, d.day, g.us::float8 / 1000000, g.n,
+       g.us::float8 / 1000000 / date_part('epoch', d.hi - d.lo)
+FROM (
+    SELECT p.asset, p.day, sum(p.us) AS us, sum(p.n)::bigint AS n
+    FROM (
+        SELECT r.asset, d.day,
+               CASE WHEN w.whole THEN r.online_us ELSE sp.part[1] END AS us,
+               CASE WHEN w.whole
                     THEN r.sessions - CASE WHEN w.day0 > d.lo THEN r.carried
                                            ELSE 0 END
-                    ELSE sp.part[2] END) AS n
-    FROM days d
-    JOIN asset_days r
-      ON r.day >= (d.lo AT TIME ZONE 'UTC')::date
-     AND r.day <= ((d.e - interval '1 microsecond') AT TIME ZONE 'UTC')::date
-    CROSS JOIN LATERAL (
-        SELECT r.day::timestamp AT TIME ZONE 'UTC' AS day0,
-               r.day::timestamp AT TIME ZONE 'UTC' >= d.lo
-               AND (r.day + 1)::timestamp AT TIME ZONE 'UTC' <= d.e AS whole
-    ) w
-    -- A part of the row's day: {online µs, sessions} from its spans (one
-    -- lookup, only for such rows: CASE evaluates it lazily).
-    CROSS JOIN LATERAL (
-        SELECT CASE WHEN NOT w.whole THEN (
-            SELECT ARRAY[
-                coalesce((SELECT sum(round(date_part('epoch',
-                              least(x.b, d.e) - greatest(x.a, d.lo))
-                              * 1000000))
-                          FROM unnest(s.lo, s.hi) x(a, b)
-                          WHERE x.a < d.e AND x.b > d.lo), 0)::bigint,
-                (SELECT count(*) FROM unnest(s.starts, s.ends) x(a, b)
-                 WHERE x.a < d.e AND x.b > d.lo
-                   AND (x.a >= w.day0 OR w.day0 <= d.lo))]
-            FROM asset_day_spans s
-            WHERE s.asset = r.asset AND s.day = r.day) END AS part
-    ) sp
-    WHERE NOT EXISTS (SELECT 1 FROM dirty x WHERE x.asset = r.asset)
-    GROUP BY r.asset, d.day, d.lo, d.hi
-), open AS (
-    SELECT o.asset, d.day, d.lo, d.hi,
-           round(date_part('epoch', d.e - greatest(d.lo, o.connected_at))
-                 * 1000000)::bigint AS us
-    FROM days d
-    JOIN asset_open_sessions o ON o.connected_at < d.e
-    WHERE NOT EXISTS (SELECT 1 FROM dirty x WHERE x.asset = o.asset)
-)
-SELECT t.asset, t.day, t.us::float8 / 1000000, t.n,
-       t.us::float8 / 1000000 / date_part('epoch', t.hi - t.lo)
-FROM (
-    SELECT coalesce(c.asset, o.asset) AS asset, coalesce(c.day, o.day) AS day,
-           coalesce(c.lo, o.lo) AS lo, coalesce(c.hi, o.hi) AS hi,
-           coalesce(c.us, 0) + coalesce(o.us, 0) AS us,
-           (coalesce(c.n, 0) + CASE WHEN o.asset IS NULL THEN 0 ELSE 1 END)
-               ::bigint AS n
-    FROM closed c
-    FULL JOIN open o ON o.asset = c.asset AND o.day = c.day
-) t
-WHERE t.us > 0
+                    ELSE sp.part[2] END AS n
+        FROM presence_local_days(tz, since, until) d
+        JOIN asset_days r
+          ON r.day >= (d.lo AT TIME ZONE 'UTC')::date
+         AND r.day <= ((d.e - interval '1 microsecond') AT TIME ZONE 'UTC')::date
+        CROSS JOIN LATERAL (
+            SELECT r.day::timestamp AT TIME ZONE 'UTC' AS day0,
+                   r.day::timestamp AT TIME ZONE 'UTC' >= d.lo
+                   AND (r.day + 1)::timestamp AT TIME ZONE 'UTC' <= d.e AS whole
+        ) w
+        -- A part of the row's day: {online µs, sessions} from its spans
+        -- (one lookup, only for such rows: CASE evaluates it lazily).
+        CROSS JOIN LATERAL (
+            SELECT CASE WHEN NOT w.whole THEN (
+                SELECT ARRAY[
+                    coalesce((SELECT sum(round(date_part('epoch',
+                                  least(x.b, d.e) - greatest(x.a, d.lo))
+                                  * 1000000))
+                              FROM unnest(s.lo, s.hi) x(a, b)
+                              WHERE x.a < d.e AND x.b > d.lo), 0)::bigint,
+                    (SELECT count(*) FROM unnest(s.starts, s.ends) x(a, b)
+                     WHERE x.a < d.e AND x.b > d.lo
+                       AND (x.a >= w.day0 OR w.day0 <= d.lo))]
+                FROM asset_day_spans s
+                WHERE s.asset = r.asset AND s.day = r.day) END AS part
+            OFFSET 0  -- once a row: not pulled up into both uses
+        ) sp
+        WHERE r.asset <> ALL (ARRAY(SELECT presence_dirty_assets()))
+        UNION ALL
+        SELECT o.asset, d.day,
+               round(date_part('epoch', d.e - greatest(d.lo, o.connected_at))
+                     * 1000000)::bigint,
+               1
+        FROM presence_local_days(tz, since, until) d
+        JOIN asset_open_sessions o ON o.connected_at < d.e
+        WHERE o.asset <> ALL (ARRAY(SELECT presence_dirty_assets()))
+    ) p
+    GROUP BY p.asset, p.day
+) g
+JOIN presence_local_days(tz, since, until) d ON d.day = g.day
+WHERE g.us > 0
 UNION ALL
 SELECT u.asset, u.day, u.online_s, u.sessions, u.ratio
-FROM dirty x CROSS JOIN LATERAL daily_uptime_of(x.asset, tz, since, until) u
+FROM presence_dirty_assets() x
+CROSS JOIN LATERAL daily_uptime_of(x, tz, since, until) u
 $$;
 
 -- Flapping (0002's definition) computed only for the assets that can reach

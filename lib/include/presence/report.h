@@ -18,7 +18,8 @@
  * exact form; the formatter turns PostgreSQL's ISO times into RFC 3339.
  * status, uptime and flapping of every asset read the rollup (migrations 0004
  * and 0005): `SELECT presence_rollup_refresh()` first (its catch-up; a
- * failure is only logged). Status's rows are sorted here byte-wise by asset;
+ * failure is only logged). Status's and uptime's rows are sorted here
+ * byte-wise (asset, then day);
  * for one asset, status is `asset_status_of($asset)`.
  */
 #ifndef PRESENCE_REPORT_H
