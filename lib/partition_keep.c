@@ -5,15 +5,14 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "presence/db.h"
+#include "presence/db_async.h"
 #include "presence/log.h"
 #include "presence/mem.h"
 #include "presence/partition.h"
 
 #define RETRY_MS 60000
-#define SLICE_MS 100
 
 struct pi_partkeep {
     char *conninfo;
@@ -23,13 +22,6 @@ struct pi_partkeep {
     PGcancel *cancel;   /* of the connection in use, or NULL */
     pthread_t thread;
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void set_cancel(pi_partkeep *k, PGconn *conn)
 {
@@ -78,7 +70,7 @@ static void *keep_main(void *arg)
     PGconn *conn = NULL;
 
     while (!atomic_load(&k->quit)) {
-        int64_t start = mono_ms(), wait = k->every_ms;
+        int64_t start = pi_mono_ms(), wait = k->every_ms;
         pi_err err;
 
         if (ensure(k, &conn, &err) != 0) {
@@ -92,10 +84,7 @@ static void *keep_main(void *arg)
             if (wait > RETRY_MS)
                 wait = RETRY_MS;
         }
-        while (!atomic_load(&k->quit) && mono_ms() - start < wait) {
-            struct timespec ts = {0, SLICE_MS * 1000000L};
-            nanosleep(&ts, NULL);
-        }
+        pi_sleep_until(start + wait, &k->quit);
     }
     set_cancel(k, NULL);
     PQfinish(conn);

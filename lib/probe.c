@@ -2,16 +2,13 @@
 #include "presence/probe.h"
 
 #include <libpq-fe.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
+#include "presence/db_async.h"
 #include "presence/mem.h"
-
-#define SLICE_MS 100
 
 struct pi_probe {
     char *conninfo;
@@ -21,71 +18,13 @@ struct pi_probe {
     pthread_t thread;
 };
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Wait up to one slice for the connection's socket; false when quitting or
- * past the deadline. */
-static bool wait_socket(pi_probe *p, PGconn *conn, bool write, int64_t deadline)
-{
-    struct pollfd pfd = {.fd = PQsocket(conn),
-                         .events = write ? POLLOUT : POLLIN};
-
-    if (pfd.fd < 0 || atomic_load(&p->quit) || mono_ms() >= deadline)
-        return false;
-    (void)poll(&pfd, 1, SLICE_MS);
-    return true;
-}
-
-static PGconn *connect_db(pi_probe *p, int64_t deadline)
-{
-    const char *keys[] = {"dbname", "fallback_application_name", NULL};
-    const char *vals[] = {p->conninfo, "presence-ingest probe", NULL};
-    PGconn *conn = PQconnectStartParams(keys, vals, 1);
-    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-
-    if (conn == NULL || PQstatus(conn) == CONNECTION_BAD)
-        goto fail;
-    while (st != PGRES_POLLING_OK) {
-        if (st == PGRES_POLLING_FAILED)
-            goto fail;
-        if (st == PGRES_POLLING_READING || st == PGRES_POLLING_WRITING) {
-            if (!wait_socket(p, conn, st == PGRES_POLLING_WRITING, deadline))
-                goto fail;
-        }
-        st = PQconnectPoll(conn);
-    }
-    if (PQsetnonblocking(conn, 1) != 0)
-        goto fail;
-    return conn;
-fail:
-    PQfinish(conn);
-    return NULL;
-}
-
 static bool query(pi_probe *p, PGconn *conn, int64_t deadline)
 {
     PGresult *res;
     bool ok = false;
 
-    if (!PQsendQuery(conn, "SELECT 1"))
+    if (pi_db_send_wait(conn, "SELECT 1", deadline, &p->quit) != PI_DB_READY)
         return false;
-    while (PQflush(conn) == 1) {
-        if (!wait_socket(p, conn, true, deadline))
-            return false;
-    }
-    for (;;) {
-        if (!PQconsumeInput(conn))
-            return false;
-        if (!PQisBusy(conn))
-            break;
-        if (!wait_socket(p, conn, false, deadline))
-            return false;
-    }
     while ((res = PQgetResult(conn)) != NULL) {
         ok = ok || PQresultStatus(res) == PGRES_TUPLES_OK;
         PQclear(res);
@@ -99,11 +38,12 @@ static void *probe_main(void *arg)
     PGconn *conn = NULL;
 
     while (!atomic_load(&p->quit)) {
-        int64_t start = mono_ms(), deadline = start + p->timeout_ms;
+        int64_t start = pi_mono_ms(), deadline = start + p->timeout_ms;
         bool ok;
 
         if (conn == NULL)
-            conn = connect_db(p, deadline);
+            conn = pi_db_connect_async(p->conninfo, "presence-ingest probe",
+                                       deadline, &p->quit);
         ok = conn && query(p, conn, deadline);
         if (atomic_load(&p->quit))
             break;
@@ -114,10 +54,7 @@ static void *probe_main(void *arg)
             PQfinish(conn);
             conn = NULL;
         }
-        while (!atomic_load(&p->quit) && mono_ms() - start < p->interval_ms) {
-            struct timespec ts = {0, SLICE_MS * 1000000L};
-            nanosleep(&ts, NULL);
-        }
+        pi_sleep_until(start + p->interval_ms, &p->quit);
     }
     PQfinish(conn);
     return NULL;

@@ -2,19 +2,17 @@
 #include "presence/rollup.h"
 
 #include <libpq-fe.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "presence/db_async.h"
 #include "presence/log.h"
 #include "presence/mem.h"
 
-#define SLICE_MS 100
 /* presence_dirty rows (one per writer statement) per call: bounds a call's
  * work after a long outage or a large load; the next call goes on. */
 #define ROLLUP_MAX_ROWS 200
@@ -26,53 +24,6 @@ struct pi_rollup {
     atomic_int_fast64_t assets;
     pthread_t thread;
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Wait up to one slice for the connection's socket; false when quitting or
- * past the deadline. */
-static bool wait_socket(pi_rollup *r, PGconn *conn, bool write,
-                        int64_t deadline)
-{
-    struct pollfd pfd = {.fd = PQsocket(conn),
-                         .events = write ? POLLOUT : POLLIN};
-
-    if (pfd.fd < 0 || atomic_load(&r->quit) || mono_ms() >= deadline)
-        return false;
-    (void)poll(&pfd, 1, SLICE_MS);
-    return true;
-}
-
-static PGconn *connect_db(pi_rollup *r, int64_t deadline)
-{
-    const char *keys[] = {"dbname", "fallback_application_name", NULL};
-    const char *vals[] = {r->conninfo, "presence-ingest rollup", NULL};
-    PGconn *conn = PQconnectStartParams(keys, vals, 1);
-    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-
-    if (conn == NULL || PQstatus(conn) == CONNECTION_BAD)
-        goto fail;
-    while (st != PGRES_POLLING_OK) {
-        if (st == PGRES_POLLING_FAILED)
-            goto fail;
-        if (st == PGRES_POLLING_READING || st == PGRES_POLLING_WRITING) {
-            if (!wait_socket(r, conn, st == PGRES_POLLING_WRITING, deadline))
-                goto fail;
-        }
-        st = PQconnectPoll(conn);
-    }
-    if (PQsetnonblocking(conn, 1) != 0)
-        goto fail;
-    return conn;
-fail:
-    PQfinish(conn);
-    return NULL;
-}
 
 /* One catch-up call: the assets it recomputed (0: nothing dirty, -1:
  * another catch-up holds the lock), or -2 on any failure (*why set). */
@@ -89,19 +40,13 @@ static int64_t refresh(pi_rollup *r, PGconn *conn, int64_t deadline, char *why,
              "SELECT presence_rollup_refresh(%d)",
              (long long)r->timeout_ms, ROLLUP_MAX_ROWS);
     snprintf(why, cap, "no answer within %lld ms", (long long)r->timeout_ms);
-    if (!PQsendQuery(conn, sql))
+    switch (pi_db_send_wait(conn, sql, deadline, &r->quit)) {
+    case PI_DB_READY:
+        break;
+    case PI_DB_STOPPED:
+        return -2;
+    case PI_DB_LOST:
         goto lost;
-    while (PQflush(conn) == 1) {
-        if (!wait_socket(r, conn, true, deadline))
-            return -2;
-    }
-    for (;;) {
-        if (!PQconsumeInput(conn))
-            goto lost;
-        if (!PQisBusy(conn))
-            break;
-        if (!wait_socket(r, conn, false, deadline))
-            return -2;
     }
     while ((res = PQgetResult(conn)) != NULL) {
         ExecStatusType st = PQresultStatus(res);
@@ -126,21 +71,22 @@ static void *rollup_main(void *arg)
     bool failing = false;
 
     while (!atomic_load(&r->quit)) {
-        int64_t start = mono_ms(), n = 0;
+        int64_t start = pi_mono_ms(), n = 0;
         char why[512];
 
         /* Catch up until nothing is left, for at most one interval. */
         do {
-            int64_t deadline = mono_ms() + r->timeout_ms;
+            int64_t deadline = pi_mono_ms() + r->timeout_ms;
 
             snprintf(why, sizeof(why), "cannot connect");
             if (conn == NULL)
-                conn = connect_db(r, deadline);
+                conn = pi_db_connect_async(
+                    r->conninfo, "presence-ingest rollup", deadline, &r->quit);
             n = conn ? refresh(r, conn, deadline, why, sizeof(why)) : -2;
             if (n > 0)
                 atomic_fetch_add(&r->assets, n);
         } while (n > 0 && !atomic_load(&r->quit) &&
-                 mono_ms() - start < r->interval_ms);
+                 pi_mono_ms() - start < r->interval_ms);
         if (atomic_load(&r->quit))
             break;
         if (n == -2) {
@@ -158,10 +104,7 @@ static void *rollup_main(void *arg)
             pi_info("rollup catch-up works again");
             failing = false;
         }
-        while (!atomic_load(&r->quit) && mono_ms() - start < r->interval_ms) {
-            struct timespec ts = {0, SLICE_MS * 1000000L};
-            nanosleep(&ts, NULL);
-        }
+        pi_sleep_until(start + r->interval_ms, &r->quit);
     }
     PQfinish(conn);
     return NULL;
