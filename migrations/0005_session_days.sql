@@ -139,7 +139,11 @@ $$;
 --   disconnects  its disconnect events with time in the day;
 --   pair_max     the most disconnects in two consecutive UTC hours whose
 --                later hour is in the day (an upper bound on any window of
---                an hour or less that starts in the day).
+--                an hour or less that starts in the day);
+--   flap_*       the best one-hour window [t, t + 1 h) that lies in the day
+--                (t a disconnect, t + 1 h <= the day's end): its disconnects
+--                n, t and its id, its last disconnect (the earliest on a
+--                tie; null when the day has no such window).
 -- A row exists when one of these is not zero. With asset_open_sessions it
 -- gives a whole UTC day's uptime; asset_day_spans holds what a part of a day
 -- needs (other zones, a day cut by until). The open session's online time is
@@ -152,6 +156,10 @@ CREATE TABLE asset_days (
     carried     int    NOT NULL,
     disconnects int    NOT NULL,
     pair_max    int    NOT NULL,
+    flap_n      int,
+    flap_time   timestamptz,
+    flap_id     bigint,
+    flap_last   timestamptz,
     PRIMARY KEY (asset, day)
 );
 CREATE INDEX asset_days_day_idx ON asset_days (day, asset);
@@ -182,7 +190,8 @@ CREATE TABLE asset_open_sessions (
 -- presences (empty arrays where a day has no span).
 CREATE FUNCTION asset_days_for(assets text[])
 RETURNS TABLE (asset text, day date, online_us bigint, sessions int,
-               carried int, disconnects int, pair_max int,
+               carried int, disconnects int, pair_max int, flap_n int,
+               flap_time timestamptz, flap_id bigint, flap_last timestamptz,
                lo timestamptz[], hi timestamptz[], starts timestamptz[],
                ends timestamptz[])
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
@@ -238,10 +247,28 @@ WITH s AS MATERIALIZED (
                  lag(h.h) OVER w AS ph, lag(h.n) OVER w AS pn
           FROM hours h WINDOW w AS (PARTITION BY h.asset ORDER BY h.h)) x
     GROUP BY x.asset, x.h::date
+), flap_days AS (
+    -- 0002's flapping windows for one hour, those inside their UTC day.
+    SELECT DISTINCT ON (w.asset, w.day) w.asset, w.day, w.n, w.time, w.id,
+           w.last
+    FROM (
+        SELECT p.asset, (p.time AT TIME ZONE 'UTC')::date AS day, p.time,
+               p.id, count(*) OVER w AS n, last_value(p.time) OVER w AS last
+        FROM presences p
+        WHERE p.asset = ANY (assets) AND p.type = 'disconnect'
+        WINDOW w AS (PARTITION BY p.asset ORDER BY p.time
+                     RANGE BETWEEN CURRENT ROW
+                           AND interval '1 hour' - interval '1 microsecond'
+                           FOLLOWING)
+    ) w
+    WHERE w.time <= (w.day + 1)::timestamp AT TIME ZONE 'UTC'
+                    - interval '1 hour'
+    ORDER BY w.asset, w.day, w.n DESC, w.time, w.id
 )
 SELECT k.asset, k.day, coalesce(p.online_us, 0), coalesce(sd.sessions, 0),
        coalesce(sd.carried, 0), coalesce(dd.disconnects, 0),
-       coalesce(dd.pair_max, 0), coalesce(p.lo, '{}'), coalesce(p.hi, '{}'),
+       coalesce(dd.pair_max, 0), fd.n::int, fd.time, fd.id, fd.last,
+       coalesce(p.lo, '{}'), coalesce(p.hi, '{}'),
        coalesce(sd.starts, '{}'), coalesce(sd.ends, '{}')
 FROM (SELECT asset, day FROM piece_days
       UNION SELECT asset, day FROM session_days
@@ -249,6 +276,7 @@ FROM (SELECT asset, day FROM piece_days
 LEFT JOIN piece_days p ON p.asset = k.asset AND p.day = k.day
 LEFT JOIN session_days sd ON sd.asset = k.asset AND sd.day = k.day
 LEFT JOIN disconnect_days dd ON dd.asset = k.asset AND dd.day = k.day
+LEFT JOIN flap_days fd ON fd.asset = k.asset AND fd.day = k.day
 $$;
 
 -- Recompute the rollup's rows of these assets from presences: asset_state,
@@ -299,18 +327,25 @@ BEGIN
                                     excluded.starts, excluded.ends)
     )
     INSERT INTO asset_days AS d (asset, day, online_us, sessions, carried,
-                                 disconnects, pair_max)
+                                 disconnects, pair_max, flap_n, flap_time,
+                                 flap_id, flap_last)
     SELECT f.asset, f.day, f.online_us, f.sessions, f.carried,
-           f.disconnects, f.pair_max
+           f.disconnects, f.pair_max, f.flap_n, f.flap_time, f.flap_id,
+           f.flap_last
     FROM fresh f
     ON CONFLICT (asset, day) DO UPDATE
         SET online_us = excluded.online_us, sessions = excluded.sessions,
             carried = excluded.carried, disconnects = excluded.disconnects,
-            pair_max = excluded.pair_max
-        WHERE (d.online_us, d.sessions, d.carried, d.disconnects, d.pair_max)
+            pair_max = excluded.pair_max, flap_n = excluded.flap_n,
+            flap_time = excluded.flap_time, flap_id = excluded.flap_id,
+            flap_last = excluded.flap_last
+        WHERE (d.online_us, d.sessions, d.carried, d.disconnects, d.pair_max,
+               d.flap_n, d.flap_time, d.flap_id, d.flap_last)
               IS DISTINCT FROM (excluded.online_us, excluded.sessions,
                                 excluded.carried, excluded.disconnects,
-                                excluded.pair_max);
+                                excluded.pair_max, excluded.flap_n,
+                                excluded.flap_time, excluded.flap_id,
+                                excluded.flap_last);
 
     WITH fresh AS MATERIALIZED (
         SELECT r.asset, r.connection_id, r.connected_at
@@ -519,42 +554,91 @@ $$;
 -- consecutive UTC hours (a window of an hour or less lies within two) or,
 -- for a longer window, in the UTC days [since, until) touches; plus the
 -- assets the rollup has not caught up with. An upper bound, so no asset that
--- flaps is left out; the windows are then counted from presences. The best
--- window (most disconnects, then the earliest by time, id) is picked from
--- the windows' own order (asset, time) instead of sorting them all again.
+-- flaps is left out. For a one-hour window, the windows that lie inside a
+-- whole UTC day of [since, until) are asset_days' flap_* (that day's best);
+-- only the others (starting in a day's last hour, or in a day [since,
+-- until) cuts) are counted from presences, from the disconnects up to an
+-- hour after them. Of all, the most disconnects, then the earliest (time,
+-- id), as 0002's DISTINCT ON.
 CREATE OR REPLACE FUNCTION flapping_assets(win interval, threshold int,
                                            since timestamptz,
                                            until timestamptz)
 RETURNS TABLE (asset text, disconnects bigint, window_start timestamptz,
                window_end timestamptz)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-SELECT DISTINCT ON (b.asset) b.asset, b.n, b.time, b.last
-FROM (
-    SELECT w.asset, w.time, w.id, w.n, w.last,
-           max(w.n) OVER (PARTITION BY w.asset) AS best
+WITH dirty AS MATERIALIZED (
+    SELECT coalesce(array_agg(x), '{}') AS assets
+    FROM presence_dirty_assets() x
+), cand AS MATERIALIZED (
+    SELECT ARRAY(
+        SELECT r.asset FROM asset_days r
+        WHERE r.day >= (since AT TIME ZONE 'UTC')::date
+          AND r.day <= ((until - interval '1 microsecond')
+                        AT TIME ZONE 'UTC')::date
+          AND r.disconnects > 0
+        GROUP BY r.asset
+        HAVING CASE WHEN win <= interval '1 hour' THEN max(r.pair_max)
+                    ELSE sum(r.disconnects) END >= threshold) AS assets
+), whole AS MATERIALIZED (
+    -- The whole UTC days of [since, until), for a one-hour window.
+    SELECT d::date AS day
+    FROM generate_series(
+        date_trunc('day', (since AT TIME ZONE 'UTC') + interval '1 day'
+                          - interval '1 microsecond'),
+        (until AT TIME ZONE 'UTC') - interval '1 day', interval '1 day') d
+    WHERE win = interval '1 hour'
+), rest AS MATERIALIZED (
+    -- Where the other windows start: [since, until) but the days' inner
+    -- parts [day, day + 23 h]; and the disconnects they count, up to an
+    -- hour later (within until).
+    SELECT t.starts,
+           (SELECT coalesce(range_agg(tstzrange(lower(x),
+                                                least(upper(x) + win, until))),
+                            '{}')
+            FROM unnest(t.starts) x) AS reads
+    FROM (SELECT tstzmultirange(tstzrange(since, until))
+                 - coalesce(range_agg(tstzrange(
+                       w.day::timestamp AT TIME ZONE 'UTC',
+                       (w.day + 1)::timestamp AT TIME ZONE 'UTC'
+                       - interval '1 hour', '[]')), '{}') AS starts
+          FROM whole w) t
+), counted AS (
+    SELECT w.asset, w.n, w.time, w.id, w.last
     FROM (
         SELECT p.asset, p.time, p.id,
                count(*) OVER w AS n, last_value(p.time) OVER w AS last
-        FROM presences_in(since, until) p
-        WHERE p.type = 'disconnect'
-          AND p.asset = ANY (ARRAY(
-              SELECT r.asset FROM asset_days r
-              WHERE r.day >= (since AT TIME ZONE 'UTC')::date
-                AND r.day <= ((until - interval '1 microsecond')
-                              AT TIME ZONE 'UTC')::date
-                AND r.disconnects > 0
-              GROUP BY r.asset
-              HAVING CASE WHEN win <= interval '1 hour' THEN max(r.pair_max)
-                          ELSE sum(r.disconnects) END >= threshold
-              UNION
-              SELECT x FROM presence_dirty_assets() x))
+        FROM (
+            SELECT q.asset, q.time, q.id
+            FROM rest t CROSS JOIN LATERAL unnest(t.reads) y
+            CROSS JOIN LATERAL presences_in(lower(y), upper(y)) q
+            WHERE q.type = 'disconnect'
+              AND q.asset = ANY ((SELECT c.assets FROM cand c)::text[])
+              AND q.asset <> ALL ((SELECT d.assets FROM dirty d)::text[])
+            UNION ALL
+            SELECT q.asset, q.time, q.id
+            FROM presences_in(since, until) q
+            WHERE q.type = 'disconnect'
+              AND q.asset = ANY ((SELECT d.assets FROM dirty d)::text[])
+        ) p
         WINDOW w AS (PARTITION BY p.asset ORDER BY p.time
                      RANGE BETWEEN CURRENT ROW
                            AND win - interval '1 microsecond' FOLLOWING)
     ) w
+    WHERE w.n >= threshold
+      AND (w.asset = ANY ((SELECT d.assets FROM dirty d)::text[])
+           OR w.time <@ (SELECT t.starts FROM rest t))
+)
+SELECT DISTINCT ON (b.asset) b.asset, b.n, b.time, b.last
+FROM (
+    SELECT c.asset, c.n, c.time, c.id, c.last FROM counted c
+    UNION ALL
+    SELECT r.asset, r.flap_n, r.flap_time, r.flap_id, r.flap_last
+    FROM asset_days r
+    WHERE r.day IN (SELECT w.day FROM whole w)
+      AND r.flap_n >= threshold
+      AND r.asset <> ALL ((SELECT d.assets FROM dirty d)::text[])
 ) b
-WHERE b.n = b.best AND b.n >= threshold
-ORDER BY b.asset, b.time, b.id
+ORDER BY b.asset, b.n DESC, b.time, b.id
 $$;
 
 -- Fill the new tables from the rows already stored (0004's triggers keep

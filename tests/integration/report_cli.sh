@@ -178,6 +178,16 @@ check "flapping tie: earliest window" "asset,disconnects,window_start,window_end
 a4,3,2026-03-02T01:05:00+00:00,2026-03-02T01:25:00+00:00" \
   flapping --pg "$PG" --format csv --window 30m --threshold 3 "${SPAN[@]}"
 
+# One disconnect is a window of 1 (threshold 1): a1's four one-hour
+# windows (02:00, 15:00, 16:00, 18:00 on 03-02) all hold one, the earliest
+# wins; a2's one at 03-01 09:00. (SPAN holds the whole days 03-01 and 03-02:
+# their inner windows come from the rollup's asset_days.)
+check "flapping: ties of one-hour windows, earliest" "asset,disconnects,window_start,window_end
+a4,5,2026-03-02T01:05:00+00:00,2026-03-02T01:45:00+00:00
+a1,1,2026-03-02T02:00:00+00:00,2026-03-02T02:00:00+00:00
+a2,1,2026-03-01T09:00:00+00:00,2026-03-01T09:00:00+00:00" \
+  flapping --pg "$PG" --format csv --threshold 1 "${SPAN[@]}"
+
 # The same events loaded in reverse order (and in batches of 3): the same
 # answers, byte for byte.
 tac "$DATA/report_fleet.jsonl" >"$WORK/reversed.jsonl"

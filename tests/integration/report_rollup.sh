@@ -200,8 +200,13 @@ for round in dirty folded; do
                 (SELECT count(*) FROM ($QT_UPTIME, '$tz', $s, $u) u EXCEPT ALL SELECT * FROM daily_uptime('$tz', $s, $u)) x)"
     done
   done
-  for f in "30 minutes|2" "1 hour|3" "3 hours|4" "1 day|6"; do
-    win=${f%%|*} thr=${f##*|} s="'$FIRST'::timestamptz + interval '5 hours 30 minutes'" u="'$LAST'::timestamptz - interval '1 hour 1 second'"
+  # Windows cut inside days, and (one hour) over whole UTC days, where
+  # asset_days' best windows stand in for the days' inner windows.
+  WIDE="'$FIRST'::timestamptz - interval '1 day'|'$LAST'::timestamptz + interval '1 day'"
+  CUT="'$FIRST'::timestamptz + interval '5 hours 30 minutes'|'$LAST'::timestamptz - interval '1 hour 1 second'"
+  for f in "30 minutes|2|$CUT" "1 hour|3|$CUT" "3 hours|4|$CUT" "1 day|6|$CUT" \
+    "1 hour|2|$WIDE" "1 hour|4|$WIDE" "1 hour|6|$WIDE" "2 hours|5|$WIDE"; do
+    win=${f%%|*} rest=${f#*|} thr=${rest%%|*} rest=${rest#*|} s=${rest%%|*} u=${rest##*|}
     n=$(q -c "SELECT count(*) FROM qt_flapping_assets('$win', $thr, $s, $u)")
     [ "$n" -gt 0 ] || fail "flapping reference ($win, $thr) is empty"
     expect "$round: flapping_assets('$win', $thr) = query time ($n rows)" "0,0" \
