@@ -485,19 +485,21 @@ $$;
 -- open session adds [its start, until) within [lo, e), and one session.
 -- Microseconds as bigint: round(date_part(...) * 1e6) is exact below 2^53,
 -- and us / 1e6 in float8 is the same number as 0002's numeric sum cast. One
--- pass: the rows and the open sessions, grouped per (asset, day);
+-- pass: the rows and the open sessions, grouped per (asset, day) (the day's
+-- length carried along, not joined back);
 -- the assets in presence_dirty filtered out by an array (no join).
 CREATE OR REPLACE FUNCTION daily_uptime(tz text, since timestamptz,
                                         until timestamptz)
 RETURNS TABLE (asset text, day date, online_s float8, sessions bigint,
                ratio float8)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-SELECT g.asset, d.day, g.us::float8 / 1000000, g.n,
-       g.us::float8 / 1000000 / date_part('epoch', d.hi - d.lo)
+SELECT g.asset, g.day, g.us::float8 / 1000000, g.n,
+       g.us::float8 / 1000000 / g.len
 FROM (
-    SELECT p.asset, p.day, sum(p.us) AS us, sum(p.n)::bigint AS n
+    SELECT p.asset, p.day, max(p.len) AS len, sum(p.us)::bigint AS us,
+           sum(p.n)::bigint AS n
     FROM (
-        SELECT r.asset, d.day,
+        SELECT r.asset, d.day, date_part('epoch', d.hi - d.lo) AS len,
                CASE WHEN w.whole THEN r.online_us ELSE sp.part[1] END AS us,
                CASE WHEN w.whole
                     THEN r.sessions - CASE WHEN w.day0 > d.lo THEN r.carried
@@ -531,7 +533,7 @@ FROM (
         ) sp
         WHERE r.asset <> ALL (ARRAY(SELECT presence_dirty_assets()))
         UNION ALL
-        SELECT o.asset, d.day,
+        SELECT o.asset, d.day, date_part('epoch', d.hi - d.lo),
                round(date_part('epoch', d.e - greatest(d.lo, o.connected_at))
                      * 1000000)::bigint,
                1
@@ -541,7 +543,6 @@ FROM (
     ) p
     GROUP BY p.asset, p.day
 ) g
-JOIN presence_local_days(tz, since, until) d ON d.day = g.day
 WHERE g.us > 0
 UNION ALL
 SELECT u.asset, u.day, u.online_s, u.sessions, u.ratio
