@@ -105,6 +105,24 @@ WHERE CASE WHEN s.connected_at IS NULL
       END
 $$;
 
+-- session_rows of each of the given assets, one asset at a time: the
+-- subquery (kept apart by OFFSET 0) is a parameterized scan, so `asset =
+-- <that asset>` reaches every index scan inside, the disconnects' side of the
+-- LEFT JOIN included. (`asset = ANY (array)`, or a join the planner
+-- flattens, leaves that side scanning every disconnect: 3.6 s for 2 assets
+-- of 10M rows; this: 0.25 ms an asset.)
+CREATE FUNCTION session_rows_for(assets text[])
+RETURNS TABLE (asset text, connection_id bigint, connected_at timestamptz,
+               ended_at timestamptz, end_kind text, connect_reason text,
+               disconnect_reason text)
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+SELECT r.asset, r.connection_id, r.connected_at, r.ended_at, r.end_kind,
+       r.connect_reason, r.disconnect_reason
+FROM (SELECT DISTINCT u.a FROM unnest(assets) u(a)) x
+CROSS JOIN LATERAL (SELECT * FROM session_rows() q WHERE q.asset = x.a
+                    OFFSET 0) r
+$$;
+
 -- 0002's daily uptime of one asset, from presences (uptime_ranges): what
 -- daily_uptime gives for the assets the rollup has not caught up with.
 CREATE FUNCTION daily_uptime_of(a text, tz text, since timestamptz,
@@ -197,8 +215,8 @@ RETURNS TABLE (asset text, day date, online_us bigint, sessions int,
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
 WITH s AS MATERIALIZED (
     SELECT r.asset, r.connected_at AS c, r.ended_at AS e, r.end_kind AS k
-    FROM session_rows() r
-    WHERE r.asset = ANY (assets) AND r.connected_at IS NOT NULL
+    FROM session_rows_for(assets) r
+    WHERE r.connected_at IS NOT NULL
 ), closed AS (
     SELECT s.asset, s.c, s.e FROM s WHERE s.k <> 'open' AND s.e > s.c
 ), pieces AS (
@@ -349,8 +367,8 @@ BEGIN
 
     WITH fresh AS MATERIALIZED (
         SELECT r.asset, r.connection_id, r.connected_at
-        FROM session_rows() r
-        WHERE r.asset = ANY (todo) AND r.end_kind = 'open'
+        FROM session_rows_for(todo) r
+        WHERE r.end_kind = 'open'
     ), gone AS (
         DELETE FROM asset_open_sessions o
         WHERE o.asset = ANY (todo)
@@ -430,6 +448,11 @@ BEGIN
     RETURN (SELECT count(*) FROM asset_state);
 END
 $$;
+
+-- Compiling these plans (jit) costs more than running them: 1.3 s for a
+-- catch-up of 2 assets, measured, against 13 ms without.
+ALTER FUNCTION presence_rollup_refresh(int) SET jit = off;
+ALTER FUNCTION presence_rollup_rebuild() SET jit = off;
 
 -- TRUNCATE presences empties the rollup with it.
 CREATE OR REPLACE FUNCTION presence_rollup_truncate() RETURNS trigger
