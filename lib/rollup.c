@@ -16,6 +16,8 @@
 /* presence_dirty rows (one per writer statement) per call: bounds a call's
  * work after a long outage or a large load; the next call goes on. */
 #define ROLLUP_MAX_ROWS 200
+/* Rest after a busy round, as a multiple of its length. */
+#define ROLLUP_REST 3
 
 struct pi_rollup {
     char *conninfo;
@@ -64,6 +66,22 @@ lost:
     return -2;
 }
 
+/* Stopping mid-call: ask the server to cancel it. A closed connection alone
+ * leaves the backend catching up (a backfill's catch-up runs for seconds)
+ * until it next writes to the socket, and the database busy meanwhile. */
+static void cancel_call(PGconn *conn)
+{
+    PGcancel *c;
+    char buf[256];
+
+    if (conn == NULL || PQtransactionStatus(conn) != PQTRANS_ACTIVE)
+        return;
+    c = PQgetCancel(conn);
+    if (c != NULL && !PQcancel(c, buf, sizeof(buf)))
+        pi_debug("rollup: cancel on stop: %s", buf);
+    PQfreeCancel(c);
+}
+
 static void *rollup_main(void *arg)
 {
     pi_rollup *r = arg;
@@ -104,16 +122,18 @@ static void *rollup_main(void *arg)
             pi_info("rollup catch-up works again");
             failing = false;
         }
-        /* At most half of the time: after a busy round, as long a rest, so
-         * that a backfill's catch-up (0005 recomputes an asset's sessions
-         * and days) leaves the writers most of the database. */
+        /* At most a quarter of the time: after a busy round, a rest three
+         * times as long, so that a backfill's catch-up (0005 recomputes an
+         * asset's sessions and days) leaves the writers most of the
+         * database; the reports stay exact meanwhile. */
         {
             int64_t end = pi_mono_ms(), next = start + r->interval_ms;
-            if (next < end + (end - start))
-                next = end + (end - start);
+            if (next < end + ROLLUP_REST * (end - start))
+                next = end + ROLLUP_REST * (end - start);
             pi_sleep_until(next, &r->quit);
         }
     }
+    cancel_call(conn);
     PQfinish(conn);
     return NULL;
 }

@@ -11,8 +11,9 @@
  * a slice of 100 ms (non-blocking libpq), so stopping it is prompt even
  * while the server is frozen; a failed connection or call is retried at the
  * next interval on a new connection. It catches up for at most one interval
- * at a time and then rests at least as long as it worked, so it takes at
- * most half of one database backend from the writers.
+ * at a time and then rests at least three times as long as it worked, so it
+ * takes at most a quarter of one database backend from the writers; a call
+ * in progress when it stops is cancelled on the server.
  */
 #ifndef PRESENCE_ROLLUP_H
 #define PRESENCE_ROLLUP_H
