@@ -38,8 +38,9 @@ drop function asset_status_of, asset_status_for, presence_rollup_lock_key,
 -- 0005's (its CREATE OR REPLACE of sessions_in, daily_uptime and
 -- flapping_assets is applied again with it).
 drop table asset_days, asset_day_spans, asset_open_sessions cascade;
-drop function session_rows, daily_uptime_of, presence_rollup_assets,
-  presence_local_days, presence_dirty_assets, asset_days_for;
+drop function session_rows, session_rows_for, daily_uptime_of,
+  presence_rollup_assets, presence_local_days, presence_dirty_assets,
+  asset_days_for;
 alter table p2 rename to presences;
 alter table presences add primary key (id);
 create index presences_asset_type_time_idx on presences (asset, type, time, id) include (connection_id);
