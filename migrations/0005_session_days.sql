@@ -422,25 +422,34 @@ BEGIN
 END
 $$;
 
--- Recompute the whole rollup from presences (after rows were removed
--- without DELETE, e.g. a dropped partition). Waits for a running catch-up.
-CREATE OR REPLACE FUNCTION presence_rollup_rebuild() RETURNS bigint
+-- Empty every rollup table, the rows still to catch up with included, under
+-- the catch-ups' lock (held to the end of the transaction).
+CREATE FUNCTION presence_rollup_clear() RETURNS void
 LANGUAGE plpgsql AS $$
-DECLARE
-    todo text[];
 BEGIN
     PERFORM pg_advisory_xact_lock(presence_rollup_lock_key());
-    -- Every dirty row committed before this statement is covered by the
-    -- recomputation below (it reads a later snapshot).
     DELETE FROM presence_dirty;
     DELETE FROM asset_state;
     DELETE FROM asset_days;
     DELETE FROM asset_day_spans;
     DELETE FROM asset_open_sessions;
+    DELETE FROM presence_reason_minutes;
+END
+$$;
+
+-- Recompute the whole rollup from presences (after rows were removed
+-- without DELETE, e.g. a dropped partition). Waits for a running catch-up.
+-- Every dirty row committed before it is covered by the recomputation (it
+-- reads a later snapshot).
+CREATE OR REPLACE FUNCTION presence_rollup_rebuild() RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    todo text[];
+BEGIN
+    PERFORM presence_rollup_clear();
     SELECT coalesce(array_agg(DISTINCT p.asset), '{}') INTO todo
     FROM presences p WHERE p.asset IS NOT NULL;
     PERFORM presence_rollup_assets(todo);
-    DELETE FROM presence_reason_minutes;
     INSERT INTO presence_reason_minutes (minute, type, reason, n)
     SELECT date_bin('1 minute', p.time, '2000-01-01 00:00:00+00'), p.type,
            p.reason, count(*)
@@ -458,13 +467,7 @@ ALTER FUNCTION presence_rollup_rebuild() SET jit = off;
 CREATE OR REPLACE FUNCTION presence_rollup_truncate() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_advisory_xact_lock(presence_rollup_lock_key());
-    DELETE FROM presence_dirty;
-    DELETE FROM asset_state;
-    DELETE FROM asset_days;
-    DELETE FROM asset_day_spans;
-    DELETE FROM asset_open_sessions;
-    DELETE FROM presence_reason_minutes;
+    PERFORM presence_rollup_clear();
     RETURN NULL;
 END
 $$;

@@ -81,7 +81,8 @@ DECLARE
                              'presence_rollup_truncate',
                              'presence_rollup_refresh',
                              'presence_rollup_rebuild',
-                             'presence_rollup_assets', 'asset_days_for'];
+                             'presence_rollup_assets', 'asset_days_for',
+                             'presence_rollup_clear'];
     obj    record;
 BEGIN
     IF s IS NULL THEN

@@ -40,7 +40,7 @@ drop function asset_status_of, asset_status_for, presence_rollup_lock_key,
 drop table asset_days, asset_day_spans, asset_open_sessions cascade;
 drop function session_rows, session_rows_for, daily_uptime_of,
   presence_rollup_assets, presence_local_days, presence_dirty_assets,
-  asset_days_for;
+  asset_days_for, presence_rollup_clear;
 alter table p2 rename to presences;
 alter table presences add primary key (id);
 create index presences_asset_type_time_idx on presences (asset, type, time, id) include (connection_id);
