@@ -274,7 +274,7 @@ int pi_report_run(PGconn *conn, const pi_report_query *q, pi_report_format fmt,
     order = pi_calloc(nrows + 1, sizeof(*order));
     for (size_t r = 0; r < nrows; r++) {
         order[r].key = PQgetvalue(res, (int)r, 0);
-        order[r].key2 = PQnfields(res) > 1 ? PQgetvalue(res, (int)r, 1) : "";
+        order[r].key2 = PQgetvalue(res, (int)r, 1); /* every kind has 4+ */
         order[r].row = (int)r;
     }
     if (s->by_first)

@@ -479,6 +479,19 @@ SELECT DISTINCT a.asset
 FROM presence_dirty d CROSS JOIN LATERAL unnest(d.assets) a(asset)
 $$;
 
+-- 0004's asset_status, reading the dirty assets through
+-- presence_dirty_assets like the functions below.
+CREATE OR REPLACE VIEW asset_status AS
+WITH dirty AS MATERIALIZED (
+    SELECT x AS asset FROM presence_dirty_assets() x
+)
+SELECT s.asset, s.state, s.since, s.reason, s.connection_id
+FROM asset_state s
+WHERE NOT EXISTS (SELECT 1 FROM dirty x WHERE x.asset = s.asset)
+UNION ALL
+SELECT f.asset, f.state, f.since, f.reason, f.connection_id
+FROM dirty x CROSS JOIN LATERAL asset_status_of(x.asset) f;
+
 -- The local days of tz that overlap [since, until): [lo, hi) from local
 -- midnight to the next (23 or 25 hours across a daylight-saving change), e =
 -- least(hi, until). PL/pgSQL for its row estimate (a few, not the 1 000 the
@@ -519,6 +532,12 @@ CREATE OR REPLACE FUNCTION daily_uptime(tz text, since timestamptz,
 RETURNS TABLE (asset text, day date, online_s float8, sessions bigint,
                ratio float8)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
+WITH days AS MATERIALIZED (
+    SELECT * FROM presence_local_days(tz, since, until)
+), dirty AS MATERIALIZED (
+    SELECT coalesce(array_agg(x), '{}') AS assets
+    FROM presence_dirty_assets() x
+)
 SELECT g.asset, g.day, g.us::float8 / 1000000, g.n,
        g.us::float8 / 1000000 / g.len
 FROM (
@@ -531,7 +550,7 @@ FROM (
                     THEN r.sessions - CASE WHEN w.day0 > d.lo THEN r.carried
                                            ELSE 0 END
                     ELSE sp.part[2] END AS n
-        FROM presence_local_days(tz, since, until) d
+        FROM days d
         JOIN asset_days r
           ON r.day >= (d.lo AT TIME ZONE 'UTC')::date
          AND r.day <= ((d.e - interval '1 microsecond') AT TIME ZONE 'UTC')::date
@@ -557,23 +576,23 @@ FROM (
                 WHERE s.asset = r.asset AND s.day = r.day) END AS part
             OFFSET 0  -- once a row: not pulled up into both uses
         ) sp
-        WHERE r.asset <> ALL (ARRAY(SELECT presence_dirty_assets()))
+        WHERE r.asset <> ALL ((SELECT x.assets FROM dirty x)::text[])
         UNION ALL
         SELECT o.asset, d.day, date_part('epoch', d.hi - d.lo),
                round(date_part('epoch', d.e - greatest(d.lo, o.connected_at))
                      * 1000000)::bigint,
                1
-        FROM presence_local_days(tz, since, until) d
+        FROM days d
         JOIN asset_open_sessions o ON o.connected_at < d.e
-        WHERE o.asset <> ALL (ARRAY(SELECT presence_dirty_assets()))
+        WHERE o.asset <> ALL ((SELECT x.assets FROM dirty x)::text[])
     ) p
     GROUP BY p.asset, p.day
 ) g
 WHERE g.us > 0
 UNION ALL
 SELECT u.asset, u.day, u.online_s, u.sessions, u.ratio
-FROM presence_dirty_assets() x
-CROSS JOIN LATERAL daily_uptime_of(x, tz, since, until) u
+FROM dirty x CROSS JOIN LATERAL unnest(x.assets) a(asset)
+CROSS JOIN LATERAL daily_uptime_of(a.asset, tz, since, until) u
 $$;
 
 -- Flapping (0002's definition) computed only for the assets that can reach
