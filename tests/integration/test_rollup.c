@@ -1,6 +1,7 @@
 /* test_rollup.c -- the rollup catch-up thread (rollup.h): it catches up
  * what writers mark dirty, leaves a writer's transaction alone, keeps
- * retrying while the database is not there, and stops promptly */
+ * retrying while the database is not there, and stops promptly, cancelling
+ * a call in progress */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -104,6 +105,37 @@ static void test_rollup__catches_up_beside_a_writer(void **state)
     free(ci);
 }
 
+/* Stopped in the middle of a call: the call is cancelled on the server, not
+ * left running there (a closed socket alone leaves the backend at work until
+ * it next writes, holding the database busy). The catch-up is replaced by
+ * one that sleeps 30 s, so only a cancel ends it within the 10 s waited. */
+static void test_rollup__stop_cancels_the_call(void **state)
+{
+    char *ci = pi_test_db_create_migrated("rollup_cancel");
+    PGconn *conn = pi_test_db_connect(ci);
+    const char *running =
+        "SELECT count(*) FROM pg_stat_activity WHERE datname ="
+        " current_database() AND state = 'active' AND application_name ="
+        " 'presence-ingest rollup'";
+    pi_rollup *r;
+    double t0;
+
+    (void)state;
+    pi_test_db_exec(conn, "CREATE OR REPLACE FUNCTION presence_rollup_refresh("
+                          "max_rows int DEFAULT NULL) RETURNS bigint"
+                          " LANGUAGE plpgsql AS $$ BEGIN"
+                          " PERFORM pg_sleep(30); RETURN 0; END $$");
+    pi_rollup_start(&r, ci, 50, 60000);
+    wait_for(conn, running, 1);
+    t0 = now_s();
+    pi_rollup_stop(r);
+    assert_true(now_s() - t0 < 1.0);
+    wait_for(conn, running, 0);
+    PQfinish(conn);
+    pi_test_db_drop(ci);
+    free(ci);
+}
+
 /* No such database: it keeps trying (and logs once), and stops at once. */
 static void test_rollup__no_database_stops_promptly(void **state)
 {
@@ -127,6 +159,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rollup__catches_up_beside_a_writer),
+        cmocka_unit_test(test_rollup__stop_cancels_the_call),
         cmocka_unit_test(test_rollup__no_database_stops_promptly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
