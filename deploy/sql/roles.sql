@@ -68,7 +68,9 @@ DECLARE
                             'presence_on_scheme', 'presence_period_floor',
                             'asset_status_of', 'asset_status_for',
                             'session_rows', 'daily_uptime_of',
-                            'presence_local_days', 'presence_dirty_assets'];
+                            'presence_local_days', 'presence_dirty_assets',
+                            'asset_status_by_asset',
+                            'daily_uptime_by_asset'];
     -- The writer's functions (0003): SECURITY DEFINER, so they act as their
     -- owner (presence_owner, who owns presences and its partitions);
     -- EXECUTE is revoked from PUBLIC by the migration.

@@ -98,6 +98,9 @@ out=$("$PI_BINARY" replay --brokers "$BROKERS" --topic "$TOPIC" --pg "$PG user=$
   fail "report as the reader"
 [ "$(($(wc -l <"$WORK/status.csv") - 1))" = "$(sql "select count(*) from asset_status")" ] ||
   fail "report as the reader: $(wc -l <"$WORK/status.csv") lines"
+# Every asset's uptime over whole UTC days: daily_uptime_by_asset (0006).
+"$PI_BINARY" report uptime --since -3d --until "$(date -u +%Y-%m-%dT00:00:00Z)" --tz UTC \
+  --pg "$PG user=$R" --format csv >"$WORK/uptime.csv" || fail "report uptime as the reader"
 grep -q "partitions ahead" "$WORK/run.log" &&
   fail "run's partition keeper failed as the writer: $(grep "partitions ahead" "$WORK/run.log")"
 log "ok: run, replay and load as the writer, report as the reader"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# report_rollup.sh -- the rollup of migrations 0004 and 0005 (asset_state,
+# report_rollup.sh -- the rollup of migrations 0004-0006 (asset_state,
 # presence_reason_minutes, asset_days, asset_day_spans, asset_open_sessions,
 # presence_dirty, presence_rollup_refresh) gives exactly 0002's query-time
 # status, reason counts, uptime and flapping: before and after a
@@ -212,6 +212,34 @@ for round in dirty folded; do
     expect "$round: flapping_assets('$win', $thr) = query time ($n rows)" "0,0" \
       "SELECT (SELECT count(*) FROM (SELECT * FROM flapping_assets('$win', $thr, $s, $u) EXCEPT ALL SELECT * FROM qt_flapping_assets('$win', $thr, $s, $u)) x),
               (SELECT count(*) FROM (SELECT * FROM qt_flapping_assets('$win', $thr, $s, $u) EXCEPT ALL SELECT * FROM flapping_assets('$win', $thr, $s, $u)) x)"
+  done
+  # 0006: asset_status_by_asset and daily_uptime_by_asset give the same rows
+  # as asset_status and daily_uptime, in byte-wise asset order. Whole UTC
+  # days merge the rollup once it has caught up ('folded'), day after day;
+  # otherwise (dirty, or days that are not UTC days) daily_uptime sorted by
+  # asset then day: the order tells which way was taken.
+  expect "$round: asset_status_by_asset = asset_status, in asset order" "0,0,0" \
+    "SELECT (SELECT count(*) FROM (SELECT * FROM asset_status_by_asset() EXCEPT ALL SELECT * FROM asset_status) x),
+            (SELECT count(*) FROM (SELECT * FROM asset_status EXCEPT ALL SELECT * FROM asset_status_by_asset()) x),
+            (SELECT count(*) FROM (SELECT n, row_number() OVER (ORDER BY asset COLLATE \"C\") AS r
+                                   FROM asset_status_by_asset() WITH ORDINALITY t(asset, state, since, reason, connection_id, n)) x
+             WHERE n <> r)"
+  D1="date_trunc('day', '$LAST'::timestamptz, 'UTC')"
+  D0="date_trunc('day', '$FIRST'::timestamptz, 'UTC')"
+  for w in "UTC|$D0|$D1 + interval '24 hours'" "UTC|$D1 - interval '24 hours'|$D1" \
+    "Europe/Paris|$D0|$D1 + interval '24 hours'" \
+    "UTC|$D0|'$LAST'::timestamptz - interval '7 hours 13 minutes 2.5 seconds'"; do
+    tz=${w%%|*} rest=${w#*|} s=${rest%%|*} u=${rest##*|}
+    order="asset COLLATE \"C\", day"
+    [ "$round|$tz|$u" != "folded|UTC|$D1 + interval '24 hours'" ] || order="day, asset COLLATE \"C\""
+    n=$(q -c "SELECT count(*) FROM daily_uptime('$tz', $s, $u)")
+    [ "$n" -gt 10 ] || fail "daily_uptime('$tz', $s, $u) has only $n rows"
+    expect "$round: daily_uptime_by_asset('$tz', $s, $u) = daily_uptime, by $order ($n rows)" "0,0,0" \
+      "SELECT (SELECT count(*) FROM (SELECT * FROM daily_uptime_by_asset('$tz', $s, $u) EXCEPT ALL SELECT * FROM daily_uptime('$tz', $s, $u)) x),
+              (SELECT count(*) FROM (SELECT * FROM daily_uptime('$tz', $s, $u) EXCEPT ALL SELECT * FROM daily_uptime_by_asset('$tz', $s, $u)) x),
+              (SELECT count(*) FROM (SELECT n, row_number() OVER (ORDER BY $order) AS r
+                                     FROM daily_uptime_by_asset('$tz', $s, $u) WITH ORDINALITY t(asset, day, online_s, sessions, ratio, n)) x
+               WHERE n <> r)"
   done
 done
 expect "fleet: view = query time after replace and delete" "0,0" \
