@@ -23,11 +23,12 @@ typedef struct report_sql {
     pi_report_col types[9];
 } report_sql;
 
-/* Every asset: asset_status (the rollup, caught up first, plus the assets
- * it has not caught up with) in asset order, read so from an index (0006).
- * One asset: its rows in presences, whatever the rollup's lag (three index
- * probes). Sorted here too, byte-wise like COLLATE "C" (asset is unique),
- * which costs one comparison a row when they came in order. */
+/* Every asset: asset_status's rows (the rollup, caught up first), the
+ * caught-up assets in asset order from an index, then the few a live
+ * writer changed since (0006). One asset: its rows in presences, whatever
+ * the rollup's lag (three index probes). Sorted here, byte-wise like
+ * COLLATE "C" (asset is unique): one comparison a row when they came in
+ * order. */
 static const report_sql status_sql = {
     "SELECT asset, state, since, reason, connection_id "
     "FROM asset_status_by_asset()",
@@ -62,9 +63,9 @@ static const report_sql sessions_sql = {
     {PI_COL_TEXT, PI_COL_ID, PI_COL_TIME, PI_COL_TIME, PI_COL_TEXT, PI_COL_NUM,
      PI_COL_TEXT, PI_COL_TEXT}};
 
-/* Every asset: in asset order, from the rollup's days merged with the open
- * sessions when the days are whole UTC days (0006). One asset: the filter
- * reaches daily_uptime's index scans. */
+/* Every asset: day after day, a whole UTC day from the rollup's days merged
+ * in asset order with the open sessions (0006); sorted here by asset and
+ * day. One asset: the filter reaches daily_uptime's index scans. */
 static const report_sql uptime_sql = {
     "SELECT asset, day, online_s, sessions, ratio "
     "FROM daily_uptime_by_asset($3, $1, $2)",

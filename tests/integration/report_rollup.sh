@@ -214,32 +214,45 @@ for round in dirty folded; do
               (SELECT count(*) FROM (SELECT * FROM qt_flapping_assets('$win', $thr, $s, $u) EXCEPT ALL SELECT * FROM flapping_assets('$win', $thr, $s, $u)) x)"
   done
   # 0006: asset_status_by_asset and daily_uptime_by_asset give the same rows
-  # as asset_status and daily_uptime, in byte-wise asset order. Whole UTC
-  # days merge the rollup once it has caught up ('folded'), day after day;
-  # otherwise (dirty, or days that are not UTC days) daily_uptime sorted by
-  # asset then day: the order tells which way was taken.
-  expect "$round: asset_status_by_asset = asset_status, in asset order" "0,0,0" \
+  # as asset_status and daily_uptime. Status: the caught-up assets in
+  # byte-wise order, then the dirty ones. Uptime: day after day; a day that
+  # is a whole UTC day, counted to its end or to an until after every stored
+  # event, merges the rollup (auto_explain shows its Merge Full Join: one
+  # per such day), the others are daily_uptime's; within a day, in asset
+  # order once the rollup has caught up.
+  expect "$round: asset_status_by_asset = asset_status, caught-up assets first, each part in asset order" "0,0,0" \
     "SELECT (SELECT count(*) FROM (SELECT * FROM asset_status_by_asset() EXCEPT ALL SELECT * FROM asset_status) x),
             (SELECT count(*) FROM (SELECT * FROM asset_status EXCEPT ALL SELECT * FROM asset_status_by_asset()) x),
-            (SELECT count(*) FROM (SELECT n, row_number() OVER (ORDER BY asset COLLATE \"C\") AS r
+            (SELECT count(*) FROM (SELECT n, row_number() OVER (ORDER BY asset IN (SELECT presence_dirty_assets()), asset COLLATE \"C\") AS r
                                    FROM asset_status_by_asset() WITH ORDINALITY t(asset, state, since, reason, connection_id, n)) x
              WHERE n <> r)"
+  [ "$round" = folded ] || [ "$(q -c "SELECT count(*) > 10 FROM presence_dirty_assets()")" = t ] ||
+    fail "dirty round: too few assets wait for a catch-up"
   D1="date_trunc('day', '$LAST'::timestamptz, 'UTC')"
   D0="date_trunc('day', '$FIRST'::timestamptz, 'UTC')"
-  for w in "UTC|$D0|$D1 + interval '24 hours'" "UTC|$D1 - interval '24 hours'|$D1" \
-    "Europe/Paris|$D0|$D1 + interval '24 hours'" \
-    "UTC|$D0|'$LAST'::timestamptz - interval '7 hours 13 minutes 2.5 seconds'"; do
-    tz=${w%%|*} rest=${w#*|} s=${rest%%|*} u=${rest##*|}
-    order="asset COLLATE \"C\", day"
-    [ "$round|$tz|$u" != "folded|UTC|$D1 + interval '24 hours'" ] || order="day, asset COLLATE \"C\""
+  NDAYS=$(q -c "SELECT ($D1::date - $D0::date) + 1")
+  [ "$NDAYS" -ge 2 ] || fail "the fleet spans $NDAYS UTC days"
+  for w in "UTC|$D0|$D1 + interval '24 hours'|$NDAYS" "UTC|$D1 - interval '24 hours'|$D1|1" \
+    "UTC|$D0|'$LAST'::timestamptz + interval '1 second'|$NDAYS" \
+    "UTC|$D0|'$LAST'::timestamptz - interval '7 hours 13 minutes 2.5 seconds'|$((NDAYS - 1))" \
+    "Europe/Paris|$D0|$D1 + interval '24 hours'|0"; do
+    IFS='|' read -r tz s u merges <<<"$w"
     n=$(q -c "SELECT count(*) FROM daily_uptime('$tz', $s, $u)")
     [ "$n" -gt 10 ] || fail "daily_uptime('$tz', $s, $u) has only $n rows"
-    expect "$round: daily_uptime_by_asset('$tz', $s, $u) = daily_uptime, by $order ($n rows)" "0,0,0" \
+    expect "$round: daily_uptime_by_asset('$tz', $s, $u) = daily_uptime ($n rows)" "0,0" \
       "SELECT (SELECT count(*) FROM (SELECT * FROM daily_uptime_by_asset('$tz', $s, $u) EXCEPT ALL SELECT * FROM daily_uptime('$tz', $s, $u)) x),
-              (SELECT count(*) FROM (SELECT * FROM daily_uptime('$tz', $s, $u) EXCEPT ALL SELECT * FROM daily_uptime_by_asset('$tz', $s, $u)) x),
-              (SELECT count(*) FROM (SELECT n, row_number() OVER (ORDER BY $order) AS r
-                                     FROM daily_uptime_by_asset('$tz', $s, $u) WITH ORDINALITY t(asset, day, online_s, sessions, ratio, n)) x
-               WHERE n <> r)"
+              (SELECT count(*) FROM (SELECT * FROM daily_uptime('$tz', $s, $u) EXCEPT ALL SELECT * FROM daily_uptime_by_asset('$tz', $s, $u)) x)"
+    got=$(psql "$PG" -XAtq -v ON_ERROR_STOP=1 -c "LOAD 'auto_explain'" \
+      -c "SET auto_explain.log_min_duration = 0" -c "SET auto_explain.log_nested_statements = on" \
+      -c "SET auto_explain.log_level = notice" -c "SET client_min_messages = notice" \
+      -c "SELECT count(*) FROM daily_uptime_by_asset('$tz', $s, $u)" 2>&1 | grep -c "Merge Full Join" || true)
+    [ "$got" = "$merges" ] || fail "$round: daily_uptime_by_asset('$tz', $s, $u) merged $got days, expected $merges"
+    echo "ok: $round: daily_uptime_by_asset('$tz', $s, $u) merges $merges days"
+    [ "$round" = folded ] || continue
+    expect "$round: daily_uptime_by_asset('$tz', $s, $u) in day, asset order" "0" \
+      "SELECT count(*) FROM (SELECT n, row_number() OVER (ORDER BY day, asset COLLATE \"C\") AS r
+                             FROM daily_uptime_by_asset('$tz', $s, $u) WITH ORDINALITY t(asset, day, online_s, sessions, ratio, n)) x
+       WHERE n <> r"
   done
 done
 expect "fleet: view = query time after replace and delete" "0,0" \
