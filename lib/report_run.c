@@ -14,10 +14,11 @@
  * columns. The definitions are the database's; only the column list and
  * order are here. */
 typedef struct report_sql {
-    const char *select; /* … FROM …; "%s" is the asset filter */
-    const char *order;  /* "" when sorted here (by_first) */
-    int by_first;       /* sort here, byte-wise on the first two columns */
-    int catch_up;       /* reads the rollup: let it catch up first */
+    const char *select;     /* every asset: SELECT … FROM … */
+    const char *select_one; /* --asset ($6); NULL: select WHERE asset = $6 */
+    const char *order;      /* "" when sorted here (by_first) */
+    int by_first;           /* sort here, byte-wise on the first two columns */
+    int catch_up;           /* reads the rollup: let it catch up first */
     size_t ncols;
     const char *names[9];
     pi_report_col types[9];
@@ -32,19 +33,11 @@ typedef struct report_sql {
 static const report_sql status_sql = {
     "SELECT asset, state, since, reason, connection_id "
     "FROM asset_status_by_asset()",
-    "",
-    1,
-    1,
-    5,
-    {"asset", "state", "since", "reason", "connection_id"},
-    {PI_COL_TEXT, PI_COL_TEXT, PI_COL_TIME, PI_COL_TEXT, PI_COL_ID}};
-
-static const report_sql status_one_sql = {
     "SELECT asset, state, since, reason, connection_id "
     "FROM asset_status_of($6)",
     "",
-    0,
-    0,
+    1,
+    1,
     5,
     {"asset", "state", "since", "reason", "connection_id"},
     {PI_COL_TEXT, PI_COL_TEXT, PI_COL_TIME, PI_COL_TEXT, PI_COL_ID}};
@@ -52,7 +45,8 @@ static const report_sql status_one_sql = {
 static const report_sql sessions_sql = {
     "SELECT asset, connection_id, connected_at, ended_at, end_kind, "
     "duration_s, connect_reason, disconnect_reason "
-    "FROM sessions_in($1, $2)%s",
+    "FROM sessions_in($1, $2)",
+    NULL,
     " ORDER BY asset COLLATE \"C\", coalesce(connected_at, ended_at), "
     "connection_id",
     0,
@@ -69,16 +63,8 @@ static const report_sql sessions_sql = {
 static const report_sql uptime_sql = {
     "SELECT asset, day, online_s, sessions, ratio "
     "FROM daily_uptime_by_asset($3, $1, $2)",
-    "",
-    1,
-    1,
-    5,
-    {"asset", "day", "online_s", "sessions", "ratio"},
-    {PI_COL_TEXT, PI_COL_DAY, PI_COL_NUM, PI_COL_NUM, PI_COL_NUM}};
-
-static const report_sql uptime_one_sql = {
     "SELECT asset, day, online_s, sessions, ratio "
-    "FROM daily_uptime($3, $1, $2)%s",
+    "FROM daily_uptime($3, $1, $2) WHERE asset = $6",
     "",
     1,
     1,
@@ -90,7 +76,8 @@ static const report_sql uptime_one_sql = {
 static const report_sql uptime_strip_sql = {
     "SELECT u.asset, u.day, u.online_s, u.sessions, u.ratio, h.hours "
     "FROM daily_uptime($3, $1, $2) u "
-    "JOIN daily_uptime_hours($3, $1, $2) h USING (asset, day)%s",
+    "JOIN daily_uptime_hours($3, $1, $2) h USING (asset, day)",
+    NULL,
     "",
     1,
     1,
@@ -101,7 +88,8 @@ static const report_sql uptime_strip_sql = {
 
 static const report_sql reasons_sql = {
     "SELECT type, reason, side, documented, count "
-    "FROM reason_counts($1, $2)%s",
+    "FROM reason_counts($1, $2)",
+    NULL,
     " ORDER BY count DESC, type COLLATE \"C\", reason COLLATE \"C\"",
     0,
     0,
@@ -111,7 +99,8 @@ static const report_sql reasons_sql = {
 
 static const report_sql flapping_sql = {
     "SELECT asset, disconnects, window_start, window_end "
-    "FROM flapping_assets(make_interval(secs => $4), $5::int4, $1, $2)%s",
+    "FROM flapping_assets(make_interval(secs => $4), $5::int4, $1, $2)",
+    NULL,
     " ORDER BY disconnects DESC, asset COLLATE \"C\"",
     0,
     1,
@@ -119,18 +108,15 @@ static const report_sql flapping_sql = {
     {"asset", "disconnects", "window_start", "window_end"},
     {PI_COL_TEXT, PI_COL_NUM, PI_COL_TIME, PI_COL_TIME}};
 
-static const report_sql *sql_of(pi_report_kind kind, pi_report_format fmt,
-                                const char *asset)
+static const report_sql *sql_of(pi_report_kind kind, pi_report_format fmt)
 {
     switch (kind) {
     case PI_REPORT_STATUS:
-        return asset ? &status_one_sql : &status_sql;
+        return &status_sql;
     case PI_REPORT_SESSIONS:
         return &sessions_sql;
     case PI_REPORT_UPTIME:
-        if (fmt == PI_REPORT_TABLE)
-            return &uptime_strip_sql;
-        return asset ? &uptime_one_sql : &uptime_sql;
+        return fmt == PI_REPORT_TABLE ? &uptime_strip_sql : &uptime_sql;
     case PI_REPORT_REASONS:
         return &reasons_sql;
     case PI_REPORT_FLAPPING:
@@ -230,7 +216,7 @@ static void catch_up(PGconn *conn)
 int pi_report_run(PGconn *conn, const pi_report_query *q, pi_report_format fmt,
                   FILE *out, pi_err *err)
 {
-    const report_sql *s = sql_of(q->kind, fmt, q->asset);
+    const report_sql *s = sql_of(q->kind, fmt);
     char since[64], until[64], window[24], threshold[24], *sql;
     const char *params[6];
     /* timestamptz, timestamptz, text, int8, int8, text: typed, so that a
@@ -258,13 +244,15 @@ int pi_report_run(PGconn *conn, const pi_report_query *q, pi_report_format fmt,
 
     /* The asset filter is a parameter; PostgreSQL pushes it down to the
      * index scans through the inlined SQL functions. */
-    len = strlen(s->select) + strlen(s->order) + 64;
-    sql = pi_malloc(len);
     {
-        int n = snprintf(sql, len, s->select,
-                         q->asset && s != &status_one_sql ? " WHERE asset = $6"
-                                                          : "");
-        snprintf(sql + n, len - (size_t)n, "%s", s->order);
+        const char *select =
+            q->asset && s->select_one ? s->select_one : s->select;
+        const char *filter =
+            q->asset && !s->select_one ? " WHERE asset = $6" : "";
+
+        len = strlen(select) + strlen(filter) + strlen(s->order) + 1;
+        sql = pi_malloc(len);
+        snprintf(sql, len, "%s%s%s", select, filter, s->order);
     }
     if (s->catch_up && q->asset == NULL)
         catch_up(conn);
