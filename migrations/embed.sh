@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
-# embed.sh -- regenerate lib/migrate_data.c, the migrations compiled into the
-# binary, from migrations/NNNN_*.sql. Run it after adding or changing a
-# migration (and raise PI_SCHEMA_VERSION in migrate.h); a unit test fails
-# while the generated file is stale.
+# embed.sh -- write OUT, the C source of the migrations compiled into the
+# binary, from migrations/NNNN_*.sql. The build runs it (lib/CMakeLists.txt:
+# build/*/lib/migrate_data.c) whenever a migration or this script changes.
 #
-#   bash migrations/embed.sh [OUT]      (default: lib/migrate_data.c)
+#   bash migrations/embed.sh OUT
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-out=${1:-$here/../lib/migrate_data.c}
+out=${1:?usage: embed.sh OUT}
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
 {

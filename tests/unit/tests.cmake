@@ -9,7 +9,7 @@ target_include_directories(test_decode_limits PRIVATE
   ${CMAKE_SOURCE_DIR}/tests/support/alloc_count)
 pi_c_test(unit batch)
 pi_c_test(unit lines)
-pi_script_test(unit migrations_embedded TIMEOUT 30)
+pi_c_test(unit migrate_embedded)
 pi_c_test(unit log)
 pi_c_test(unit kafka)
 pi_c_test(unit json_strict)

@@ -13,8 +13,8 @@
  * migration creates schema_migrations itself.
  *
  * Where the SQL comes from: the migrations are compiled into the binary
- * (lib/migrate_data.c, generated from migrations/ by migrations/embed.sh; a
- * test fails while it is stale), so an installed binary needs no data files.
+ * (migrate_data.c, generated from migrations/ by migrations/embed.sh at
+ * build time), so an installed binary needs no data files.
  * A directory can be given instead (cmd/ reads $PRESENCE_MIGRATIONS_DIR):
  * for trying a migration out before embedding it.
  */
