@@ -13,7 +13,7 @@ trap 'rm -f "$tmp"' EXIT
   echo "/* migrate_data.c -- the migrations compiled in (generated: do not edit) */"
   echo "/* Made by migrations/embed.sh from the .sql files of migrations/. */"
   echo "/* clang-format off */"
-  echo '#include "migrate_int.h"'
+  echo '#include "pg_int.h"'
   echo
   echo "const pi_migration_src pi_migrations_embedded[] = {"
   for f in "$here"/[0-9]*_*.sql; do

@@ -11,6 +11,9 @@ enum {
 };
 
 struct pi_config;
+struct pi_consumer;
+
+/* common.c */
 
 /* Parse argv into cfg for subcommand cmd (a PI_CMD_* bit) and set up
  * logging. Returns -1 to go on, else the exit code to return (0 after
@@ -20,7 +23,16 @@ int pi_cmd_setup(struct pi_config *cfg, unsigned cmd, int argc, char **argv);
 /* The exit code for a module's return code (PI_EINVAL → usage, …). */
 int pi_cmd_exit_code(int rc);
 
-/* argv[0] is the subcommand name. */
+/* consume.c: the loop of `run` and `replay` (cmd PI_CMD_RUN or
+ * PI_CMD_REPLAY): options, signals, the HTTP endpoint and the database jobs
+ * around one consumer; finish (may be NULL) is called once the consumer
+ * stopped, before it is destroyed. Returns the exit code. */
+typedef void (*pi_cmd_finish_fn)(struct pi_consumer *c,
+                                 const struct pi_config *cfg);
+int pi_cmd_consume(int argc, char **argv, unsigned cmd,
+                   pi_cmd_finish_fn finish);
+
+/* One per command, argv[0] its name; each returns the exit code. */
 int pi_cmd_run(int argc, char **argv);
 int pi_cmd_replay(int argc, char **argv);
 int pi_cmd_load(int argc, char **argv);

@@ -8,6 +8,7 @@
 #include "presence/config.h"
 #include "presence/db.h"
 #include "presence/report.h"
+#include "presence/times.h"
 
 #define USAGE "report status|sessions|uptime|reasons|flapping"
 
@@ -67,15 +68,15 @@ static int build_query(pi_report_query *q, pi_report_format *fmt,
     q->tz = cfg->report_tz;
     q->until_us = now;
     if (cfg->report_until) {
-        rc = pi_report_parse_time(&q->until_us, "--until", cfg->report_until,
-                                  now, err);
+        rc =
+            pi_time_parse(&q->until_us, "--until", cfg->report_until, now, err);
         if (rc)
             return rc;
     }
     q->since_us = q->until_us - DEFAULT_SPAN_US;
     if (cfg->report_since) {
-        rc = pi_report_parse_time(&q->since_us, "--since", cfg->report_since,
-                                  now, err);
+        rc =
+            pi_time_parse(&q->since_us, "--since", cfg->report_since, now, err);
         if (rc)
             return rc;
     }
@@ -83,8 +84,8 @@ static int build_query(pi_report_query *q, pi_report_format *fmt,
         return pi_err_set(err, PI_EINVAL, "--since must be before --until");
     q->window_s = 3600;
     if (cfg->report_window) {
-        rc = pi_report_parse_duration(&q->window_s, "--window",
-                                      cfg->report_window, err);
+        rc = pi_duration_parse(&q->window_s, "--window", cfg->report_window,
+                               err);
         if (rc)
             return rc;
     }

@@ -6,6 +6,7 @@
 #include "presence/config.h"
 #include "presence/partition.h"
 #include "presence/report.h"
+#include "presence/times.h"
 
 int pi_cmd_retention(int argc, char **argv)
 {
@@ -29,8 +30,7 @@ int pi_cmd_retention(int argc, char **argv)
                         "required (for example --keep 400d)\n");
         goto cleanup;
     }
-    if (pi_report_parse_duration(&keep_s, "--keep", cfg.retention_keep, &err) !=
-        0) {
+    if (pi_duration_parse(&keep_s, "--keep", cfg.retention_keep, &err) != 0) {
         fprintf(stderr, "presence-ingest retention: %s\n", err.msg);
         goto cleanup;
     }

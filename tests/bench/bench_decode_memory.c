@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "alloc_count.h"
-#include "json_strict.h"
+#include "decode/json_strict.h"
 
 #define PRESENCE                                                               \
     "{\"id\":461799503595297635,\"id_str\":\"461799503595297635\","            \

@@ -4,8 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json_strict.h"
+#include "decode/json_strict.h"
 #include "presence/decode.h"
+#include "presence/times.h"
 
 /* Small enough that too_large is reached, large enough for real arrays;
  * the memory bound too (real presences need ~14 bytes per byte). */

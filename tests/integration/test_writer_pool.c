@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "consumer_int.h"
+#include "consumer/consumer_int.h"
 #include "pi_test_db.h"
 #include "presence/writer_pool.h"
 
@@ -67,7 +67,7 @@ static void test_writer_pool__partition_to_writer(void **state)
 
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        size_t got = pi_lane_index(cases[i].partition, cases[i].n);
+        size_t got = pi_consumer__lane_index(cases[i].partition, cases[i].n);
         if (got != cases[i].lane)
             fail_msg("partition %d of %zu writers: writer %zu, want %zu",
                      (int)cases[i].partition, cases[i].n, got, cases[i].lane);

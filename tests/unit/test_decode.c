@@ -12,6 +12,7 @@
 
 #include "pi_test.h"
 #include "presence/decode.h"
+#include "presence/times.h"
 
 /* Every decode is stamped with this tag; every output must carry it. */
 #define TAG 7u

@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "alloc_count.h"
-#include "json_strict.h"
+#include "decode/json_strict.h"
 #include "presence/decode.h"
 #include "presence/mem.h"
 

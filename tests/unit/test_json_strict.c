@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "json_strict.h"
+#include "decode/json_strict.h"
 #include "presence/decode.h"
 #include "presence/mem.h"
 

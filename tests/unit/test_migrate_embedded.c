@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "migrate_int.h"
+#include "pg/pg_int.h"
 #include "presence/migrate.h"
 
 /* The whole of a file, NUL-terminated. */

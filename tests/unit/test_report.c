@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "presence/report.h"
+#include "presence/times.h"
 
 /* A small result: a time with a fraction, a null, a string that needs
  * quoting in CSV and escaping in JSON, an id, a number, a boolean. */
@@ -130,30 +131,26 @@ static void test_report__parse_options(void **state)
     pi_err err;
 
     (void)state;
-    assert_int_equal(pi_report_parse_time(&v, "--since", "-7d", now, &err), 0);
+    assert_int_equal(pi_time_parse(&v, "--since", "-7d", now, &err), 0);
     assert_int_equal(v, now - INT64_C(7) * 86400 * 1000000);
-    assert_int_equal(pi_report_parse_time(&v, "--since", "-2h", now, &err), 0);
+    assert_int_equal(pi_time_parse(&v, "--since", "-2h", now, &err), 0);
     assert_int_equal(v, now - INT64_C(7200000000));
-    assert_int_equal(pi_report_parse_time(
-                         &v, "--until", "2026-03-29T01:00:00+01:00", now, &err),
-                     0);
-    assert_int_equal(v, now);
-    assert_int_equal(pi_report_parse_time(&v, "--since", "-7", now, &err),
-                     PI_EINVAL);
-    assert_int_equal(pi_report_parse_time(&v, "--since", "-7y", now, &err),
-                     PI_EINVAL);
     assert_int_equal(
-        pi_report_parse_time(&v, "--since", "2026-02-30T00:00:00Z", now, &err),
+        pi_time_parse(&v, "--until", "2026-03-29T01:00:00+01:00", now, &err),
+        0);
+    assert_int_equal(v, now);
+    assert_int_equal(pi_time_parse(&v, "--since", "-7", now, &err), PI_EINVAL);
+    assert_int_equal(pi_time_parse(&v, "--since", "-7y", now, &err), PI_EINVAL);
+    assert_int_equal(
+        pi_time_parse(&v, "--since", "2026-02-30T00:00:00Z", now, &err),
         PI_EINVAL);
     assert_non_null(strstr(err.msg, "--since"));
-    assert_int_equal(pi_report_parse_duration(&v, "--window", "90s", &err), 0);
+    assert_int_equal(pi_duration_parse(&v, "--window", "90s", &err), 0);
     assert_int_equal(v, 90);
-    assert_int_equal(pi_report_parse_duration(&v, "--window", "7d", &err), 0);
+    assert_int_equal(pi_duration_parse(&v, "--window", "7d", &err), 0);
     assert_int_equal(v, 7 * 86400);
-    assert_int_equal(pi_report_parse_duration(&v, "--window", "0h", &err),
-                     PI_EINVAL);
-    assert_int_equal(pi_report_parse_duration(&v, "--window", "1 h", &err),
-                     PI_EINVAL);
+    assert_int_equal(pi_duration_parse(&v, "--window", "0h", &err), PI_EINVAL);
+    assert_int_equal(pi_duration_parse(&v, "--window", "1 h", &err), PI_EINVAL);
     assert_int_equal(pi_report_kind_parse("flapping", &kind), 0);
     assert_int_equal(kind, PI_REPORT_FLAPPING);
     assert_int_equal(pi_report_kind_parse("Status", &kind), PI_EINVAL);

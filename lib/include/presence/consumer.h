@@ -20,7 +20,7 @@
  * and redelivered to the next owner); on a lost assignment it is dropped. The
  * writer's fence (writer.h) keeps a stale owner from moving offsets back.
  *
- * Writers (cfg->writers, consumer_writers.c): partition P is written by
+ * Writers (cfg->writers, lanes.c): partition P is written by
  * writer P mod N, each with its own connection and one batch in flight, so
  * that a partition's batches commit one at a time and in order.
  *

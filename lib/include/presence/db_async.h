@@ -15,8 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Milliseconds of CLOCK_MONOTONIC. */
-int64_t pi_mono_ms(void);
+#include "presence/times.h"
 
 /* Sleep in slices until pi_mono_ms() reaches until_ms or *quit is true. */
 void pi_sleep_until(int64_t until_ms, const atomic_bool *quit);

@@ -219,16 +219,4 @@ void pi_decoder_set_max_memory(pi_decoder *dec, size_t max_memory);
 size_t pi_decoder_decode(pi_decoder *dec, const char *buf, size_t len,
                          uint32_t tag, pi_decode_result *res, pi_arena *arena);
 
-/* Parse an RFC 3339 date-time as CONTRACT §2 says: exactly
- * YYYY-MM-DD, 'T' | 't' | ' ', HH:MM:SS, optional '.' and 1-9 digits, then
- * 'Z' | 'z' | ±HH:MM — nothing before or after. Calendar-valid (Gregorian
- * leap years), hour ≤ 23, minute ≤ 59, second ≤ 60 (60, at any minute, is
- * the next second), offset hours ≤ 23 and minutes ≤ 59 (-00:00 is 0).
- * Fraction digits beyond microseconds are truncated, never rounded. Years
- * 0000-9999: every result fits PostgreSQL timestamptz (4713 BC - 294276 AD).
- * On success returns 0 and sets *time_us (UTC, since 1970-01-01) and
- * *offset_min; else -1 and leaves them alone. */
-int pi_rfc3339_parse(const char *s, size_t len, int64_t *time_us,
-                     int16_t *offset_min);
-
 #endif

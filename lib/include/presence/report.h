@@ -73,18 +73,6 @@ PI_MUST_CHECK int pi_report_kind_parse(const char *s, pi_report_kind *out);
 /* "table" | "csv" | "json" → *out; PI_EINVAL for anything else. */
 PI_MUST_CHECK int pi_report_format_parse(const char *s, pi_report_format *out);
 
-/* A TIME option: RFC 3339 (CONTRACT §2's grammar) or relative to now_us,
- * '-' digits and one of s, m, h, d (`-7d` = 7 × 86400 s before now). Sets
- * *out_us; PI_EINVAL with a message naming `what` otherwise. */
-PI_MUST_CHECK int pi_report_parse_time(int64_t *out_us, const char *what,
-                                       const char *s, int64_t now_us,
-                                       pi_err *err);
-
-/* A DURATION option: digits and one of s, m, h, d (`90s`, `15m`, `1h`,
- * `7d`), more than zero. Sets *out_s; PI_EINVAL naming `what` otherwise. */
-PI_MUST_CHECK int pi_report_parse_duration(int64_t *out_s, const char *what,
-                                           const char *s, pi_err *err);
-
 /* Write one result set to out in fmt. names/types: ncols columns; cells:
  * nrows × ncols PostgreSQL text values, row-major, NULL for SQL NULL.
  * Columns of type PI_COL_HOURS are drawn in the table format only (a cell an

@@ -51,7 +51,7 @@
  * the batch is written again with ranges of rows under SAVEPOINTs, bisecting
  * until each refused row is alone; it becomes a reject whose code comes from
  * the column or constraint the error names (presences_reason_check →
- * bad_reason, …; see refusal_code in writer_rows.c) and is otherwise
+ * bad_reason, …; see refusal_code in rows.c) and is otherwise
  * wrong_type, the detail carrying "refused by PostgreSQL: SQLSTATE: message";
  * the rest commits. Anything else → PI_EFATAL with SQLSTATE and message:
  * nothing of the batch is written, rejected or bisected. A missing privilege
