@@ -8,22 +8,7 @@
 
 #include "presence/mem.h"
 
-/* OPT_FLAG: an int 0/1, set by the bare flag (--dry-run) or by a value
- * true|false|1|0|yes|no (--dry-run=false, or a file line). */
-typedef enum opt_type { OPT_STR, OPT_INT, OPT_ENUM, OPT_FLAG } opt_type;
-
-/* One option. `choices` is a '|'-separated list for OPT_ENUM. */
-typedef struct pi_opt {
-    const char *name; /* flag --name and config-file key */
-    const char *env;  /* environment variable, or NULL */
-    opt_type type;
-    size_t field; /* offsetof(pi_config, …) */
-    const char *def;
-    int64_t min, max;
-    const char *choices;
-    unsigned cmds; /* PI_CMD_* bits */
-    const char *help;
-} pi_opt;
+#include "config_int.h"
 
 #define F(x) offsetof(pi_config, x)
 #define KAFKA (PI_CMD_RUN | PI_CMD_REPLAY)
@@ -169,6 +154,12 @@ static const pi_opt options[] = {
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+const pi_opt *pi_config__options(size_t *n)
+{
+    *n = N_OPTIONS;
+    return options;
+}
 
 /* Where a value came from: a later source only fills what an earlier one
  * (higher precedence) left unset. */

@@ -1,6 +1,6 @@
 /* decode.h -- one Kafka message value to normalized presences and rejects
  *
- * Accepted input (CONTRACT.md §1-2). One message value is one of:
+ * Accepted input (CONTRACT §1-2, docs/contract.md). One message value is:
  *   1. a presence object {"id":…, "id_str":"…", "connection_id":…,
  *      "connection_id_str":"…", "type":"…", "reason":"…", "asset":"…"|null,
  *      "time":"RFC 3339"};

@@ -15,7 +15,7 @@
  * nothing: `load`, the tests and `run --http-listen off` pass NULL.
  *
  * Names are stable (dashboards and alerts depend on them) and documented in
- * the README; the exposition is Prometheus text format 0.0.4.
+ * docs/operations.md; the exposition is Prometheus text format 0.0.4.
  */
 #ifndef PRESENCE_METRICS_H
 #define PRESENCE_METRICS_H
