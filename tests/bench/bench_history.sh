@@ -67,10 +67,14 @@ SQL
   echo "  history: $(psql "$PG_ADMIN dbname=$db" -XAtq -c 'select count(*) from presences') rows loaded and rebuilt in $(awk -v s="$s" -v e="$e" 'BEGIN{printf "%.1f", e-s}') s"
 }
 
-# fresh DB ROUND: FRESH assets get a connect on a new connection, now;
-# prints the seconds presence_rollup_refresh() takes to fold them.
+# fresh DB ROUND [whole]: FRESH assets get a connect on a new connection,
+# now; prints the seconds presence_rollup_refresh() takes to fold them, or
+# with `whole`, the seconds 0005's whole recomputation of the same assets
+# takes (presence_rollup_assets, the catch-up before 0007: the baseline).
 fresh() {
-  local db=$1 r=$2 s e
+  local db=$1 r=$2 s e sql="select presence_rollup_refresh()"
+  [ "${3:-}" != whole ] ||
+    sql="set jit = off; select presence_rollup_assets(array(select 'asset' || a from generate_series(1, $FRESH) a)); select presence_rollup_refresh()"
   psql "$PG_ADMIN dbname=$db" -XAtq -v ON_ERROR_STOP=1 >/dev/null <<SQL
 INSERT INTO presences (id, connection_id, type, reason, asset, time,
                        time_offset_minutes)
@@ -81,7 +85,7 @@ SELECT ((floor(extract(epoch FROM now()) * 1000)::bigint - 1262304000000) << 22)
 FROM generate_series(1, $FRESH) a;
 SQL
   s=$(now)
-  psql "$PG_ADMIN dbname=$db" -XAtq -v ON_ERROR_STOP=1 -c "select presence_rollup_refresh()" >/dev/null
+  psql "$PG_ADMIN dbname=$db" -XAtq -v ON_ERROR_STOP=1 -c "$sql" >/dev/null
   e=$(now)
   awk -v s="$s" -v e="$e" 'BEGIN{printf "%.3f\n", e-s}'
 }
@@ -99,6 +103,11 @@ for ev in "${SIZES[@]}"; do
   m=$(median <"$WORK/t$ev")
   [ -n "$first" ] || first=$m
   echo "events=$ev catch-up median ${m} s  ratio to events=${SIZES[0]}: $(awk -v a="$m" -v b="$first" 'BEGIN{printf "%.2f", a/b}')"
+  if [ -z "${NO_WHOLE:-}" ]; then
+    # The same fold by the whole recomputation (before 0007), once.
+    t=$(fresh "$db" $((ROUNDS + 1)) whole)
+    echo "events=$ev whole recomputation of the same $FRESH assets (before 0007): ${t} s"
+  fi
   psql "$PG_ADMIN" -XAtq -c "drop database $db" >/dev/null
 done
 
