@@ -66,41 +66,39 @@ ALTER TABLE presence_dirty ALTER COLUMN froms SET STORAGE EXTERNAL;
 -- (Rows written before this migration have froms null: their assets are
 -- recomputed whole, as before.)
 
--- The first connect and the first disconnect of one (asset, connection),
--- whenever they are (presences_connection_id_idx).
-CREATE FUNCTION presence_connection_firsts(a text, c bigint)
+-- The first connect and the first disconnect of one (asset, connection)
+-- before t (presences_connection_id_idx). Set-returning (one row) so that
+-- the planner inlines it where it is called with columns.
+CREATE FUNCTION presence_connection_firsts(a text, c bigint, t timestamptz)
 RETURNS TABLE (first_connect timestamptz, first_disconnect timestamptz)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
 SELECT min(p.time) FILTER (WHERE p.type = 'connect'),
        min(p.time) FILTER (WHERE p.type = 'disconnect')
 FROM presences p
 WHERE p.connection_id = c AND p.asset = a
-  AND p.type IN ('connect', 'disconnect')
+  AND p.type IN ('connect', 'disconnect') AND p.time < t
 $$;
--- (Set-returning, one row, so that the planner inlines it where it is
--- called with columns: a record-returning function would be run through
--- the function executor at each call.)
 
 -- reach(t) of the header: the earliest start of a session of asset a that
--- an event at or after t can change (or that is alive at t).
+-- an event at or after t can change (or that is alive at t). Only a
+-- connect before t can make it earlier than t: none (no X(t)), no probe.
 CREATE FUNCTION presence_rollup_reach(a text, t timestamptz)
 RETURNS TABLE (reach timestamptz)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-SELECT least(
-    t,
-    (SELECT f.first_connect
-     FROM (SELECT p.connection_id FROM presences p
-           WHERE p.asset = a AND p.type = 'connect' AND p.time < t
-           ORDER BY p.time DESC, p.id DESC LIMIT 1) x
-     CROSS JOIN LATERAL presence_connection_firsts(a, x.connection_id) f),
-    (SELECT min(f.first_connect)
-     FROM (SELECT DISTINCT p.connection_id
-           FROM presences p
-           WHERE p.asset = a AND p.type IN ('connect', 'disconnect')
-             AND p.time >= t) y
-     CROSS JOIN LATERAL presence_connection_firsts(a, y.connection_id) f))
+SELECT least(t, x.fc, (
+    SELECT min(f.first_connect)
+    FROM (SELECT DISTINCT p.connection_id FROM presences p
+          WHERE x.fc IS NOT NULL AND p.asset = a
+            AND p.type IN ('connect', 'disconnect') AND p.time >= t) y
+    CROSS JOIN LATERAL presence_connection_firsts(a, y.connection_id, t) f))
+FROM (SELECT (
+    SELECT f.first_connect
+    FROM (SELECT p.connection_id FROM presences p
+          WHERE p.asset = a AND p.type = 'connect' AND p.time < t
+          ORDER BY p.time DESC, p.id DESC LIMIT 1) x
+    CROSS JOIN LATERAL presence_connection_firsts(a, x.connection_id, t) f)
+    AS fc) x
 $$;
--- (Set-returning for the same reason: inlined into a LATERAL join.)
 
 -- The sessions of asset a that start at or after l (0005's session_rows,
 -- from the connects at or after l): the connections whose first connect is
@@ -108,34 +106,53 @@ $$;
 -- (whenever), else the next run start, else open. Correct for every
 -- session starting at or after l: the run starts after l are those of the
 -- connects after l, and a connect continuing a run begun before l belongs
--- to a connection left out.
+-- to a connection left out. The events before l are probed per connection
+-- only when the asset has a connect or disconnect before l.
 CREATE FUNCTION presence_sessions_since(a text, l timestamptz)
 RETURNS TABLE (connection_id bigint, connected_at timestamptz,
                ended_at timestamptz, end_kind text)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-SELECT r.connection_id, r.time, coalesce(f.first_disconnect, r.next_time),
-       CASE WHEN f.first_disconnect IS NOT NULL THEN 'disconnect'
+SELECT r.connection_id, r.time, coalesce(r.fd, r.next_time),
+       CASE WHEN r.fd IS NOT NULL THEN 'disconnect'
             WHEN r.next_time IS NOT NULL THEN 'superseded'
             ELSE 'open' END
 FROM (
-    SELECT DISTINCT ON (x.connection_id) x.connection_id, x.time,
-           x.next_time
-    FROM (
-        SELECT y.connection_id, y.time, y.id,
-               lead(y.time) OVER (ORDER BY y.time, y.id) AS next_time
+    SELECT s.connection_id, s.time, s.next_time,
+           least(b.first_disconnect, wd.fd) AS fd, b.first_connect AS before
+    FROM (SELECT EXISTS (SELECT 1 FROM presences p
+                         WHERE p.asset = a AND p.type IN ('connect',
+                                                          'disconnect')
+                           AND p.time < l) AS hb) h
+    CROSS JOIN (
+        SELECT DISTINCT ON (x.connection_id) x.connection_id, x.time,
+               x.next_time
         FROM (
-            SELECT p.connection_id, p.time, p.id,
-                   p.connection_id IS DISTINCT FROM lag(p.connection_id)
-                       OVER (ORDER BY p.time, p.id) AS run_start
-            FROM presences p
-            WHERE p.asset = a AND p.type = 'connect' AND p.time >= l
-        ) y
-        WHERE y.run_start
-    ) x
-    ORDER BY x.connection_id, x.time, x.id
+            SELECT y.connection_id, y.time, y.id,
+                   lead(y.time) OVER (ORDER BY y.time, y.id) AS next_time
+            FROM (
+                SELECT p.connection_id, p.time, p.id,
+                       p.connection_id IS DISTINCT FROM lag(p.connection_id)
+                           OVER (ORDER BY p.time, p.id) AS run_start
+                FROM presences p
+                WHERE p.asset = a AND p.type = 'connect' AND p.time >= l
+            ) y
+            WHERE y.run_start
+        ) x
+        ORDER BY x.connection_id, x.time, x.id
+    ) s
+    LEFT JOIN (
+        SELECT p.connection_id, min(p.time) AS fd
+        FROM presences p
+        WHERE p.asset = a AND p.type = 'disconnect' AND p.time >= l
+        GROUP BY p.connection_id
+    ) wd ON wd.connection_id = s.connection_id
+    LEFT JOIN LATERAL (
+        SELECT f.first_connect, f.first_disconnect
+        FROM presence_connection_firsts(a, s.connection_id, l) f
+        WHERE h.hb
+    ) b ON true
 ) r
-CROSS JOIN LATERAL presence_connection_firsts(a, r.connection_id) f
-WHERE f.first_connect >= l
+WHERE r.before IS NULL
 $$;
 
 -- Recompute the rollup's rows of the given assets from the UTC day their
@@ -390,7 +407,8 @@ BEGIN
                                     THEN least(r.time, (
                                         SELECT f.first_connect
                                         FROM presence_connection_firsts(
-                                            r.asset, r.connection_id) f))
+                                            r.asset, r.connection_id,
+                                            'infinity') f))
                                     ELSE r.time END) AS t
                     FROM (%1$s) r
                     WHERE r.asset IS NOT NULL
@@ -441,7 +459,11 @@ $$;
 -- 0005's catch-up, incremental: the assets taken with a time recompute
 -- from the day it reaches (presence_rollup_assets_since), those taken with
 -- none (rows from before this migration, a dropped partition) whole
--- (presence_rollup_assets). Returns the number of assets folded, -1 when
+-- (presence_rollup_assets), and so do those whose earliest change is more
+-- than presence.rollup_whole_days (a setting; default 7) days before their
+-- last day in asset_days: a change that far back (a backfill, a shuffled
+-- load) recomputes most of the asset's history anyway, which the whole
+-- recomputation does set-based, without a probe per connection. Returns the number of assets folded, -1 when
 -- another catch-up holds the lock.
 CREATE OR REPLACE FUNCTION presence_rollup_refresh(max_rows int DEFAULT NULL)
 RETURNS bigint
@@ -450,6 +472,8 @@ DECLARE
     todo text[];
     froms timestamptz[];
     whole text[];
+    whole_days int := coalesce(nullif(current_setting(
+        'presence.rollup_whole_days', true), '')::int, 7);
 BEGIN
     IF NOT pg_try_advisory_xact_lock(presence_rollup_lock_key()) THEN
         RETURN -1;
@@ -470,16 +494,21 @@ BEGIN
         ON CONFLICT (minute, type, reason) DO UPDATE SET n = m.n + excluded.n
         RETURNING 1
     )
-    SELECT coalesce(array_agg(x.asset) FILTER (WHERE x.t > '-infinity'),
-                    '{}'),
-           coalesce(array_agg(x.t) FILTER (WHERE x.t > '-infinity'), '{}'),
-           coalesce(array_agg(x.asset) FILTER (WHERE x.t = '-infinity'),
-                    '{}')
+    SELECT coalesce(array_agg(x.asset) FILTER (WHERE NOT x.whole), '{}'),
+           coalesce(array_agg(x.t) FILTER (WHERE NOT x.whole), '{}'),
+           coalesce(array_agg(x.asset) FILTER (WHERE x.whole), '{}')
     INTO todo, froms, whole
-    FROM (SELECT a.asset, min(coalesce(a.t, '-infinity')) AS t
-          FROM taken t CROSS JOIN LATERAL unnest(t.assets, t.froms) a(asset, t)
-          WHERE a.asset IS NOT NULL
-          GROUP BY a.asset) x;
+    FROM (SELECT y.asset, y.t,
+                 y.t = '-infinity'
+                 OR coalesce((y.t AT TIME ZONE 'UTC')::date < (
+                        SELECT max(d.day) FROM asset_days d
+                        WHERE d.asset = y.asset) - whole_days, false)
+                    AS whole
+          FROM (SELECT a.asset, min(coalesce(a.t, '-infinity')) AS t
+                FROM taken t
+                CROSS JOIN LATERAL unnest(t.assets, t.froms) a(asset, t)
+                WHERE a.asset IS NOT NULL
+                GROUP BY a.asset) y) x;
     IF cardinality(whole) > 0 THEN
         PERFORM presence_rollup_assets(whole);
     END IF;
