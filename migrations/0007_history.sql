@@ -528,3 +528,38 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
 SELECT coalesce(greatest(extract(epoch FROM now() - min(d.at)), 0), 0)::float8
 FROM presence_dirty d
 $$;
+
+-- PARTITIONS FOR WHATEVER IS WRITTEN. 0003 attached the old table as
+-- presences_legacy for every id below the end of the period it ran in, so
+-- a backfill of earlier times (ids) landed there, where no partition could
+-- be made for it and retention never reached it. Its range is cut down to
+-- the ids it holds: [MINVALUE, its largest id + 1) (MINVALUE TO 1 when
+-- empty: no id is below 1). A validated CHECK on the new bound lets the
+-- ATTACH skip its scan; the cost is one read of it (the CHECK), under this
+-- migration's lock. The ids above are free for partitions: the writer
+-- creates them for the rows it writes (lib/writer/ranges.c) through
+-- presence_partitions_ensure, and this migration creates the current
+-- period's and those ahead again.
+DO $$
+DECLARE
+    cur bigint;
+    hi bigint;
+BEGIN
+    SELECT p.to_id INTO cur FROM presence_partitions p
+    WHERE p.partition = 'presences_legacy';
+    IF NOT FOUND OR cur IS NULL THEN
+        RETURN;
+    END IF;
+    SELECT coalesce(max(l.id) + 1, 1) INTO hi FROM presences_legacy l;
+    IF hi >= cur THEN
+        RETURN;
+    END IF;
+    ALTER TABLE presences DETACH PARTITION presences_legacy;
+    ALTER TABLE presences_legacy DROP CONSTRAINT presences_legacy_range;
+    EXECUTE format('ALTER TABLE presences_legacy ADD CONSTRAINT '
+                   'presences_legacy_range CHECK (id < %s)', hi);
+    EXECUTE format('ALTER TABLE presences ATTACH PARTITION presences_legacy '
+                   'FOR VALUES FROM (MINVALUE) TO (%s)', hi);
+    PERFORM presence_partitions_ensure();
+END
+$$;
