@@ -109,8 +109,8 @@ static int ensure(pi_writer *w, int64_t from_us, int64_t to_us, pi_err *err)
         rc = pi_db_fail(err, w->conn, res, "presence_partitions_ensure()");
     else
         for (int r = 0; r < PQntuples(res); r++)
-            pi_info("created partition %s for rows written",
-                    PQgetvalue(res, r, 0));
+            pi_debug("created partition %s for rows written",
+                     PQgetvalue(res, r, 0));
     PQclear(res);
     return rc;
 }

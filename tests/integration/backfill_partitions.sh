@@ -32,9 +32,9 @@ echo "ok: a fresh presences_legacy covers no id"
 N=$(wc -l <"$WORK/all.jsonl")
 awk 'NR % 2' "$WORK/all.jsonl" >"$WORK/a.jsonl"
 awk '!(NR % 2)' "$WORK/all.jsonl" >"$WORK/b.jsonl"
-"$PI_BINARY" load --pg "$PG" --batch-size 100 "$WORK/a.jsonl" >"$WORK/a.out" 2>"$WORK/a.err" &
+"$PI_BINARY" load --pg "$PG" --batch-size 100 --log-level debug "$WORK/a.jsonl" >"$WORK/a.out" 2>"$WORK/a.err" &
 A=$!
-"$PI_BINARY" load --pg "$PG" --batch-size 100 "$WORK/b.jsonl" >"$WORK/b.out" 2>"$WORK/b.err" &
+"$PI_BINARY" load --pg "$PG" --batch-size 100 --log-level debug "$WORK/b.jsonl" >"$WORK/b.out" 2>"$WORK/b.err" &
 B=$!
 wait "$A" || fail "load a: $(cat "$WORK/a.err")"
 wait "$B" || fail "load b: $(cat "$WORK/b.err")"
