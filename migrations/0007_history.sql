@@ -459,7 +459,10 @@ $$;
 -- 0005's catch-up, incremental: the assets taken with a time recompute
 -- from the day it reaches (presence_rollup_assets_since), those taken with
 -- none (rows from before this migration, a dropped partition) whole
--- (presence_rollup_assets), and so do those whose earliest change is more
+-- (presence_rollup_assets), and so do the assets the rollup has no row of
+-- yet (new ones: their whole history is what changed, and set-based is
+-- cheaper than through the bounds: docs/benchmarks-history.md), and those
+-- whose earliest change is more
 -- than presence.rollup_whole_days (a setting; default 7) days before their
 -- last day in asset_days: a change that far back (a backfill, a shuffled
 -- load) recomputes most of the asset's history anyway, which the whole
@@ -500,6 +503,8 @@ BEGIN
     INTO todo, froms, whole
     FROM (SELECT y.asset, y.t,
                  y.t = '-infinity'
+                 OR NOT EXISTS (SELECT 1 FROM asset_state s
+                                WHERE s.asset = y.asset)
                  OR coalesce((y.t AT TIME ZONE 'UTC')::date < (
                         SELECT max(d.day) FROM asset_days d
                         WHERE d.asset = y.asset) - whole_days, false)
