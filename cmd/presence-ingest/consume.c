@@ -152,9 +152,11 @@ int pi_cmd_consume(int argc, char **argv, unsigned cmd, pi_cmd_finish_fn finish)
     if (rc == 0 && cfg.partition_check_ms > 0 && !(cfg.replay && cfg.dry_run))
         pi_partkeep_start(&keeper, cfg.pg, cfg.partition_check_ms);
     /* After the consumer checked the schema; a dry run writes nothing. */
-    if (rc == 0 && cfg.rollup_interval_ms > 0 && !cfg.dry_run)
+    if (rc == 0 && cfg.rollup_interval_ms > 0 && !cfg.dry_run) {
         pi_rollup_start(&rollup, cfg.pg, cfg.rollup_interval_ms,
                         cfg.pg_tx_timeout_ms);
+        pi_rollup_set_metrics(rollup, metrics);
+    }
     if (rc == 0) {
         rc = pi_consumer_run(c, &err);
         if (finish)

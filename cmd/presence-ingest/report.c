@@ -96,6 +96,27 @@ static int build_query(pi_report_query *q, pi_report_format *fmt,
     return 0;
 }
 
+/* A rollup far behind makes a report slow (exact, but the assets it has not
+ * caught up with are computed from presences): say so on stderr, with what
+ * to look at. Nothing when the lag cannot be read (a schema before 0007 is
+ * refused later, with its own message). */
+static void note_lag(PGconn *conn)
+{
+    double lag;
+    int64_t pending;
+    pi_err err;
+
+    if (pi_report_rollup_lag(&lag, &pending, conn, &err) != 0 ||
+        lag <= PI_REPORT_LAG_NOTICE_S)
+        return;
+    fprintf(stderr,
+            "presence-ingest report: note: the rollup is %.0f s behind "
+            "(%lld statements pending): this report computes the assets "
+            "not caught up from presences, exact but slower; is `run` "
+            "catching up (presence_rollup_lag_seconds)?\n",
+            lag, (long long)pending);
+}
+
 int pi_cmd_report(int argc, char **argv)
 {
     pi_config cfg;
@@ -113,6 +134,8 @@ int pi_cmd_report(int argc, char **argv)
     rc = build_query(&q, &fmt, &cfg, &err);
     if (rc == 0)
         rc = pi_db_connect(&conn, cfg.pg, &err);
+    if (rc == 0)
+        note_lag(conn);
     if (rc == 0)
         rc = pi_report_run(conn, &q, fmt, stdout, &err);
     if (rc == 0 && fflush(stdout) != 0)

@@ -12,6 +12,7 @@
 #include "presence/db_async.h"
 #include "presence/log.h"
 #include "presence/mem.h"
+#include "presence/metrics.h"
 
 /* presence_dirty rows (one per writer statement) per call: bounds a call's
  * work after a long outage or a large load; the next call goes on. */
@@ -24,6 +25,8 @@ struct pi_rollup {
     int64_t interval_ms, timeout_ms;
     atomic_bool quit;
     atomic_int_fast64_t assets;
+    _Atomic double lag;            /* seconds; -1: not measured yet */
+    _Atomic(pi_metrics *) metrics; /* or NULL */
     pthread_t thread;
 };
 
@@ -64,6 +67,28 @@ static int64_t refresh(pi_rollup *r, PGconn *conn, int64_t deadline, char *why,
 lost:
     snprintf(why, cap, "%s", PQerrorMessage(conn));
     return -2;
+}
+
+/* presence_rollup_lag() into r->lag and the metrics; quietly nothing when
+ * it fails (the next round's refresh reports an outage). */
+static void measure_lag(pi_rollup *r, PGconn *conn)
+{
+    int64_t deadline = pi_mono_ms() + r->timeout_ms;
+    PGresult *res;
+    double lag = -1;
+
+    if (pi_db_send_wait(conn, "SELECT presence_rollup_lag()", deadline,
+                        &r->quit) != PI_DB_READY)
+        return;
+    while ((res = PQgetResult(conn)) != NULL) {
+        if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+            lag = strtod(PQgetvalue(res, 0, 0), NULL);
+        PQclear(res);
+    }
+    if (lag < 0)
+        return;
+    atomic_store(&r->lag, lag);
+    pi_metrics_rollup_lag(atomic_load(&r->metrics), lag);
 }
 
 /* Stopping mid-call: ask the server to cancel it. A closed connection alone
@@ -122,6 +147,8 @@ static void *rollup_main(void *arg)
             pi_info("rollup catch-up works again");
             failing = false;
         }
+        if (conn != NULL)
+            measure_lag(r, conn);
         /* At most a quarter of the time: after a busy round, a rest three
          * times as long, so that a backfill's catch-up (0005 recomputes an
          * asset's sessions and days) leaves the writers most of the
@@ -148,6 +175,8 @@ void pi_rollup_start(pi_rollup **out, const char *conninfo, int64_t interval_ms,
     r->timeout_ms = timeout_ms;
     atomic_init(&r->quit, false);
     atomic_init(&r->assets, 0);
+    atomic_init(&r->lag, -1.0);
+    atomic_init(&r->metrics, NULL);
     if (pthread_create(&r->thread, NULL, rollup_main, r) != 0) {
         fprintf(stderr, "presence-ingest: cannot start the rollup thread\n");
         abort();
@@ -158,6 +187,16 @@ void pi_rollup_start(pi_rollup **out, const char *conninfo, int64_t interval_ms,
 int64_t pi_rollup_assets(const pi_rollup *r)
 {
     return atomic_load(&((pi_rollup *)r)->assets);
+}
+
+void pi_rollup_set_metrics(pi_rollup *r, pi_metrics *m)
+{
+    atomic_store(&r->metrics, m);
+}
+
+double pi_rollup_lag(const pi_rollup *r)
+{
+    return atomic_load(&((pi_rollup *)r)->lag);
 }
 
 void pi_rollup_stop(pi_rollup *r)

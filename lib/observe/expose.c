@@ -196,6 +196,11 @@ void pi_metrics_write(pi_metrics *m, FILE *out)
            "yet).");
     fprintf(out, "presence_ingest_last_commit_timestamp_seconds %.3f\n",
             atomic_load(&m->last_commit));
+    header(out, "presence_rollup_lag_seconds", "gauge",
+           "Age of the oldest change the rollup has not caught up with "
+           "(presence_rollup_lag(); 0: none pending or no catch-up here).");
+    fprintf(out, "presence_rollup_lag_seconds %.3f\n",
+            atomic_load(&m->rollup_lag));
     header(out, "presence_ingest_build_info", "gauge",
            "Always 1; the version is a label.");
     fputs("presence_ingest_build_info{version=\"", out);

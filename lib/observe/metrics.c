@@ -337,6 +337,12 @@ void pi_metrics_db_probe(pi_metrics *m, bool ok)
         atomic_store(ok ? &m->db_ok_ms : &m->db_err_ms, pi_mono_ms());
 }
 
+void pi_metrics_rollup_lag(pi_metrics *m, double seconds)
+{
+    if (m)
+        atomic_store(&m->rollup_lag, seconds);
+}
+
 void pi_metrics_set_no_database(pi_metrics *m)
 {
     if (m)

@@ -213,6 +213,25 @@ static void catch_up(PGconn *conn)
     PQclear(res);
 }
 
+int pi_report_rollup_lag(double *out, int64_t *pending, PGconn *conn,
+                         pi_err *err)
+{
+    PGresult *res = PQexec(conn, "SELECT presence_rollup_lag(), "
+                                 "(SELECT count(*) FROM presence_dirty)");
+    int rc = 0;
+
+    *out = 0;
+    *pending = 0;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+        rc = pi_db_fail(err, conn, res, "presence_rollup_lag()");
+    else {
+        *out = strtod(PQgetvalue(res, 0, 0), NULL);
+        *pending = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    }
+    PQclear(res);
+    return rc;
+}
+
 int pi_report_run(PGconn *conn, const pi_report_query *q, pi_report_format fmt,
                   FILE *out, pi_err *err)
 {

@@ -168,6 +168,8 @@ void pi_writer_destroy(pi_writer *w)
     free(w->subset);
     free(w->xrejs);
     free(w->topics);
+    free(w->ranges);
+    free(w->uncovered);
     free(w->out.ptr);
     free(w);
 }
@@ -344,6 +346,7 @@ static int write_batch(pi_writer *w, pi_batch *batch, pi_write_stats *stats,
         if (rc == 0) {
             pi_arena_reset(&w->scratch);
             prepare_topics(w, batch);
+            (void)pi_writer__ensure_ranges(w, batch, err);
             int64_t t0 = pi_mono_us();
             rc = write_once(w, batch, split, err);
             if (rc == 0) {

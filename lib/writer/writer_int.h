@@ -148,6 +148,15 @@ struct pi_writer {
     char lost_xid[32];
     const pi_batch *lost_batch; /* the batch lost_xid was committing, */
     uint64_t lost_version;      /* as it was then */
+    /* ranges.c: presences' partitions (non-DEFAULT), [lo, hi) sorted, read
+     * at ranges_ms (0: never); a creation failed at ranges_failed_ms. */
+    struct pi_id_range {
+        int64_t lo, hi;
+    } * ranges;
+    size_t n_ranges, cap_ranges;
+    int64_t ranges_ms, ranges_failed_ms;
+    int64_t *uncovered; /* times (µs) of the batch's ids not covered */
+    size_t cap_uncovered;
     pi_write_stats lost;
 };
 
@@ -188,6 +197,12 @@ bool pi_writer__key_race(const pi_writer *w);
 /* rows.c: choose the rows to stage (one per id); write rows [lo, hi)
  * of them (probe, compare, COPY). */
 void pi_writer__plan(pi_writer *w, const pi_batch *batch);
+
+/* ranges.c: before a batch's transaction, create the partitions of its
+ * rows' ids that no partition covers (rows on the id scheme only; a cached
+ * table of the partitions' ranges, read again every minute). Always 0: a
+ * failure is logged, and the rows go to DEFAULT. */
+int pi_writer__ensure_ranges(pi_writer *w, const pi_batch *batch, pi_err *err);
 int pi_writer__write_rows(pi_writer *w, const pi_batch *batch, size_t lo,
                           size_t hi, pi_err *err);
 

@@ -109,9 +109,11 @@ log "ok: run, replay and load as the writer, report as the reader"
 # functions roles.sql grants; the partitions themselves stay out of reach.
 denied "$W" "DROP TABLE presences_default"
 denied "$W" "ALTER TABLE presences DETACH PARTITION presences_default"
+# (--keep 4000d: pi-gen's presences are of December 2016, and since 0007
+# they have a partition of their own, which a shorter keep would drop.)
 for mode in --dry-run ""; do
-  "$PI_BINARY" retention --keep 400d $mode --pg "$PG user=$W" >"$WORK/retention.out" 2>&1 ||
-    fail "retention --keep 400d $mode as the writer: $(cat "$WORK/retention.out")"
+  "$PI_BINARY" retention --keep 4000d $mode --pg "$PG user=$W" >"$WORK/retention.out" 2>&1 ||
+    fail "retention --keep 4000d $mode as the writer: $(cat "$WORK/retention.out")"
 done
 [ "$(sql "select count(*) from presences")" = "$N" ] || fail "retention dropped current rows"
 [ "$(sql "select count(*) from pg_inherits i join pg_class c on c.oid = i.inhrelid

@@ -2,7 +2,8 @@
 # Schema 2 → 3 under a running deployment: `run` stores the first 6000
 # presences, the database is put back to schema 2 (an unpartitioned table
 # with 0002's indexes holding those rows, the same ingest_offsets), 4000 more
-# are produced (ids of the partitions 0003 creates, two far ahead: DEFAULT),
+# are produced (ids of the partitions 0003 creates, two far ahead: their
+# own partition, which the writer makes for them since 0007),
 # `migrate` applies 0003, and `run` resumes where ingest_offsets says:
 # every presence exactly once, none of the first 6000 rewritten (same xmin),
 # offsets at the log end.
@@ -43,6 +44,9 @@ drop function session_rows, session_rows_for, daily_uptime_of,
   asset_days_for, presence_rollup_clear;
 -- 0006's (its indexes went with their tables).
 drop function asset_status_by_asset, daily_uptime_by_asset;
+-- 0007's (its columns of presence_dirty went with the table).
+drop function presence_connection_firsts, presence_rollup_reach,
+  presence_sessions_since, presence_rollup_assets_since, presence_rollup_lag;
 alter table p2 rename to presences;
 alter table presences add primary key (id);
 create index presences_asset_type_time_idx on presences (asset, type, time, id) include (connection_id);
@@ -67,6 +71,7 @@ grep -q "applied 0003_partitions.sql" "$WORK/migrate.log" || fail "0003 not appl
 grep -q "applied 0004_rollup.sql" "$WORK/migrate.log" || fail "0004 not applied"
 grep -q "applied 0005_session_days.sql" "$WORK/migrate.log" || fail "0005 not applied"
 grep -q "applied 0006_asset_order.sql" "$WORK/migrate.log" || fail "0006 not applied"
+grep -q "applied 0007_history.sql" "$WORK/migrate.log" || fail "0007 not applied"
 [ "$(sql "select relkind from pg_class where relname = 'presences'")" = p ] || fail "presences is not partitioned"
 [ "$(sql "select count(*) from presences_legacy")" = "$N1" ] || fail "the first $N1 are not in the old table"
 [ "$(sql "select string_agg(partition || ':' || next_offset, ' ' order by partition) from ingest_offsets")" = "$offs" ] ||
@@ -81,7 +86,9 @@ check_offsets_match
 grep -q "stored=$N2 " "$WORK/b.log" || fail "the resumed run did not store exactly $N2: $(grep -o 'messages=.*' "$WORK/b.log" | tail -1)"
 [ "$(sql "select md5(string_agg(xmin::text, ',' order by id)) from presences where id < $first")" = "$xmins" ] ||
   fail "the resumed run rewrote the first rows"
-[ "$(sql "select count(*) from presences_default")" = 2 ] || fail "the two far ids are not in DEFAULT"
+[ "$(sql "select count(*) from presences_default")" = 0 ] || fail "rows in DEFAULT"
+[ "$(sql "select count(*) from presences where id >= $((($(date -ud 2045-01-01 +%s) * 1000 - 1262304000000) << 22)) and tableoid::regclass::text = 'presences_p20450101'")" = 2 ] ||
+  fail "the two far ids are not in the partition the writer made for them"
 [ "$(sql "select count(*) from presences p join presence_partitions q on q.partition = p.tableoid::regclass::text where q.from_id = $first")" = $((N2 - 2)) ] ||
   fail "the $((N2 - 2)) ids of next month are not in its partition"
 grep -q "partitions ahead" "$WORK/b.log" && fail "the keeper failed: $(grep 'partitions ahead' "$WORK/b.log")"

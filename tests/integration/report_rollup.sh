@@ -89,8 +89,19 @@ a4,offline,2026-03-02 23:30:00,Unhandled reason x, please contact maintainer,46
 a5,online,2026-03-01 00:00:00,cold_boot,50"
 expect "late events: view before catch-up" "$LATE" "$STATE asset_status $ORDER"
 a4_xmin=$(q -c "SELECT xmin FROM asset_state WHERE asset = 'a4'")
-"$PI_BINARY" report status --pg "$PG" --format csv >"$WORK/out"
+# The rollup's lag (0007): the pending change, made 2 minutes old by hand,
+# is noted on stderr by the report (stdout stays the report alone).
+expect "lag of a fresh change under a minute" "t" "SELECT presence_rollup_lag() BETWEEN 0 AND 60"
+q -c "UPDATE presence_dirty SET at = now() - interval '125 s'" >/dev/null
+expect "lag of a 125 s old change" "125" "SELECT round(presence_rollup_lag())"
+"$PI_BINARY" report status --pg "$PG" --format csv >"$WORK/out" 2>"$WORK/err"
+grep -q "^presence-ingest report: note: the rollup is 125 s behind (1 statements pending)" "$WORK/err" ||
+  fail "no lag notice: $(cat "$WORK/err")"
+! grep -q "note" "$WORK/out" || fail "the notice went to stdout"
 expect "report status caught up" "0" "SELECT count(*) FROM presence_dirty"
+expect "lag when nothing is pending" "0" "SELECT presence_rollup_lag()"
+"$PI_BINARY" report status --pg "$PG" --format csv >/dev/null 2>"$WORK/err"
+[ ! -s "$WORK/err" ] || fail "a notice without lag: $(cat "$WORK/err")"
 expect "late events: asset_state" "$LATE" "$STATE asset_state $ORDER"
 expect "unchanged a4 not rewritten" "$a4_xmin" "SELECT xmin FROM asset_state WHERE asset = 'a4'"
 [ "$(sed -n 2p "$WORK/out" | tr -d '\r')" = "a1,offline,2026-03-02T21:00:00+00:00,network_error,14" ] ||

@@ -15,6 +15,7 @@
 
 #include "pi_test.h"
 #include "pi_test_db.h"
+#include "presence/metrics.h"
 #include "presence/rollup.h"
 
 static double now_s(void)
@@ -136,6 +137,57 @@ static void test_rollup__stop_cancels_the_call(void **state)
     free(ci);
 }
 
+/* presence_rollup_lag_seconds: while another session holds the catch-up
+ * lock, a change written 120 s ago (its presence_dirty row's `at` moved
+ * back by hand) is pending, and the gauge says about 120; once the lock is
+ * released and the change is folded, it says 0. */
+static void test_rollup__lag_gauge(void **state)
+{
+    char *ci = pi_test_db_create_migrated("rollup_lag");
+    PGconn *conn = pi_test_db_connect(ci), *holder = pi_test_db_connect(ci);
+    pi_metrics *m;
+    pi_rollup *r;
+    char *text = NULL, *line;
+    size_t len = 0;
+    FILE *f;
+    double lag = -1;
+
+    (void)state;
+    pi_metrics_new(&m, "test", 60000);
+    pi_test_db_exec(holder, "BEGIN");
+    pi_test_db_exec(holder, "SELECT pg_advisory_xact_lock("
+                            "presence_rollup_lock_key())");
+    pi_test_db_exec(conn, "INSERT INTO presences (id, connection_id, type,"
+                          " reason, asset, time, time_offset_minutes) VALUES"
+                          " (1, 10, 'connect', 'cold_boot', 'a1',"
+                          " '2026-03-01 10:00Z', 0)");
+    pi_test_db_exec(conn,
+                    "UPDATE presence_dirty SET at = now() - interval '120 s'");
+    pi_rollup_start(&r, ci, 50, 5000);
+    pi_rollup_set_metrics(r, m);
+    for (int i = 0; i < 200 && pi_rollup_lag(r) < 100; i++)
+        sleep_ms(50);
+    lag = pi_rollup_lag(r);
+    assert_true(lag >= 120 && lag < 130);
+    f = open_memstream(&text, &len);
+    pi_metrics_write(m, f);
+    fclose(f);
+    line = strstr(text, "\npresence_rollup_lag_seconds 12");
+    assert_non_null(line);
+    free(text);
+    pi_test_db_exec(holder, "COMMIT");
+    wait_for(conn, "SELECT count(*) FROM presence_dirty", 0);
+    for (int i = 0; i < 200 && pi_rollup_lag(r) != 0; i++)
+        sleep_ms(50);
+    assert_true(pi_rollup_lag(r) == 0);
+    pi_rollup_stop(r);
+    pi_metrics_destroy(m);
+    PQfinish(holder);
+    PQfinish(conn);
+    pi_test_db_drop(ci);
+    free(ci);
+}
+
 /* No such database: it keeps trying (and logs once), and stops at once. */
 static void test_rollup__no_database_stops_promptly(void **state)
 {
@@ -160,6 +212,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rollup__catches_up_beside_a_writer),
         cmocka_unit_test(test_rollup__stop_cancels_the_call),
+        cmocka_unit_test(test_rollup__lag_gauge),
         cmocka_unit_test(test_rollup__no_database_stops_promptly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

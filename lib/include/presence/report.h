@@ -87,6 +87,16 @@ void pi_report_write(FILE *out, pi_report_format fmt, size_t ncols,
  * ("2013-06-28T09:46:21.5+02:00") into buf (cap ≥ 40). */
 void pi_report_time_text(char *buf, size_t cap, const char *pg);
 
+/* A report notes the rollup's lag when it is above this many seconds: the
+ * assets not caught up with are computed from presences, exact but slower. */
+#define PI_REPORT_LAG_NOTICE_S 60.0
+
+/* The rollup's lag on conn (presence_rollup_lag(): the age in seconds of
+ * the oldest change not caught up with, 0 when none) into *out, and the
+ * number of pending changes (presence_dirty rows) into *pending. */
+PI_MUST_CHECK int pi_report_rollup_lag(double *out, int64_t *pending,
+                                       PGconn *conn, pi_err *err);
+
 /* Run report q on conn and write it to out in fmt. PI_EINVAL for an unknown
  * --tz (message: "--tz: unknown time zone 'X'"), PI_ESCHEMA when the
  * reports' migration is missing, else what pi_db_fail says. Nothing is

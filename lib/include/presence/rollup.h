@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 typedef struct pi_rollup pi_rollup;
+typedef struct pi_metrics pi_metrics;
 
 /* Start catching up conninfo's rollup (NULL: libpq's PG* environment;
  * copied) every interval_ms (> 0); a call running past timeout_ms is
@@ -32,6 +33,14 @@ void pi_rollup_start(pi_rollup **out, const char *conninfo, int64_t interval_ms,
 /* Assets recomputed so far (for tests): the sum of what
  * presence_rollup_refresh returned. */
 int64_t pi_rollup_assets(const pi_rollup *r);
+
+/* After each round, measure the rollup's lag (presence_rollup_lag(): the
+ * age of the oldest change not caught up with, 0 when none) and give it to
+ * m (presence_rollup_lag_seconds); m outlives the thread. */
+void pi_rollup_set_metrics(pi_rollup *r, pi_metrics *m);
+
+/* The lag last measured, in seconds; -1 before the first measurement. */
+double pi_rollup_lag(const pi_rollup *r);
 
 /* Stop the thread, close its connection, free. NULL is a no-op. */
 void pi_rollup_stop(pi_rollup *r);
