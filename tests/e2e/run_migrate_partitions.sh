@@ -43,6 +43,11 @@ drop function session_rows, session_rows_for, daily_uptime_of,
   asset_days_for, presence_rollup_clear;
 -- 0006's (its indexes went with their tables).
 drop function asset_status_by_asset, daily_uptime_by_asset;
+-- 0008's status change log (its triggers went with asset_state).
+drop table asset_status_changes, asset_status_logged, asset_status_recheck;
+drop function asset_status_log_lock_key, asset_status_log_asset,
+  asset_status_log_row, asset_status_log_all, asset_status_log_truncate,
+  asset_status_changes_trim;
 alter table p2 rename to presences;
 alter table presences add primary key (id);
 create index presences_asset_type_time_idx on presences (asset, type, time, id) include (connection_id);
@@ -67,6 +72,7 @@ grep -q "applied 0003_partitions.sql" "$WORK/migrate.log" || fail "0003 not appl
 grep -q "applied 0004_rollup.sql" "$WORK/migrate.log" || fail "0004 not applied"
 grep -q "applied 0005_session_days.sql" "$WORK/migrate.log" || fail "0005 not applied"
 grep -q "applied 0006_asset_order.sql" "$WORK/migrate.log" || fail "0006 not applied"
+grep -q "applied 0008_status_changes.sql" "$WORK/migrate.log" || fail "0008 not applied"
 [ "$(sql "select relkind from pg_class where relname = 'presences'")" = p ] || fail "presences is not partitioned"
 [ "$(sql "select count(*) from presences_legacy")" = "$N1" ] || fail "the first $N1 are not in the old table"
 [ "$(sql "select string_agg(partition || ':' || next_offset, ' ' order by partition) from ingest_offsets")" = "$offs" ] ||
