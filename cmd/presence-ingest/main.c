@@ -25,6 +25,8 @@ static const pi_cmd commands[] = {
     {"retention", pi_cmd_retention,
      "create the next partitions of presences and drop those older than "
      "--keep, then exit"},
+    {"watch", pi_cmd_watch,
+     "print status changes as they happen (--after SEQ resumes)"},
     {"version", pi_cmd_version, "print the version"},
 };
 
