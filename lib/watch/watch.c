@@ -172,6 +172,14 @@ static int fetch(watch *w, pi_err *err)
     }
 }
 
+/* The server's messages outside a query (the FATAL of a shutdown): logged,
+ * not printed on stderr by libpq. */
+static void on_notice(void *arg, const char *msg)
+{
+    (void)arg;
+    pi_debug("watch: server says: %.*s", (int)strcspn(msg, "\n"), msg);
+}
+
 /* Connect, check the schema, set the session up, LISTEN; the first time
  * without --after, start from the highest seq (read after LISTEN: a change
  * committed in between is read, not lost). */
@@ -182,8 +190,10 @@ static int open_conn(watch *w, pi_err *err)
     int rc;
 
     rc = pi_db_connect(&w->conn, w->o->conninfo, err);
-    if (rc == 0)
+    if (rc == 0) {
+        PQsetNoticeProcessor(w->conn, on_notice, NULL);
         rc = pi_migrate_check(w->conn, err);
+    }
     if (rc == 0)
         rc = pi_db_exec(w->conn, "SET DateStyle = 'ISO, YMD'", err);
     if (rc)
@@ -254,6 +264,7 @@ int pi_watch_run(const pi_watch_opts *o, FILE *out, const atomic_int *stop,
     watch w;
     uint64_t seed = (uint64_t)pi_mono_us() | 1;
     unsigned attempt = 0;
+    int64_t resumed;
     int rc;
 
     memset(&w, 0, sizeof(w));
@@ -280,9 +291,10 @@ int pi_watch_run(const pi_watch_opts *o, FILE *out, const atomic_int *stop,
             continue;
         /* The connection is gone (or the server refused for now): again,
          * from w.last, after a pause. */
-        if (attempt == 0)
-            pi_warn("watch: %s; reconnecting (after seq %" PRId64 ")", err->msg,
-                    w.last);
+        err->msg[strcspn(err->msg, "\n\t")] = '\0';
+        resumed = w.last;
+        pi_warn("watch: %s; reconnecting (after seq %" PRId64 ")", err->msg,
+                resumed);
         PQfinish(w.conn);
         w.conn = NULL;
         do {
@@ -299,9 +311,9 @@ int pi_watch_run(const pi_watch_opts *o, FILE *out, const atomic_int *stop,
         } while (rc != 0 && rc != PI_EFATAL && rc != PI_ESCHEMA &&
                  !atomic_load(stop));
         if (rc == 0) {
-            pi_info("watch: reconnected after %u attempts, reading after seq "
-                    "%" PRId64,
-                    attempt, w.last);
+            pi_info("watch: reconnected after %u attempts, read on after seq "
+                    "%" PRId64 " (now at %" PRId64 ")",
+                    attempt, resumed, w.last);
             attempt = 0;
         }
     }
