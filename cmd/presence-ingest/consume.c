@@ -155,6 +155,9 @@ int pi_cmd_consume(int argc, char **argv, unsigned cmd, pi_cmd_finish_fn finish)
     if (rc == 0 && cfg.rollup_interval_ms > 0 && !cfg.dry_run)
         pi_rollup_start(&rollup, cfg.pg, cfg.rollup_interval_ms,
                         cfg.pg_tx_timeout_ms);
+    /* run's /metrics carries the fleet gauges (one instance publishes). */
+    if (rollup != NULL && cmd == PI_CMD_RUN)
+        pi_rollup_publish_fleet(rollup, metrics);
     if (rc == 0) {
         rc = pi_consumer_run(c, &err);
         if (finish)
