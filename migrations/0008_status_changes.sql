@@ -5,17 +5,19 @@
 -- the previous status; NOTIFY presence_status at commit.
 --
 -- How changes are caught. Not in the rollup's maintenance functions (they
--- are rewritten by other migrations) but by a trigger on asset_state itself,
--- deferred to the commit of the transaction that wrote it: at commit, each
--- asset whose asset_state row was inserted, updated or deleted is compared
--- with the status last logged for it (asset_status_logged, one row per
--- asset), and a change is recorded only when they differ. So whatever way
--- asset_state is maintained -- rows updated in place, deleted and inserted
--- again, a rebuild that empties it (DELETE or TRUNCATE) and refills it --
--- a transaction that leaves an asset's status as it was records nothing,
--- and one that changes it several times records one change (from the
--- status before the transaction to the one after it).
---
+-- are rewritten by other migrations) but by triggers on asset_state itself:
+-- each statement that writes it notes the assets of the rows it wrote (its
+-- transition tables) in asset_status_touched, and a trigger deferred to
+-- commit compares those assets' asset_state rows, in one statement, with
+-- the status last logged for each (asset_status_logged, one row per asset)
+-- and records a change only where they differ. So whatever way asset_state
+-- is maintained -- rows updated in place, deleted and inserted again, a
+-- rebuild that empties it (DELETE or TRUNCATE) and refills it -- a
+-- transaction that leaves an asset's status as it was records nothing, and
+-- one that changes it several times records one change (from the status
+-- before the transaction to the one after it). The cost is per statement
+-- and set-based at commit, not a function call per row.
+
 -- An asset whose row is deleted from asset_state and not put back (all its
 -- events were deleted: retention dropped them, or presences was truncated)
 -- has no status any more: that is recorded as a change whose state, since,
@@ -64,100 +66,108 @@ CREATE TABLE asset_status_logged (
     connection_id bigint      NOT NULL
 );
 
--- A TRUNCATE of asset_state fires no row trigger: it leaves a row here,
--- whose deferred trigger compares every asset at commit.
-CREATE TABLE asset_status_recheck (
-    at timestamptz NOT NULL DEFAULT now()
+-- The assets a transaction's statements wrote in asset_state, one row per
+-- statement (NULL: every asset, after a TRUNCATE), until its commit takes
+-- them. Rows live within one transaction (its commit deletes them):
+-- UNLOGGED, no index.
+CREATE UNLOGGED TABLE asset_status_touched (
+    assets text[]
 );
 
 CREATE FUNCTION asset_status_log_lock_key() RETURNS bigint
 LANGUAGE sql IMMUTABLE AS $$ SELECT 7304169482913377008::bigint $$;
 
--- Compare asset a's asset_state row with its logged status; record a change
--- and notify when they differ.
-CREATE FUNCTION asset_status_log_asset(a text) RETURNS void
+-- The statement triggers: note the assets of the rows written (for UPDATE,
+-- the old rows' and the new rows'); nothing when no row was.
+CREATE FUNCTION asset_status_touch() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO asset_status_touched (assets)
+        SELECT array_agg(n.asset) FROM status_new n HAVING count(*) > 0;
+    ELSIF TG_OP = 'UPDATE' THEN
+        INSERT INTO asset_status_touched (assets)
+        SELECT array_agg(x.asset)
+        FROM (SELECT n.asset FROM status_new n
+              UNION SELECT o.asset FROM status_old o) x
+        HAVING count(*) > 0;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO asset_status_touched (assets)
+        SELECT array_agg(o.asset) FROM status_old o HAVING count(*) > 0;
+    ELSE -- TRUNCATE
+        INSERT INTO asset_status_touched (assets) VALUES (NULL);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- At commit (deferred, once per noted statement; the first takes every
+-- row, the others find none): the touched assets whose asset_state row
+-- differs from their logged status, in byte-wise asset order, become
+-- changes, and their logged status follows.
+CREATE FUNCTION asset_status_log() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    cur  asset_status_logged%ROWTYPE;
-    prev asset_status_logged%ROWTYPE;
-    s    bigint;
+    todo  text[];
+    every boolean;
+    first bigint;
 BEGIN
-    PERFORM pg_advisory_xact_lock(asset_status_log_lock_key());
-    SELECT x.asset, x.state, x.since, x.reason, x.connection_id INTO cur
-    FROM asset_state x WHERE x.asset = a;
-    SELECT l.asset, l.state, l.since, l.reason, l.connection_id INTO prev
-    FROM asset_status_logged l WHERE l.asset = a;
-    IF (cur.state, cur.since, cur.reason, cur.connection_id)
-       IS NOT DISTINCT FROM
-       (prev.state, prev.since, prev.reason, prev.connection_id) THEN
-        RETURN;
+    WITH taken AS (
+        DELETE FROM asset_status_touched t RETURNING t.assets
+    )
+    SELECT coalesce(bool_or(t.assets IS NULL), false),
+           array_agg(DISTINCT u.asset) FILTER (WHERE u.asset IS NOT NULL)
+    INTO every, todo
+    FROM taken t LEFT JOIN LATERAL unnest(t.assets) u(asset) ON true;
+    IF NOT every AND todo IS NULL THEN
+        RETURN NULL;
     END IF;
-    INSERT INTO asset_status_changes
-        (asset, state, since, reason, connection_id, previous_state,
-         previous_since, previous_reason, previous_connection_id)
-    VALUES (a, cur.state, cur.since, cur.reason, cur.connection_id,
-            prev.state, prev.since, prev.reason, prev.connection_id)
-    RETURNING seq INTO s;
-    IF cur.asset IS NULL THEN
-        DELETE FROM asset_status_logged l WHERE l.asset = a;
-    ELSE
+    -- Numbered in commit order: see the head of this file.
+    PERFORM pg_advisory_xact_lock(asset_status_log_lock_key());
+    WITH a AS (
+        SELECT x.asset FROM unnest(todo) x(asset) WHERE NOT every
+        UNION ALL
+        SELECT s.asset FROM asset_state s WHERE every
+        UNION
+        SELECT l.asset FROM asset_status_logged l WHERE every
+    ), diff AS MATERIALIZED (
+        SELECT a.asset, c.state, c.since, c.reason, c.connection_id,
+               l.state AS p_state, l.since AS p_since, l.reason AS p_reason,
+               l.connection_id AS p_connection_id
+        FROM a
+        LEFT JOIN asset_state c ON c.asset = a.asset
+        LEFT JOIN asset_status_logged l ON l.asset = a.asset
+        WHERE (c.state, c.since, c.reason, c.connection_id)
+              IS DISTINCT FROM (l.state, l.since, l.reason, l.connection_id)
+    ), logged AS (
         INSERT INTO asset_status_logged AS l
             (asset, state, since, reason, connection_id)
-        VALUES (a, cur.state, cur.since, cur.reason, cur.connection_id)
+        SELECT d.asset, d.state, d.since, d.reason, d.connection_id
+        FROM diff d WHERE d.state IS NOT NULL
         ON CONFLICT (asset) DO UPDATE
             SET state = excluded.state, since = excluded.since,
                 reason = excluded.reason,
-                connection_id = excluded.connection_id;
-    END IF;
+                connection_id = excluded.connection_id
+    ), gone AS (
+        DELETE FROM asset_status_logged l
+        USING diff d WHERE d.state IS NULL AND l.asset = d.asset
+    ), recorded AS (
+        INSERT INTO asset_status_changes
+            (asset, state, since, reason, connection_id, previous_state,
+             previous_since, previous_reason, previous_connection_id)
+        SELECT d.asset, d.state, d.since, d.reason, d.connection_id,
+               d.p_state, d.p_since, d.p_reason, d.p_connection_id
+        FROM diff d ORDER BY d.asset COLLATE "C"
+        RETURNING seq
+    )
+    SELECT min(r.seq) INTO first FROM recorded r;
     -- Once per transaction (a transaction-local setting remembers it).
-    IF coalesce(current_setting('presence.status_notified', true), '') = ''
+    IF first IS NOT NULL AND
+       coalesce(current_setting('presence.status_notified', true), '') = ''
     THEN
-        PERFORM set_config('presence.status_notified', s::text, true);
-        PERFORM pg_notify('presence_status', s::text);
+        PERFORM set_config('presence.status_notified', first::text, true);
+        PERFORM pg_notify('presence_status', first::text);
     END IF;
-END
-$$;
-
--- The row trigger (deferred): the assets of the old and the new row.
-CREATE FUNCTION asset_status_log_row() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        PERFORM asset_status_log_asset(NEW.asset);
-    END IF;
-    IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.asset <> NEW.asset) THEN
-        PERFORM asset_status_log_asset(OLD.asset);
-    END IF;
-    RETURN NULL;
-END
-$$;
-
--- After a TRUNCATE: every asset logged or in asset_state whose status
--- differs, in asset order (byte-wise).
-CREATE FUNCTION asset_status_log_all() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    a text;
-BEGIN
-    DELETE FROM asset_status_recheck;
-    FOR a IN
-        SELECT coalesce(c.asset, l.asset)
-        FROM asset_state c
-        FULL JOIN asset_status_logged l ON l.asset = c.asset
-        WHERE (c.state, c.since, c.reason, c.connection_id)
-              IS DISTINCT FROM (l.state, l.since, l.reason, l.connection_id)
-        ORDER BY coalesce(c.asset, l.asset) COLLATE "C"
-    LOOP
-        PERFORM asset_status_log_asset(a);
-    END LOOP;
-    RETURN NULL;
-END
-$$;
-
-CREATE FUNCTION asset_status_log_truncate() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO asset_status_recheck DEFAULT VALUES;
     RETURN NULL;
 END
 $$;
@@ -189,10 +199,7 @@ DO $$
 DECLARE
     f text;
 BEGIN
-    FOREACH f IN ARRAY ARRAY['asset_status_log_asset(text)',
-                             'asset_status_log_row()',
-                             'asset_status_log_all()',
-                             'asset_status_log_truncate()',
+    FOREACH f IN ARRAY ARRAY['asset_status_touch()', 'asset_status_log()',
                              'asset_status_changes_trim(timestamptz, boolean)']
     LOOP
         EXECUTE format('ALTER FUNCTION %s SECURITY DEFINER'
@@ -201,19 +208,25 @@ BEGIN
     END LOOP;
 END
 $$;
+-- Compiling the commit's statement (jit) would cost more than running it.
+ALTER FUNCTION asset_status_log() SET jit = off;
 
+CREATE TRIGGER asset_state_status_insert AFTER INSERT ON asset_state
+    REFERENCING NEW TABLE AS status_new
+    FOR EACH STATEMENT EXECUTE FUNCTION asset_status_touch();
+CREATE TRIGGER asset_state_status_update AFTER UPDATE ON asset_state
+    REFERENCING OLD TABLE AS status_old NEW TABLE AS status_new
+    FOR EACH STATEMENT EXECUTE FUNCTION asset_status_touch();
+CREATE TRIGGER asset_state_status_delete AFTER DELETE ON asset_state
+    REFERENCING OLD TABLE AS status_old
+    FOR EACH STATEMENT EXECUTE FUNCTION asset_status_touch();
+CREATE TRIGGER asset_state_status_truncate AFTER TRUNCATE ON asset_state
+    FOR EACH STATEMENT EXECUTE FUNCTION asset_status_touch();
 -- Deferred to commit: sees asset_state as the transaction leaves it.
-CREATE CONSTRAINT TRIGGER asset_state_status_log
-    AFTER INSERT OR UPDATE OR DELETE ON asset_state
+CREATE CONSTRAINT TRIGGER asset_status_touched_log
+    AFTER INSERT ON asset_status_touched
     DEFERRABLE INITIALLY DEFERRED
-    FOR EACH ROW EXECUTE FUNCTION asset_status_log_row();
-CREATE TRIGGER asset_state_status_truncate
-    AFTER TRUNCATE ON asset_state
-    FOR EACH STATEMENT EXECUTE FUNCTION asset_status_log_truncate();
-CREATE CONSTRAINT TRIGGER asset_status_recheck_all
-    AFTER INSERT ON asset_status_recheck
-    DEFERRABLE INITIALLY DEFERRED
-    FOR EACH ROW EXECUTE FUNCTION asset_status_log_all();
+    FOR EACH ROW EXECUTE FUNCTION asset_status_log();
 
 -- The log starts now: the statuses asset_state holds are the ones logged,
 -- no change recorded for them. (CREATE TRIGGER above locked asset_state

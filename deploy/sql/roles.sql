@@ -60,7 +60,7 @@ DECLARE
                            'presence_reason_minutes', 'asset_days',
                            'asset_day_spans', 'asset_open_sessions',
                            'asset_status_changes', 'asset_status_logged',
-                           'asset_status_recheck'];
+                           'asset_status_touched'];
     -- The report functions and the id/time helpers (0003): SQL, SECURITY
     -- INVOKER, for readers.
     reports text[] := ARRAY['sessions_in', 'uptime_ranges', 'daily_uptime',
@@ -91,9 +91,7 @@ DECLARE
                              -- 0008: the status log's triggers (SECURITY
                              -- DEFINER: they write the log as its owner)
                              'asset_status_log_lock_key',
-                             'asset_status_log_asset', 'asset_status_log_row',
-                             'asset_status_log_all',
-                             'asset_status_log_truncate'];
+                             'asset_status_touch', 'asset_status_log'];
     obj    record;
 BEGIN
     IF s IS NULL THEN

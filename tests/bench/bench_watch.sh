@@ -2,11 +2,13 @@
 # bench_watch.sh -- latency from a presence's commit to `watch` printing the
 # status change it made, while `run` drains a pre-filled topic at full speed.
 #
-#   bash tests/bench/bench_watch.sh [MESSAGES] [ROUNDS] [ROLLUP_MS]
-#                                          (defaults 200000, 3, 1000)
+#   bash tests/bench/bench_watch.sh [MESSAGES] [ROUNDS] [ROLLUP_MS] [ASSETS]
+#                                     (defaults 200000, 3, 1000, 20000)
 #
 # Starts its own PostgreSQL and Kafka (bench_lib.sh), fills a 4-partition
-# topic with MESSAGES generated presences, then per round: a new database,
+# topic with about MESSAGES presences of a realistic fleet of ASSETS assets
+# (pi-gen --shape fleet: sessions, each connect and disconnect a change of
+# status unless one batch holds both), then per round: a new database,
 # `watch --format json` started first (its lines stamped on arrival by a
 # small reader), then `run --rollup-interval-ms ROLLUP_MS` draining the
 # topic; once drained and caught up, each printed change's latency is its
@@ -18,10 +20,12 @@
 N=${1:-200000}
 ROUNDS=${2:-3}
 ROLLUP_MS=${3:-1000}
+ASSETS=${4:-20000}
 source "$(dirname "$0")/bench_lib.sh"
 trap '[ -n "${RUN_PID:-}" ] && kill -9 "$RUN_PID" 2>/dev/null; [ -n "${WATCH_PID:-}" ] && kill -9 "$WATCH_PID" 2>/dev/null; bench_cleanup' EXIT
-bench_start "$N"
-echo "messages=$N partitions=4 rounds=$ROUNDS rollup-interval-ms=$ROLLUP_MS"
+bench_start "$N" --shape fleet --assets "$ASSETS" --end now
+N=$(wc -l <"$WORK/in.txt")
+echo "messages=$N assets=$ASSETS partitions=4 rounds=$ROUNDS rollup-interval-ms=$ROLLUP_MS"
 
 for r in $(seq "$ROUNDS"); do
   name=w_$r

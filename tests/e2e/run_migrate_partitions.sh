@@ -44,9 +44,8 @@ drop function session_rows, session_rows_for, daily_uptime_of,
 -- 0006's (its indexes went with their tables).
 drop function asset_status_by_asset, daily_uptime_by_asset;
 -- 0008's status change log (its triggers went with asset_state).
-drop table asset_status_changes, asset_status_logged, asset_status_recheck;
-drop function asset_status_log_lock_key, asset_status_log_asset,
-  asset_status_log_row, asset_status_log_all, asset_status_log_truncate,
+drop table asset_status_changes, asset_status_logged, asset_status_touched;
+drop function asset_status_log_lock_key, asset_status_touch, asset_status_log,
   asset_status_changes_trim;
 alter table p2 rename to presences;
 alter table presences add primary key (id);
