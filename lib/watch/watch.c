@@ -244,7 +244,8 @@ static int wait_input(watch *w, int64_t idle_until, const atomic_int *stop,
             return 1;
         if (until - now < ms)
             ms = until - now;
-        if (poll(&pfd, 1, (int)ms) < 0 || !(pfd.revents & (POLLIN | POLLHUP)))
+        if (poll(&pfd, 1, (int)ms) < 0 ||
+            !(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
             continue;
         if (!PQconsumeInput(w->conn) || PQstatus(w->conn) != CONNECTION_OK)
             return pi_db_fail(err, w->conn, NULL, "waiting for changes");
