@@ -2,8 +2,8 @@
 # bench_watch.sh -- latency from a presence's commit to `watch` printing the
 # status change it made, while `run` drains a pre-filled topic at full speed.
 #
-#   bash tests/bench/bench_watch.sh [MESSAGES] [ROUNDS] [ROLLUP_MS] [ASSETS]
-#                                     (defaults 200000, 3, 1000, 20000)
+#   bash tests/bench/bench_watch.sh [MESSAGES] [ROUNDS] [ROLLUP_MS] [ASSETS] [RATE]
+#                                     (defaults 200000, 3, 1000, 20000, 0)
 #
 # Starts its own PostgreSQL and Kafka (bench_lib.sh), fills a 4-partition
 # topic with about MESSAGES presences of a realistic fleet of ASSETS assets
@@ -16,16 +16,19 @@
 # before the change was recorded (the presence that made it; ingested_at is
 # its transaction's start, a little before the commit, so the figure errs
 # long). Prints p50, p99, max per round and the medians, with the goal p99 <=
-# 2 x ROLLUP_MS. Build the release preset first.
+# 2 x ROLLUP_MS. RATE > 0: the messages are not in the topic beforehand but
+# produced while `run` drains, RATE a second (a topic of its own per round;
+# a live stream instead of a backlog). Build the release preset first.
 N=${1:-200000}
 ROUNDS=${2:-3}
 ROLLUP_MS=${3:-1000}
 ASSETS=${4:-20000}
+RATE=${5:-0}
 source "$(dirname "$0")/bench_lib.sh"
 trap '[ -n "${RUN_PID:-}" ] && kill -9 "$RUN_PID" 2>/dev/null; [ -n "${WATCH_PID:-}" ] && kill -9 "$WATCH_PID" 2>/dev/null; bench_cleanup' EXIT
 bench_start "$N" --shape fleet --assets "$ASSETS" --end now
 N=$(wc -l <"$WORK/in.txt")
-echo "messages=$N assets=$ASSETS partitions=4 rounds=$ROUNDS rollup-interval-ms=$ROLLUP_MS"
+echo "messages=$N assets=$ASSETS partitions=4 rounds=$ROUNDS rollup-interval-ms=$ROLLUP_MS rate=${RATE} (0: a backlog)"
 
 for r in $(seq "$ROUNDS"); do
   name=w_$r
@@ -40,7 +43,22 @@ for line in sys.stdin:
     print("%s,%.6f" % (c["seq"], t), flush=True)' >"$WORK/stamps_$r.csv") &
   WATCH_PID=$!
   sleep 1
-  "$BIN" run --brokers "$BROKERS" --topic bench --group "$name" --pg "$PG" \
+  topic=bench
+  if [ "$RATE" -gt 0 ]; then
+    topic=live_$r
+    bash "$SUPPORT/kafka.sh" topic "$WORK/kafka" "$topic" 4 >/dev/null
+    python3 -u -c '
+import sys, time
+rate, start = float(sys.argv[1]), time.time()
+for i, line in enumerate(open(sys.argv[2])):
+    ahead = start + i / rate - time.time()
+    if ahead > 0:
+        time.sleep(ahead)
+    sys.stdout.write(line)
+    sys.stdout.flush()' "$RATE" "$WORK/in.txt" |
+      kcat -P -b "$BROKERS" -t "$topic" -X sticky.partitioning.linger.ms=0 &
+  fi
+  "$BIN" run --brokers "$BROKERS" --topic "$topic" --group "$name" --pg "$PG" \
     --stats-interval-ms 0 --log-level warn --http-listen off \
     --rollup-interval-ms "$ROLLUP_MS" 2>"$WORK/run_$r.log" &
   RUN_PID=$!
