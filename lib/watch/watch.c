@@ -238,6 +238,14 @@ static int wait_input(watch *w, int64_t idle_until, const atomic_int *stop,
         PGnotify *nf;
         bool notified = false;
 
+        /* Notifications that came in while a fetch was running are queued
+         * by libpq already: the socket has nothing more to say about them. */
+        while ((nf = PQnotifies(w->conn)) != NULL) {
+            notified = true;
+            PQfreemem(nf);
+        }
+        if (notified)
+            return 1;
         if (until <= now)
             return 0;
         if (now >= idle_until)
