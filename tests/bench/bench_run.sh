@@ -37,7 +37,9 @@ drain() {
   PG="$PG_ADMIN dbname=$name"
   # A fourth argument "nolog": the status change log's triggers disabled.
   [ "${4:-}" = nolog ] && psql "$PG" -XAtq -v ON_ERROR_STOP=1 -c \
-    "ALTER TABLE asset_state DISABLE TRIGGER asset_state_status_log,
+    "ALTER TABLE asset_state DISABLE TRIGGER asset_state_status_insert,
+       DISABLE TRIGGER asset_state_status_update,
+       DISABLE TRIGGER asset_state_status_delete,
        DISABLE TRIGGER asset_state_status_truncate" >/dev/null
   if [ "$mode" = on ]; then
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
