@@ -39,6 +39,7 @@ int pi_cmd_load(int argc, char **argv);
 int pi_cmd_migrate(int argc, char **argv);
 int pi_cmd_report(int argc, char **argv);
 int pi_cmd_retention(int argc, char **argv);
+int pi_cmd_watch(int argc, char **argv);
 int pi_cmd_version(int argc, char **argv);
 
 #endif

@@ -157,6 +157,9 @@ int pi_cmd_consume(int argc, char **argv, unsigned cmd, pi_cmd_finish_fn finish)
                         cfg.pg_tx_timeout_ms);
         pi_rollup_set_metrics(rollup, metrics);
     }
+    /* run's /metrics carries the fleet gauges (one instance publishes). */
+    if (rollup != NULL && cmd == PI_CMD_RUN)
+        pi_rollup_publish_fleet(rollup, metrics);
     if (rc == 0) {
         rc = pi_consumer_run(c, &err);
         if (finish)

@@ -37,6 +37,9 @@ static const pi_cmd commands[] = {
      "create the next partitions of presences and drop those older than "
      "--keep, then exit",
      NULL, PI_CMD_RETENTION},
+    {"watch", pi_cmd_watch,
+     "print status changes as they happen (--after SEQ resumes)", NULL,
+     PI_CMD_WATCH},
     {"version", pi_cmd_version, "print the version", NULL, 0},
 };
 

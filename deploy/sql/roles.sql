@@ -58,7 +58,9 @@ DECLARE
                            'presence_partitioning', 'presence_partitions',
                            'asset_state', 'presence_dirty',
                            'presence_reason_minutes', 'asset_days',
-                           'asset_day_spans', 'asset_open_sessions'];
+                           'asset_day_spans', 'asset_open_sessions',
+                           'asset_status_changes', 'asset_status_logged',
+                           'asset_status_touched'];
     -- The report functions and the id/time helpers (0003): SQL, SECURITY
     -- INVOKER, for readers.
     reports text[] := ARRAY['sessions_in', 'uptime_ranges', 'daily_uptime',
@@ -75,7 +77,8 @@ DECLARE
     -- owner (presence_owner, who owns presences and its partitions);
     -- EXECUTE is revoked from PUBLIC by the migration.
     definer text[] := ARRAY['presence_partitions_ensure',
-                            'presence_partition_retire'];
+                            'presence_partition_retire',
+                            'asset_status_changes_trim'];
     -- Internal functions (0003, 0004): owned, granted to nobody (the rollup's
     -- triggers and catch-up run as the role whose statement fires them).
     internal text[] := ARRAY['presence_partition_dropping',
@@ -84,7 +87,11 @@ DECLARE
                              'presence_rollup_refresh',
                              'presence_rollup_rebuild',
                              'presence_rollup_assets', 'asset_days_for',
-                             'presence_rollup_clear'];
+                             'presence_rollup_clear',
+                             -- 0008: the status log's triggers (SECURITY
+                             -- DEFINER: they write the log as its owner)
+                             'asset_status_log_lock_key',
+                             'asset_status_touch', 'asset_status_log'];
     obj    record;
 BEGIN
     IF s IS NULL THEN
@@ -165,8 +172,17 @@ BEGIN
                    ' TO presence_writer', s, s, s, s, s);
     EXECUTE format('GRANT EXECUTE ON FUNCTION %I.presence_rollup_refresh(int)'
                    ' TO presence_writer', s);
+    -- The status change log (0008): written only by asset_state's triggers
+    -- (as its owner); `run` reads it for the fleet gauges, `retention`
+    -- trims it through the SECURITY DEFINER function.
+    EXECUTE format('GRANT SELECT ON %I.asset_status_changes,'
+                   ' %I.asset_status_logged TO presence_writer', s, s);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %I.asset_status_changes_trim('
+                   'timestamptz, boolean) TO presence_writer', s);
 
     -- The reader: the tables and views, read-only, and the report functions.
+    -- (`watch` reads asset_status_changes and LISTENs on presence_status:
+    -- LISTEN needs no privilege.)
     FOR obj IN
         SELECT format('TABLE %I.%I', s, c.relname) AS what
         FROM pg_class c

@@ -128,15 +128,16 @@ static const pi_opt options[] = {
      "auto|always|never", REPLAY,
      "a self-updating progress line on stderr: auto is on a terminal only "
      "(otherwise a progress log line every stats-interval-ms)"},
-    {"asset", NULL, OPT_STR, F(report_asset), NULL, 0, 0, NULL, PI_CMD_REPORT,
-     "report: only this asset"},
+    {"asset", NULL, OPT_STR, F(report_asset), NULL, 0, 0, NULL,
+     PI_CMD_REPORT | PI_CMD_WATCH, "report, watch: only this asset"},
     {"since", NULL, OPT_STR, F(report_since), NULL, 0, 0, NULL, PI_CMD_REPORT,
      "report: from this time, RFC 3339 or relative (-7d, -2h; default: "
      "until - 7d)"},
     {"until", NULL, OPT_STR, F(report_until), NULL, 0, 0, NULL, PI_CMD_REPORT,
      "report: up to this time, excluded (default: now)"},
     {"tz", "PRESENCE_TZ", OPT_STR, F(report_tz), "UTC", 0, 0, NULL,
-     PI_CMD_REPORT, "report: IANA time zone of printed times and days"},
+     PI_CMD_REPORT | PI_CMD_WATCH,
+     "report, watch: IANA time zone of printed times and days"},
     {"window", NULL, OPT_STR, F(report_window), NULL, 0, 0, NULL, PI_CMD_REPORT,
      "report flapping: window, 90s, 15m, 1h, 7d (default: 1h)"},
     {"threshold", NULL, OPT_INT, F(report_threshold), NULL, 1, 1000000, NULL,
@@ -144,9 +145,19 @@ static const pi_opt options[] = {
      "report flapping: list assets with this many disconnects in a window "
      "(default: 5)"},
     {"format", NULL, OPT_ENUM, F(report_format), NULL, 0, 0, "table|csv|json",
-     PI_CMD_REPORT,
-     "report: output format (default: table on a terminal, "
-     "else csv)"},
+     PI_CMD_REPORT | PI_CMD_WATCH,
+     "report, watch: output format (default: table on a terminal, "
+     "else csv; watch's json is one object per line)"},
+    {"after", NULL, OPT_STR, F(watch_after), NULL, 0, 0, NULL, PI_CMD_WATCH,
+     "watch: print the changes after this sequence number, 0 for all that "
+     "are kept (default: from now on)"},
+    {"state", NULL, OPT_ENUM, F(watch_state), NULL, 0, 0,
+     "online|offline|declared", PI_CMD_WATCH,
+     "watch: print only the changes to this state"},
+    {"offline-for", NULL, OPT_STR, F(watch_offline_for), NULL, 0, 0, NULL,
+     PI_CMD_WATCH,
+     "watch: print a change to offline only once the asset has been "
+     "offline this long, 90s, 15m, 1h (a reconnect before cancels both)"},
     {"log-level", "PRESENCE_LOG_LEVEL", OPT_ENUM, F(log_level), "info", 0, 0,
      "debug|info|warn|error", PI_CMD_ALL, "log threshold"},
     {"log-format", "PRESENCE_LOG_FORMAT", OPT_ENUM, F(log_format), "logfmt", 0,

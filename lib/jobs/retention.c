@@ -51,6 +51,28 @@ static int create_ahead(int *n_created, PGconn *conn, int dry_run, FILE *out,
     return dry_run ? pi_db_exec(conn, "ROLLBACK", err) : 0;
 }
 
+/* The status change log (migration 0008) is trimmed with the same cutoff:
+ * asset_status_changes_trim removes (or counts, in a dry run) the changes
+ * recorded before it. */
+static int trim_changes(PGconn *conn, const char *cutoff, int dry_run,
+                        FILE *out, pi_err *err)
+{
+    const char *params[2] = {cutoff, dry_run ? "true" : "false"};
+    PGresult *res =
+        PQexecParams(conn, "SELECT asset_status_changes_trim($1, $2)", 2, NULL,
+                     params, NULL, NULL, 0);
+    int rc = 0;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        rc = pi_db_fail(err, conn, res, "trimming asset_status_changes");
+    else
+        fprintf(out, "%s=%s status changes recorded before %s\n",
+                dry_run ? "would_trim" : "trimmed", PQgetvalue(res, 0, 0),
+                cutoff);
+    PQclear(res);
+    return rc;
+}
+
 /* presence_partition_retire for one partition, in its own transaction; a
  * lock wait past its lock_timeout (55P03) is tried again. *verdict is
  * malloc'd. */
@@ -153,6 +175,9 @@ int pi_retention_run(const char *conninfo, int64_t keep_s, int dry_run,
             n_dropped++;
         free(verdict);
     }
+    rc = trim_changes(conn, cutoff, dry_run, out, err);
+    if (rc)
+        goto cleanup;
     fprintf(out, "retention: cutoff %s: %s=%d %s=%d kept=%d%s\n", cutoff,
             dry_run ? "would_create" : "created", n_created,
             dry_run ? "would_drop" : "dropped", n_dropped, n_kept,

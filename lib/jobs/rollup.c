@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jobs_int.h"
 #include "presence/db_async.h"
 #include "presence/log.h"
 #include "presence/mem.h"
@@ -26,7 +27,8 @@ struct pi_rollup {
     atomic_bool quit;
     atomic_int_fast64_t assets;
     _Atomic double lag;            /* seconds; -1: not measured yet */
-    _Atomic(pi_metrics *) metrics; /* or NULL */
+    _Atomic(pi_metrics *) metrics; /* the lag's, or NULL */
+    _Atomic(pi_metrics *) fleet_metrics; /* the fleet gauges' (fleet.c) */
     pthread_t thread;
 };
 
@@ -112,6 +114,7 @@ static void *rollup_main(void *arg)
     pi_rollup *r = arg;
     PGconn *conn = NULL;
     bool failing = false;
+    pi_jobs__fleet fleet = {.leader = false, .last_seq = -1};
 
     while (!atomic_load(&r->quit)) {
         int64_t start = pi_mono_ms(), n = 0;
@@ -137,15 +140,19 @@ static void *rollup_main(void *arg)
              * over on a new connection. Logged once per outage. */
             PQfinish(conn);
             conn = NULL;
+            pi_jobs__fleet_lost(&fleet, atomic_load(&r->fleet_metrics));
             if (!failing) {
                 why[strcspn(why, "\n")] = '\0';
                 pi_warn("rollup catch-up failed (retrying every %lld ms): %s",
                         (long long)r->interval_ms, why);
             }
             failing = true;
-        } else if (failing) {
-            pi_info("rollup catch-up works again");
+        } else {
+            if (failing)
+                pi_info("rollup catch-up works again");
             failing = false;
+            pi_jobs__fleet_update(&fleet, conn, atomic_load(&r->fleet_metrics),
+                                  pi_mono_ms() + r->timeout_ms, &r->quit);
         }
         if (conn != NULL)
             measure_lag(r, conn);
@@ -177,11 +184,17 @@ void pi_rollup_start(pi_rollup **out, const char *conninfo, int64_t interval_ms,
     atomic_init(&r->assets, 0);
     atomic_init(&r->lag, -1.0);
     atomic_init(&r->metrics, NULL);
+    atomic_init(&r->fleet_metrics, NULL);
     if (pthread_create(&r->thread, NULL, rollup_main, r) != 0) {
         fprintf(stderr, "presence-ingest: cannot start the rollup thread\n");
         abort();
     }
     *out = r;
+}
+
+void pi_rollup_publish_fleet(pi_rollup *r, pi_metrics *m)
+{
+    atomic_store(&r->fleet_metrics, m);
 }
 
 int64_t pi_rollup_assets(const pi_rollup *r)

@@ -127,6 +127,26 @@ static void write_process(pi_metrics *m, FILE *out)
     fprintf(out, "process_open_fds %d\n", fds > 0 ? fds : 0);
 }
 
+/* The fleet gauges: samples only from the instance that publishes them. */
+static void write_fleet(pi_metrics *m, FILE *out)
+{
+    static const char *const states[] = {"online", "offline", "declared"};
+    bool on = atomic_load(&m->fleet_published);
+
+    header(out, "presence_fleet_assets", "gauge",
+           "Assets by CONTRACT 7 status as of the rollup's last catch-up "
+           "(only the instance holding the fleet lock publishes it).");
+    for (int i = 0; on && i < 3; i++)
+        fprintf(out, "presence_fleet_assets{state=\"%s\"} %" PRId64 "\n",
+                states[i], atomic_load(&m->fleet[i]));
+    header(out, "presence_fleet_status_changes_total", "counter",
+           "Sequence number of the last recorded status change "
+           "(asset_status_changes.seq; same instance).");
+    if (on)
+        fprintf(out, "presence_fleet_status_changes_total %" PRId64 "\n",
+                atomic_load(&m->fleet_changes));
+}
+
 void pi_metrics_write(pi_metrics *m, FILE *out)
 {
     static const char *const outcomes[] = {"stored", "duplicate", "conflict",
@@ -206,5 +226,6 @@ void pi_metrics_write(pi_metrics *m, FILE *out)
     fputs("presence_ingest_build_info{version=\"", out);
     label_value(out, m->version);
     fputs("\"} 1\n", out);
+    write_fleet(m, out);
     write_process(m, out);
 }

@@ -349,6 +349,18 @@ void pi_metrics_set_no_database(pi_metrics *m)
         atomic_store(&m->no_database, true);
 }
 
+void pi_metrics_fleet(pi_metrics *m, bool published, int64_t online,
+                      int64_t offline, int64_t declared, int64_t changes)
+{
+    if (m == NULL)
+        return;
+    atomic_store(&m->fleet[0], online);
+    atomic_store(&m->fleet[1], offline);
+    atomic_store(&m->fleet[2], declared);
+    atomic_store(&m->fleet_changes, changes);
+    atomic_store(&m->fleet_published, published);
+}
+
 /* ---- health -------------------------------------------------------------- */
 
 bool pi_metrics_healthy(pi_metrics *m, char *reason, size_t size)

@@ -72,6 +72,10 @@ struct pi_metrics {
      * in flight; 0: none. */
     _Atomic int64_t writing_ms[PI_METRICS_WRITERS];
     _Atomic int64_t created_ms;
+    /* pi_metrics_fleet: online, offline, declared; the last seq. */
+    atomic_bool fleet_published;
+    _Atomic int64_t fleet[3];
+    _Atomic int64_t fleet_changes;
 };
 
 static inline uint64_t mx_get(_Atomic uint64_t *c)

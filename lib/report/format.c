@@ -225,38 +225,39 @@ static void write_csv_field(outbuf *o, const char *s, size_t n)
     out_chr(o, '"');
 }
 
-static void write_csv(outbuf *o, size_t ncols, const char *const *names,
-                      const pi_report_col *types, size_t nrows,
-                      const char *const *cells)
+/* The header (row NULL) or one row as a CSV line. */
+static void write_csv_line(outbuf *o, size_t ncols, const char *const *names,
+                           const pi_report_col *types, const char *const *row)
 {
     char buf[64];
     int first = 1;
 
     for (size_t c = 0; c < ncols; c++) {
+        const char *t;
+        size_t n;
+
         if (types[c] == PI_COL_HOURS)
             continue;
         if (!first)
             out_chr(o, ',');
-        write_csv_field(o, names[c], strlen(names[c]));
+        if (row == NULL) {
+            t = names[c];
+            n = strlen(t);
+        } else
+            t = cell_text(buf, sizeof(buf), types[c], row[c], &n);
+        write_csv_field(o, t, n);
         first = 0;
     }
     out_put(o, "\r\n", 2);
-    for (size_t r = 0; r < nrows; r++) {
-        first = 1;
-        for (size_t c = 0; c < ncols; c++) {
-            const char *t;
-            size_t n;
+}
 
-            if (types[c] == PI_COL_HOURS)
-                continue;
-            if (!first)
-                out_chr(o, ',');
-            t = cell_text(buf, sizeof(buf), types[c], cells[r * ncols + c], &n);
-            write_csv_field(o, t, n);
-            first = 0;
-        }
-        out_put(o, "\r\n", 2);
-    }
+static void write_csv(outbuf *o, size_t ncols, const char *const *names,
+                      const pi_report_col *types, size_t nrows,
+                      const char *const *cells)
+{
+    write_csv_line(o, ncols, names, types, NULL);
+    for (size_t r = 0; r < nrows; r++)
+        write_csv_line(o, ncols, names, types, cells + r * ncols);
 }
 
 static void write_json_string(outbuf *o, const char *s, size_t n)
@@ -293,37 +294,45 @@ static void write_json_string(outbuf *o, const char *s, size_t n)
     out_chr(o, '"');
 }
 
+/* One row as a JSON object (no newline). */
+static void write_json_object(outbuf *o, size_t ncols, const char *const *names,
+                              const pi_report_col *types,
+                              const char *const *row)
+{
+    char buf[64];
+    int first = 1;
+
+    out_chr(o, '{');
+    for (size_t c = 0; c < ncols; c++) {
+        const char *v = row[c], *t;
+        size_t n;
+
+        if (types[c] == PI_COL_HOURS)
+            continue;
+        if (!first)
+            out_chr(o, ',');
+        first = 0;
+        write_json_string(o, names[c], strlen(names[c]));
+        out_chr(o, ':');
+        t = cell_text(buf, sizeof(buf), types[c], v, &n);
+        if (v == NULL)
+            out_put(o, "null", 4);
+        else if (types[c] == PI_COL_NUM || types[c] == PI_COL_BOOL)
+            out_put(o, t, n);
+        else
+            write_json_string(o, t, n);
+    }
+    out_chr(o, '}');
+}
+
 static void write_json(outbuf *o, size_t ncols, const char *const *names,
                        const pi_report_col *types, size_t nrows,
                        const char *const *cells)
 {
-    char buf[64];
-
     out_chr(o, '[');
     for (size_t r = 0; r < nrows; r++) {
-        int first = 1;
-
-        out_str(o, r ? ",\n{" : "\n{");
-        for (size_t c = 0; c < ncols; c++) {
-            const char *v = cells[r * ncols + c], *t;
-            size_t n;
-
-            if (types[c] == PI_COL_HOURS)
-                continue;
-            if (!first)
-                out_chr(o, ',');
-            first = 0;
-            write_json_string(o, names[c], strlen(names[c]));
-            out_chr(o, ':');
-            t = cell_text(buf, sizeof(buf), types[c], v, &n);
-            if (v == NULL)
-                out_put(o, "null", 4);
-            else if (types[c] == PI_COL_NUM || types[c] == PI_COL_BOOL)
-                out_put(o, t, n);
-            else
-                write_json_string(o, t, n);
-        }
-        out_chr(o, '}');
+        out_str(o, r ? ",\n" : "\n");
+        write_json_object(o, ncols, names, types, cells + r * ncols);
     }
     out_str(o, nrows ? "\n]\n" : "]\n");
 }
@@ -398,6 +407,65 @@ void pi_report_write(FILE *out, pi_report_format fmt, size_t ncols,
     case PI_REPORT_TABLE:
         write_table(o, ncols, names, types, nrows, cells);
         break;
+    }
+    out_flush(o);
+    free(o);
+}
+
+/* One table line (row NULL: the header), each column padded to widths[c],
+ * which grows to fit. */
+static void write_table_line(outbuf *o, size_t ncols, const char *const *names,
+                             const pi_report_col *types, const char *const *row,
+                             size_t *widths)
+{
+    char buf[64];
+
+    for (size_t c = 0; c < ncols; c++) {
+        const char *t = names[c];
+        size_t n, w;
+        int right = types[c] == PI_COL_NUM;
+
+        if (types[c] == PI_COL_HOURS)
+            continue;
+        if (row != NULL)
+            t = cell_text(buf, sizeof(buf), types[c], row[c], &n);
+        w = width(t);
+        if (w > widths[c])
+            widths[c] = w;
+        if (c > 0)
+            out_put(o, "  ", 2);
+        if (right)
+            pad(o, widths[c] - w);
+        out_str(o, t);
+        if (!right && c + 1 < ncols)
+            pad(o, widths[c] - w);
+    }
+    out_chr(o, '\n');
+}
+
+void pi_report_write_lines(FILE *out, pi_report_format fmt, size_t ncols,
+                           const char *const *names, const pi_report_col *types,
+                           size_t nrows, const char *const *cells,
+                           size_t *widths, int header)
+{
+    outbuf *o = pi_malloc(sizeof(*o));
+
+    o->f = out;
+    o->len = 0;
+    if (header && fmt == PI_REPORT_CSV)
+        write_csv_line(o, ncols, names, types, NULL);
+    else if (header && fmt == PI_REPORT_TABLE)
+        write_table_line(o, ncols, names, types, NULL, widths);
+    for (size_t r = 0; r < nrows; r++) {
+        const char *const *row = cells + r * ncols;
+
+        if (fmt == PI_REPORT_CSV)
+            write_csv_line(o, ncols, names, types, row);
+        else if (fmt == PI_REPORT_JSON) {
+            write_json_object(o, ncols, names, types, row);
+            out_chr(o, '\n');
+        } else
+            write_table_line(o, ncols, names, types, row, widths);
     }
     out_flush(o);
     free(o);

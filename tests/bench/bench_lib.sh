@@ -25,15 +25,15 @@ rate() { awk -v n="$1" -v s="$2" -v e="$3" 'BEGIN { printf "%.0f", n / (e - s) }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
-# bench_start N: services up, topic `bench` (4 partitions) holding N
-# messages, also in $WORK/in.txt.
+# bench_start N [PI-GEN ARGS…]: services up, topic `bench` (4 partitions)
+# holding N messages (pi-gen N ARGS…), also in $WORK/in.txt.
 bench_start() {
   bash "$SUPPORT/pg.sh" start "$WORK/pg" >/dev/null
   bash "$SUPPORT/kafka.sh" start "$WORK/kafka" >/dev/null
   PG_ADMIN=$(cat "$WORK/pg/conninfo")
   BROKERS=$(cat "$WORK/kafka/brokers")
   bash "$SUPPORT/kafka.sh" topic "$WORK/kafka" bench 4 >/dev/null
-  "$GEN" "$1" >"$WORK/in.txt"
+  "$GEN" "$@" >"$WORK/in.txt"
   kcat -P -b "$BROKERS" -t bench -X sticky.partitioning.linger.ms=0 -l "$WORK/in.txt"
 }
 

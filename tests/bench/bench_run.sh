@@ -2,7 +2,7 @@
 # bench_run.sh -- `presence-ingest run` draining a pre-filled topic, against
 # `load` of the same messages from a file (the writer's ceiling), in one run.
 #
-#   bash tests/bench/bench_run.sh [MESSAGES] [ROUNDS] [--metrics]
+#   bash tests/bench/bench_run.sh [MESSAGES] [ROUNDS] [--metrics|--changelog]
 #                                              (defaults 1000000, 3)
 #
 # Starts its own PostgreSQL and Kafka with the test harness, fills a
@@ -13,11 +13,16 @@
 # off. With --metrics, each round also runs `run` with the endpoint on and
 # /metrics scraped every second (the same topic, another group and empty
 # database; the two runs alternate which goes first), and prints the ratio
-# metrics/plain. Build first:
+# metrics/plain. With --changelog, each round runs `run` twice more, with
+# the status change log (migration 0008: asset_state's triggers) on and off
+# (disabled in that database), alternating which goes first, and prints
+# each one's run/load and the ratio on/off. Build first:
 #   cmake --preset release && cmake --build --preset release
 N=${1:-1000000}
 ROUNDS=${2:-3}
 METRICS=${3:-}
+CHANGELOG=
+[ "$METRICS" = --changelog ] && CHANGELOG=1 METRICS=
 source "$(dirname "$0")/bench_lib.sh"
 trap '[ -n "${RUN_PID:-}" ] && kill -9 "$RUN_PID" 2>/dev/null; bench_cleanup' EXIT
 bench_start "$N"
@@ -30,6 +35,12 @@ drain() {
   local r=$1 name=$2 mode=$3 s e h port=0 http=(--http-listen off) scraper=
   newdb "$name"
   PG="$PG_ADMIN dbname=$name"
+  # A fourth argument "nolog": the status change log's triggers disabled.
+  [ "${4:-}" = nolog ] && psql "$PG" -XAtq -v ON_ERROR_STOP=1 -c \
+    "ALTER TABLE asset_state DISABLE TRIGGER asset_state_status_insert,
+       DISABLE TRIGGER asset_state_status_update,
+       DISABLE TRIGGER asset_state_status_delete,
+       DISABLE TRIGGER asset_state_status_truncate" >/dev/null
   if [ "$mode" = on ]; then
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     http=(--http-listen "127.0.0.1:$port")
@@ -82,11 +93,30 @@ for r in $(seq "$ROUNDS"); do
   if [ -n "$METRICS" ] && [ $((r % 2)) -eq 0 ]; then
     drain "$r" "m_$r" on; metrics_rate=$RATE; metrics_hwm=$HWM; metrics_cpu=$CPU
     drain "$r" "p_$r" off; run_rate=$RATE; hwm=$HWM; run_cpu=$CPU
+  elif [ -n "$CHANGELOG" ] && [ $((r % 2)) -eq 0 ]; then
+    hwm=0 # the two runs of this round come below, the log off first
   else
     drain "$r" "p_$r" off; run_rate=$RATE; hwm=$HWM; run_cpu=$CPU
     if [ -n "$METRICS" ]; then
       drain "$r" "m_$r" on; metrics_rate=$RATE; metrics_hwm=$HWM; metrics_cpu=$CPU
     fi
+  fi
+  if [ -n "$CHANGELOG" ]; then
+    # The plain run above has the change log on; this one off. Which went
+    # first alternates.
+    if [ $((r % 2)) -eq 0 ]; then
+      drain "$r" "n_$r" off nolog; nolog_rate=$RATE
+      drain "$r" "c_$r" off; run_rate=$RATE; hwm=$HWM
+    else
+      drain "$r" "n_$r" off nolog; nolog_rate=$RATE
+    fi
+    log_rate=$run_rate
+    echo "round $r: change log on ${log_rate} msgs/s (run/load $(ratio "$log_rate" "$load_rate")," \
+      "off ${nolog_rate} msgs/s (run/load $(ratio "$nolog_rate" "$load_rate")), on/off" \
+      "$(awk -v a="$log_rate" -v b="$nolog_rate" 'BEGIN { printf "%.3f", a / b }')"
+    awk -v a="$log_rate" -v b="$load_rate" 'BEGIN { print a / b }' >>"$WORK/log_rl"
+    awk -v a="$nolog_rate" -v b="$load_rate" 'BEGIN { print a / b }' >>"$WORK/nolog_rl"
+    awk -v a="$log_rate" -v b="$nolog_rate" 'BEGIN { print a / b }' >>"$WORK/onoff"
   fi
   echo "round $r: load ${load_rate} msgs/s, run ${run_rate} msgs/s," \
     "ratio $(awk -v a="$run_rate" -v b="$load_rate" 'BEGIN { printf "%.2f", a / b }')," \
@@ -116,4 +146,9 @@ if [ -n "$METRICS" ]; then
     "ratio of medians $(awk -v a="$M" -v b="$R" 'BEGIN { printf "%.3f", a / b }')," \
     "median per-round ratio $(median <"$WORK/metrics_ratio" | awk '{ printf "%.3f", $1 }');" \
     "CPU plain/metrics, median per-round $(median <"$WORK/cpu_ratio" | awk '{ printf "%.3f", $1 }')"
+fi
+if [ -n "$CHANGELOG" ]; then
+  echo "median: run/load with the change log $(median <"$WORK/log_rl" | awk '{ printf "%.3f", $1 }')," \
+    "without $(median <"$WORK/nolog_rl" | awk '{ printf "%.3f", $1 }'); per-round on/off" \
+    "$(median <"$WORK/onoff" | awk '{ printf "%.3f", $1 }') (goal >= 0.95)"
 fi

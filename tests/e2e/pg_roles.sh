@@ -105,6 +105,18 @@ grep -q "partitions ahead" "$WORK/run.log" &&
   fail "run's partition keeper failed as the writer: $(grep "partitions ahead" "$WORK/run.log")"
 log "ok: run, replay and load as the writer, report as the reader"
 
+# The status change log (0008): the writer's catch-up records the changes
+# (the triggers write as the log's owner), the reader reads them; neither
+# may write or delete them by hand.
+as "$W" "select presence_rollup_refresh()" >/dev/null || fail "catch-up as the writer"
+[ "$(as "$R" "select count(distinct asset) from asset_status_changes")" = "$(sql "select count(*) from asset_state")" ] ||
+  fail "the reader does not see one change per asset"
+for who in "$W" "$R"; do
+  denied "$who" "INSERT INTO asset_status_changes (asset) VALUES ('x')"
+  denied "$who" "DELETE FROM asset_status_changes"
+done
+log "ok: status changes recorded by the writer's catch-up, read by the reader"
+
 # retention as the writer: its DDL goes through the two SECURITY DEFINER
 # functions roles.sql grants; the partitions themselves stay out of reach.
 denied "$W" "DROP TABLE presences_default"

@@ -47,6 +47,10 @@ drop function asset_status_by_asset, daily_uptime_by_asset;
 -- 0007's (its columns of presence_dirty went with the table).
 drop function presence_connection_firsts, presence_rollup_reach,
   presence_sessions_since, presence_rollup_assets_since, presence_rollup_lag;
+-- 0008's status change log (its triggers went with asset_state).
+drop table asset_status_changes, asset_status_logged, asset_status_touched;
+drop function asset_status_log_lock_key, asset_status_touch, asset_status_log,
+  asset_status_changes_trim;
 alter table p2 rename to presences;
 alter table presences add primary key (id);
 create index presences_asset_type_time_idx on presences (asset, type, time, id) include (connection_id);
@@ -72,6 +76,7 @@ grep -q "applied 0004_rollup.sql" "$WORK/migrate.log" || fail "0004 not applied"
 grep -q "applied 0005_session_days.sql" "$WORK/migrate.log" || fail "0005 not applied"
 grep -q "applied 0006_asset_order.sql" "$WORK/migrate.log" || fail "0006 not applied"
 grep -q "applied 0007_history.sql" "$WORK/migrate.log" || fail "0007 not applied"
+grep -q "applied 0008_status_changes.sql" "$WORK/migrate.log" || fail "0008 not applied"
 [ "$(sql "select relkind from pg_class where relname = 'presences'")" = p ] || fail "presences is not partitioned"
 [ "$(sql "select count(*) from presences_legacy")" = "$N1" ] || fail "the first $N1 are not in the old table"
 [ "$(sql "select string_agg(partition || ':' || next_offset, ' ' order by partition) from ingest_offsets")" = "$offs" ] ||

@@ -15,3 +15,6 @@ pi_script_test(integration backfill_partitions TIMEOUT 120 FIXTURES pg)
 pi_c_test(integration writer_pool FIXTURES pg TIMEOUT 120)
 # schema/current.sql is the schema migrate leaves (schema/regenerate.sh).
 pi_script_test(integration schema_current TIMEOUT 60 FIXTURES pg)
+pi_script_test(integration status_changes TIMEOUT 120 FIXTURES pg)
+pi_script_test(integration watch_cli TIMEOUT 120 FIXTURES pg)
+pi_script_test(integration watch_pg_restart SERIAL TIMEOUT 120 FIXTURES pg)

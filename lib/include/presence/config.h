@@ -27,6 +27,7 @@ enum {
     PI_CMD_REPLAY = 1 << 3,
     PI_CMD_REPORT = 1 << 4,
     PI_CMD_RETENTION = 1 << 5,
+    PI_CMD_WATCH = 1 << 6,
     PI_CMD_ALL = 0xff
 };
 
@@ -84,6 +85,10 @@ typedef struct pi_config {
     char *report_window;
     char *report_format;
     int64_t report_threshold;
+    /* watch: NULL when not given. */
+    char *watch_after;
+    char *watch_state;
+    char *watch_offline_for;
     /* -X key=value pairs, in order. */
     char **kafka_keys;
     char **kafka_values;

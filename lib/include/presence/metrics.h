@@ -99,6 +99,18 @@ void pi_metrics_set_no_database(pi_metrics *m);
  * Exported as presence_rollup_lag_seconds. NULL m: nothing. */
 void pi_metrics_rollup_lag(pi_metrics *m, double seconds);
 
+/* ---- recording: the rollup thread -------------------------------------- */
+
+/* The fleet's §7 statuses as of the rollup's last catch-up (migration 0008:
+ * asset_status_logged) and the last status change's seq, published as
+ * presence_fleet_assets{state} and presence_fleet_status_changes_total.
+ * Only the instance whose rollup thread holds the fleet lock (rollup.h)
+ * publishes them; published false withdraws them (the families' HELP and
+ * TYPE lines stay, with no sample), so a sum or max over instances counts
+ * the fleet once. */
+void pi_metrics_fleet(pi_metrics *m, bool published, int64_t online,
+                      int64_t offline, int64_t declared, int64_t changes);
+
 /* ---- reading: any thread ----------------------------------------------- */
 
 /* Write the whole exposition (service metrics, then process_*) to out. */

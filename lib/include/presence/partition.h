@@ -8,6 +8,7 @@
  *   SELECT presence_partition_retire(name, cutoff, dry) -- retention, one
  *                                                          partition per
  *                                                          transaction
+ *   SELECT asset_status_changes_trim(cutoff, dry)       -- retention (0008)
  *
  * and read the view presence_partitions. Neither is in the path of a batch:
  * an id with no partition yet lands in presences_default, so a keeper that
@@ -37,7 +38,9 @@ void pi_partkeep_stop(pi_partkeep *k);
  * with presence_partition_retire whether it goes (ids all before
  * now - keep_s and every row's time too), dropping it unless dry_run.
  * Prints one line per partition to out (created / dropped / would drop /
- * kept: reason) and a summary line. A drop that waits for its lock past the
+ * kept: reason), then trims the status change log (migration 0008) at the
+ * same cutoff: "trimmed=N status changes recorded before CUTOFF" (or
+ * would_trim=N), and a summary line. A drop that waits for its lock past the
  * function's lock_timeout is retried (5 attempts). 0, or PI_ESCHEMA,
  * PI_ERETRY (database unreachable), PI_EFATAL with err set. */
 PI_MUST_CHECK int pi_retention_run(const char *conninfo, int64_t keep_s,

@@ -83,6 +83,17 @@ void pi_report_write(FILE *out, pi_report_format fmt, size_t ncols,
                      const char *const *names, const pi_report_col *types,
                      size_t nrows, const char *const *cells);
 
+/* The same rows as lines that can be written as they come (`watch`): CSV
+ * lines (the header first when header is set), JSON lines (one object per
+ * line, no array: a stream for `jq` or a shell loop), or table lines whose
+ * columns are padded to widths[c] (ncols entries, caller-owned, start at 0),
+ * which grow to fit the widest cell seen so far (the header when header is
+ * set). */
+void pi_report_write_lines(FILE *out, pi_report_format fmt, size_t ncols,
+                           const char *const *names, const pi_report_col *types,
+                           size_t nrows, const char *const *cells,
+                           size_t *widths, int header);
+
 /* PostgreSQL's ISO timestamptz text ("2013-06-28 09:46:21.5+02") as RFC 3339
  * ("2013-06-28T09:46:21.5+02:00") into buf (cap ≥ 40). */
 void pi_report_time_text(char *buf, size_t cap, const char *pg);

@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 typedef struct pi_rollup pi_rollup;
-typedef struct pi_metrics pi_metrics;
+typedef struct pi_metrics pi_metrics; /* metrics.h */
 
 /* Start catching up conninfo's rollup (NULL: libpq's PG* environment;
  * copied) every interval_ms (> 0); a call running past timeout_ms is
@@ -29,6 +29,13 @@ typedef struct pi_metrics pi_metrics;
  * (aborts when the thread cannot start). */
 void pi_rollup_start(pi_rollup **out, const char *conninfo, int64_t interval_ms,
                      int64_t timeout_ms);
+
+/* Publish the fleet gauges into m (metrics.h: pi_metrics_fleet) after each
+ * catch-up while this thread's connection holds the fleet lock, a session
+ * advisory lock that one instance at a time holds (tried after each
+ * catch-up; it goes with the connection). m borrowed: stop the thread
+ * before destroying it. */
+void pi_rollup_publish_fleet(pi_rollup *r, pi_metrics *m);
 
 /* Assets recomputed so far (for tests): the sum of what
  * presence_rollup_refresh returned. */
