@@ -71,7 +71,7 @@ PY
     kcat -P -b "$BROKERS" -t live -l "$WORK/sec.jsonl"
     curl -sf --max-time 1 "http://127.0.0.1:$port/metrics" |
       awk '/^presence_rollup_lag_seconds / { print $2 }' >>"$WORK/lag" || true
-    sleep "$(awk -v t0="$t0" -v now="$(date +%s.%N)" 'BEGIN { d = 1 - (now - t0); print d > 0 ? d : 0 }')"
+    sleep "$(awk -v t0="$t0" -v now="$(date +%s.%N)" 'BEGIN { d = 1 - (now - t0); print (d > 0 ? d : 0) }')"
   done
   echo "rate $rate/s: rollup lag max $(sort -n "$WORK/lag" | tail -1) s, median $(median <"$WORK/lag") s over $(wc -l <"$WORK/lag") scrapes;" \
     "pending at the end: $(psql "$PG" -XAtq -c 'select count(*) from presence_dirty') statements"
