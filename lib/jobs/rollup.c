@@ -120,6 +120,11 @@ static void *rollup_main(void *arg)
         int64_t start = pi_mono_ms(), n = 0;
         char why[512];
 
+        /* The lag as the round starts: the age the oldest pending change
+         * reached in this cycle (after the round it is 0 whenever the
+         * catch-up keeps up, which would hide it). */
+        if (conn != NULL)
+            measure_lag(r, conn);
         /* Catch up until nothing is left, for at most one interval. */
         do {
             int64_t deadline = pi_mono_ms() + r->timeout_ms;
@@ -154,8 +159,7 @@ static void *rollup_main(void *arg)
             pi_jobs__fleet_update(&fleet, conn, atomic_load(&r->fleet_metrics),
                                   pi_mono_ms() + r->timeout_ms, &r->quit);
         }
-        if (conn != NULL)
-            measure_lag(r, conn);
+
         /* At most a quarter of the time: after a busy round, a rest three
          * times as long, so that a backfill's catch-up (0005 recomputes an
          * asset's sessions and days) leaves the writers most of the

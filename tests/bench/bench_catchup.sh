@@ -49,9 +49,16 @@ drain() {
   kill -TERM "$RUN_PID"
   wait "$RUN_PID"
   RUN_PID=
+  # Its backends gone and reaped by the postmaster (their CPU moves from
+  # the live children to its cutime/cstime; in between it is in neither).
+  while [ "$(psql "$PG_ADMIN" -XAtq -c "select count(*) from pg_stat_activity where datname = '$name'")" != 0 ]; do
+    sleep 0.2
+  done
+  sleep 1
   c1=$(pg_cpu)
   LEFT=$(psql "$PG" -XAtq -c 'select count(*) from presence_dirty')
   psql "$PG" -XAtq -c 'select presence_rollup_refresh()' >/dev/null
+  sleep 1
   c2=$(pg_cpu)
   DRAIN=$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }')
   FOLD=$(awk -v a="$c1" -v b="$c2" 'BEGIN { printf "%.2f", b - a }')

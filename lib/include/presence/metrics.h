@@ -94,7 +94,7 @@ void pi_metrics_db_probe(pi_metrics *m, bool ok);
  * for one. */
 void pi_metrics_set_no_database(pi_metrics *m);
 
-/* The rollup's lag (the rollup thread, after each round): the age in
+/* The rollup's lag (the rollup thread, as each round starts): the age in
  * seconds of the oldest presence_dirty row, 0 when none is pending.
  * Exported as presence_rollup_lag_seconds. NULL m: nothing. */
 void pi_metrics_rollup_lag(pi_metrics *m, double seconds);

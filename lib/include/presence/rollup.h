@@ -41,9 +41,10 @@ void pi_rollup_publish_fleet(pi_rollup *r, pi_metrics *m);
  * presence_rollup_refresh returned. */
 int64_t pi_rollup_assets(const pi_rollup *r);
 
-/* After each round, measure the rollup's lag (presence_rollup_lag(): the
- * age of the oldest change not caught up with, 0 when none) and give it to
- * m (presence_rollup_lag_seconds); m outlives the thread. */
+/* As each round starts, measure the rollup's lag (presence_rollup_lag():
+ * the age of the oldest change not caught up with, 0 when none; the most
+ * it reached in the cycle) and give it to m (presence_rollup_lag_seconds);
+ * m outlives the thread. */
 void pi_rollup_set_metrics(pi_rollup *r, pi_metrics *m);
 
 /* The lag last measured, in seconds; -1 before the first measurement. */
