@@ -45,6 +45,9 @@ drain() {
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     http=(--http-listen "127.0.0.1:$port")
   fi
+  # Each drain starts from a clean slate: no dirty pages of the one before
+  # left to write.
+  psql "$PG_ADMIN" -XAtq -c "CHECKPOINT" >/dev/null
   s=$(now)
   "$BIN" run --brokers "$BROKERS" --topic bench --group "$name" --pg "$PG" \
     --stats-interval-ms 0 --log-level warn "${http[@]}" 2>"$WORK/$name.log" &
@@ -89,6 +92,9 @@ for r in $(seq "$ROUNDS"); do
   "$BIN" load --pg "$PG_ADMIN dbname=load_$r" "$WORK/in.txt" >/dev/null
   e=$(now)
   load_rate=$(rate "$N" "$s" "$e")
+  # Gone before the drains, so that its autovacuum does not weigh on the
+  # first of them.
+  psql "$PG_ADMIN" -XAtq -c "drop database load_$r" >/dev/null
 
   if [ -n "$METRICS" ] && [ $((r % 2)) -eq 0 ]; then
     drain "$r" "m_$r" on; metrics_rate=$RATE; metrics_hwm=$HWM; metrics_cpu=$CPU
@@ -134,7 +140,6 @@ for r in $(seq "$ROUNDS"); do
   echo "$load_rate" >>"$WORK/load"
   echo "$run_rate" >>"$WORK/run"
   echo "$hwm" >>"$WORK/hwm"
-  psql "$PG_ADMIN" -XAtq -c "drop database load_$r" >/dev/null
 done
 L=$(median <"$WORK/load")
 R=$(median <"$WORK/run")
