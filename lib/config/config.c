@@ -158,6 +158,28 @@ static const pi_opt options[] = {
      PI_CMD_REPORT,
      "report flapping: list assets with this many disconnects in a window "
      "(default: 5)"},
+    {"debounce", NULL, OPT_STR, F(report_debounce), NULL, 0, 0, NULL,
+     PI_CMD_REPORT,
+     "report outages, availability: an outage shorter than this is none "
+     "(0, 30s, 5m; default: 0)"},
+    {"period", NULL, OPT_ENUM, F(report_period), NULL, 0, 0, "day|week|month",
+     PI_CMD_REPORT,
+     "report availability: one row per local day, ISO week or month "
+     "(default: the whole of --since … --until)"},
+    {"fleet", NULL, OPT_FLAG, F(report_fleet), "0", 0, 1, NULL, PI_CMD_REPORT,
+     "report availability: the fleet's summary per period"},
+    {"target", NULL, OPT_STR, F(report_target), NULL, 0, 0, NULL, PI_CMD_REPORT,
+     "report availability --fleet: count the assets below this ratio "
+     "(0 … 1; default: 0.99)"},
+    {"step", NULL, OPT_STR, F(report_step), NULL, 0, 0, NULL, PI_CMD_REPORT,
+     "report fleet: one row this often (default: 1h)"},
+    {"state", NULL, OPT_ENUM, F(report_state), NULL, 0, 0,
+     "online|offline|declared", PI_CMD_REPORT,
+     "report status: only the assets in this state"},
+    {"offline-for", NULL, OPT_STR, F(report_offline_for), NULL, 0, 0, NULL,
+     PI_CMD_REPORT,
+     "report status: only the assets offline since at least this long "
+     "before --until (default: now)"},
     {"format", NULL, OPT_ENUM, F(report_format), NULL, 0, 0, "table|csv|json",
      PI_CMD_REPORT,
      "report: output format (default: table on a terminal, "

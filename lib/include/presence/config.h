@@ -84,6 +84,13 @@ typedef struct pi_config {
     char *report_window;
     char *report_format;
     int64_t report_threshold;
+    char *report_debounce;    /* outages, availability (CONTRACT §8) */
+    char *report_period;      /* availability: day | week | month */
+    int64_t report_fleet;     /* availability: the fleet's summary */
+    char *report_target;      /* availability --fleet */
+    char *report_step;        /* fleet */
+    char *report_state;       /* status: online | offline | declared */
+    char *report_offline_for; /* status */
     /* -X key=value pairs, in order. */
     char **kafka_keys;
     char **kafka_values;
