@@ -350,43 +350,41 @@ BEGIN
     END IF;
     RETURN QUERY
     WITH ev AS (
-        SELECT p.asset, p.time, p.id, p.type, p.connection_id,
+        -- grp: the connects so far; cd: the connects and disconnects so
+        -- far; fd: the time of the first disconnect of the event's
+        -- connection (a window, not a join: one pass, no estimate to miss).
+        SELECT p.asset, p.time, p.id, p.type,
                count(*) FILTER (WHERE p.type = 'connect')
                    OVER (PARTITION BY p.asset ORDER BY p.time, p.id) AS grp,
                count(*) FILTER (WHERE p.type <> 'declare_asset')
-                   OVER (PARTITION BY p.asset ORDER BY p.time, p.id) AS cd
+                   OVER (PARTITION BY p.asset ORDER BY p.time, p.id) AS cd,
+               min(p.time) FILTER (WHERE p.type = 'disconnect')
+                   OVER (PARTITION BY p.asset, p.connection_id) AS fd
         FROM presences p
         WHERE p.asset IS NOT NULL
           AND p.type IN ('connect', 'disconnect', 'declare_asset')
           AND p.time < since + (n - 1) * iv
           AND (assets IS NULL OR p.asset = ANY (assets))
     ), lc AS (
-        -- The connection of the latest connect so far (null before any).
-        SELECT e.asset, e.time, e.id, e.grp, e.cd,
-               CASE WHEN e.grp > 0 THEN first_value(e.connection_id)
+        -- The first disconnect of the latest connect's connection (null
+        -- before any connect, or when it has none).
+        SELECT e.asset, e.time, e.grp, e.cd,
+               CASE WHEN e.grp > 0 THEN first_value(e.fd)
                         OVER (PARTITION BY e.asset, e.grp
-                              ORDER BY e.time, e.id) END AS conn,
+                              ORDER BY e.time, e.id) END AS conn_fd,
                row_number() OVER (PARTITION BY e.asset, e.time
                                   ORDER BY e.id DESC) AS last_at_time
         FROM ev e
-    ), fd AS (
-        -- The first disconnect of each connection.
-        SELECT p.asset, p.connection_id, min(p.time) AS t
-        FROM presences p
-        WHERE p.asset IS NOT NULL AND p.type = 'disconnect'
-          AND p.time < since + (n - 1) * iv
-          AND (assets IS NULL OR p.asset = ANY (assets))
-        GROUP BY p.asset, p.connection_id
     ), st AS (
         SELECT l.asset, l.time,
                lead(l.time) OVER (PARTITION BY l.asset ORDER BY l.time)
                    AS next,
-               CASE WHEN l.conn IS NOT NULL
-                         AND (f.t IS NULL OR f.t > l.time) THEN 'online'
+               CASE WHEN l.grp > 0
+                         AND (l.conn_fd IS NULL OR l.conn_fd > l.time)
+                        THEN 'online'
                     WHEN l.cd > 0 THEN 'offline'
                     ELSE 'declared' END AS state
         FROM lc l
-        LEFT JOIN fd f ON f.asset = l.asset AND f.connection_id = l.conn
         WHERE l.last_at_time = 1
     ), spans AS (
         SELECT t.state,
