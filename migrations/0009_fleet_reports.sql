@@ -24,8 +24,11 @@ UNION ALL
 SELECT * FROM session_rows_for(assets) WHERE assets IS NOT NULL
 $$;
 
--- The outages of the given assets (NULL: every asset), all of them, ended
--- or open (ended_at null), independent of any report window.
+-- The gaps in the online time of the given assets (NULL: every asset) that
+-- have a session or an orphan disconnect, all of them, independent of any
+-- report window: [glo, ghi) (ghi null: to the end of time), and when the
+-- gap holds an outage, its start, its disconnect_reason and its
+-- reconnect_reason (the outage lasts to ghi; open when ghi is null).
 --
 -- An asset's online time is the union of its sessions [start, end): an
 -- open session runs to infinity here (to `until` in the reports, which is
@@ -44,9 +47,10 @@ $$;
 -- no outage. An outage ends where the next island starts, with the reason
 -- of the connect of its earliest session (start, connection_id): the
 -- device's reason.
-CREATE FUNCTION presence_outage_rows(assets text[])
-RETURNS TABLE (asset text, started_at timestamptz, ended_at timestamptz,
-               disconnect_reason text, reconnect_reason text)
+CREATE FUNCTION presence_gaps(assets text[])
+RETURNS TABLE (asset text, glo timestamptz, ghi timestamptz,
+               started_at timestamptz, disconnect_reason text,
+               reconnect_reason text)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
 WITH r AS (
     SELECT * FROM presence_sessions_of(assets)
@@ -103,19 +107,28 @@ WITH r AS (
     WHERE NOT EXISTS (SELECT 1 FROM islands i WHERE i.asset = o.asset)
 )
 SELECT DISTINCT ON (g.asset, g.glo)
-       g.asset,
+       g.asset, g.glo, g.ghi,
        CASE WHEN g.ekind = 'disconnect' THEN g.glo ELSE o.t END,
-       g.ghi,
        CASE WHEN g.ekind = 'disconnect' THEN g.dreason
             ELSE o.disconnect_reason END,
-       g.rreason
+       CASE WHEN g.ekind = 'disconnect' OR o.t IS NOT NULL THEN g.rreason END
 FROM gaps g
 LEFT JOIN orphans o
        ON g.ekind <> 'disconnect' AND o.asset = g.asset AND o.t >= g.glo
       AND (g.ghi IS NULL OR o.t < g.ghi)
 WHERE g.glo < 'infinity'
-  AND (g.ekind = 'disconnect' OR o.t IS NOT NULL)
 ORDER BY g.asset, g.glo, o.t, o.connection_id
+$$;
+
+-- The outages of the given assets (NULL: every asset), all of them, ended
+-- or open (ended_at null): the gaps of presence_gaps that hold one.
+CREATE FUNCTION presence_outage_rows(assets text[])
+RETURNS TABLE (asset text, started_at timestamptz, ended_at timestamptz,
+               disconnect_reason text, reconnect_reason text)
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+SELECT g.asset, g.started_at, g.ghi, g.disconnect_reason, g.reconnect_reason
+FROM presence_gaps(assets) g
+WHERE g.started_at IS NOT NULL
 $$;
 
 -- A debounce must not be negative.
@@ -192,13 +205,16 @@ $$;
 
 -- Availability of the given assets (NULL: every asset) per period (see
 -- presence_periods). For an asset and a period [lo, hi): observed is
--- [greatest(lo, the asset's first event of any type), hi); online the union
--- of its sessions [start, least(end, until)) and of its outages shorter
--- than debounce, within observed; outages the outages of at least debounce
--- that start in [lo, hi); longest_outage_s the longest part of one of them
--- within observed (0: none). Periods with nothing observed are left out.
--- Lengths are summed in microseconds (bigint), as daily_uptime's are, so
--- that with debounce 0 online_s is the sum of daily_uptime's online_s.
+-- [greatest(lo, the asset's first event of any type), hi); online the
+-- union of its sessions [start, least(end, until)) and of its outages
+-- shorter than debounce, within observed: observed less its gaps
+-- (presence_gaps: disjoint, the complement of its sessions' union; all of
+-- observed when it has neither session nor orphan) plus those outages;
+-- outages the outages of at least debounce that start in [lo, hi);
+-- longest_outage_s the longest part of one of them within observed (0:
+-- none). Periods with nothing observed are left out. Lengths are summed in
+-- microseconds (bigint), as daily_uptime's are, so that with debounce 0
+-- online_s is the sum of daily_uptime's online_s.
 CREATE FUNCTION asset_availability_for(assets text[], tz text,
                                        since timestamptz, until timestamptz,
                                        period text, debounce interval)
@@ -217,63 +233,68 @@ BEGIN
         WHERE p.asset IS NOT NULL AND p.time < until
           AND (assets IS NULL OR p.asset = ANY (assets))
         GROUP BY p.asset
-    ), outs AS MATERIALIZED (
-        SELECT o.asset, o.started_at AS a,
-               least(coalesce(o.ended_at, until), until) AS b,
-               coalesce(o.ended_at, until) - o.started_at >= debounce AS counted
-        FROM presence_outage_rows(assets) o
-        WHERE o.started_at < until
-    ), online AS (
-        SELECT u.asset, range_agg(u.r) AS m
-        FROM (
-            SELECT q.asset,
-                   tstzrange(q.connected_at,
-                             greatest(q.connected_at,
-                                      least(coalesce(q.ended_at, until),
-                                            until))) AS r
-            FROM presence_sessions_of(assets) q
-            WHERE q.connected_at IS NOT NULL AND q.connected_at < until
-            UNION ALL
-            SELECT o.asset, tstzrange(o.a, o.b)
-            FROM outs o
-            WHERE NOT o.counted
-        ) u
-        GROUP BY u.asset
     ), observed AS (
         SELECT f.asset, p.period_start, p.lo, p.hi,
-               tstzrange(greatest(p.lo, f.first), p.hi) AS obs
+               greatest(p.lo, f.first) AS a, p.hi AS b
         FROM firsts f
         JOIN periods p ON f.first < p.hi
-    ), outstats AS (
-        -- Per (asset, period): its outages starting in it, and the longest
-        -- part of one within what is observed of it.
-        SELECT b.asset, b.period_start,
-               count(*) FILTER (WHERE o.a >= b.lo) AS n_out,
-               max(date_part('epoch', least(o.b, upper(b.obs))
-                                      - greatest(o.a, lower(b.obs))))
-                   AS longest
-        FROM observed b
-        JOIN outs o ON o.asset = b.asset AND o.counted
-                   AND o.a < upper(b.obs) AND o.b > lower(b.obs)
-        GROUP BY b.asset, b.period_start
+    ), gaps AS (
+        -- Each gap before until: its extent, and whether it is an outage
+        -- that counts (at least debounce: open ones measured to until) or
+        -- one that is online time (shorter).
+        SELECT g.asset, g.glo, least(coalesce(g.ghi, until), until) AS ghi,
+               g.started_at,
+               coalesce(g.ghi, until) - g.started_at >= debounce AS counted
+        FROM presence_gaps(assets) g
+        WHERE g.glo < until
+    ), parts AS (
+        -- Per (asset, period): its gaps' microseconds within observed, the
+        -- short outages' (online), the outages starting in the period, the
+        -- longest part of one within observed.
+        SELECT o.asset, o.period_start,
+               sum(round(date_part('epoch', least(g.ghi, o.b)
+                                            - greatest(g.glo, o.a))
+                         * 1000000))::bigint AS gap_us,
+               coalesce(sum(round(date_part('epoch', least(g.ghi, o.b)
+                                  - greatest(g.started_at, o.a)) * 1000000))
+                            FILTER (WHERE NOT g.counted
+                                      AND g.started_at < o.b
+                                      AND g.ghi > o.a), 0)::bigint AS short_us,
+               count(*) FILTER (WHERE g.counted AND g.started_at >= o.lo
+                                  AND g.started_at < o.hi) AS n_out,
+               coalesce(max(date_part('epoch', least(g.ghi, o.b)
+                                               - greatest(g.started_at, o.a)))
+                            FILTER (WHERE g.counted AND g.started_at < o.b
+                                      AND g.ghi > o.a), 0) AS longest
+        FROM observed o
+        JOIN gaps g ON g.asset = o.asset AND g.glo < o.b AND g.ghi > o.a
+        GROUP BY o.asset, o.period_start
+    ), gap_assets AS (
+        -- Every asset with a session or an orphan has a gap (the one
+        -- before its first session, at least); the others are never online.
+        SELECT DISTINCT g.asset FROM gaps g
     ), lengths AS (
-        SELECT b.asset, b.period_start,
-               round(date_part('epoch', upper(b.obs) - lower(b.obs))
-                     * 1000000)::bigint AS obs_us,
-               coalesce((SELECT sum(round(date_part('epoch',
-                                     upper(x) - lower(x)) * 1000000))
-                         FROM unnest(n.m * tstzmultirange(b.obs)) x),
-                        0)::bigint AS on_us,
+        SELECT o.asset, o.period_start,
+               round(date_part('epoch', o.b - o.a) * 1000000)::bigint
+                   AS obs_us,
+               coalesce(t.gap_us, 0) AS gap_us,
+               coalesce(t.short_us, 0) AS short_us,
                coalesce(t.n_out, 0) AS n_out,
-               coalesce(t.longest, 0) AS longest
-        FROM observed b
-        LEFT JOIN online n ON n.asset = b.asset
-        LEFT JOIN outstats t ON t.asset = b.asset
-                            AND t.period_start = b.period_start
+               coalesce(t.longest, 0) AS longest,
+               x.asset IS NOT NULL AS has_gaps
+        FROM observed o
+        LEFT JOIN parts t ON t.asset = o.asset
+                         AND t.period_start = o.period_start
+        LEFT JOIN gap_assets x ON x.asset = o.asset
     )
     SELECT l.asset, l.period_start, l.obs_us::float8 / 1000000,
-           l.on_us::float8 / 1000000, l.on_us::float8 / l.obs_us,
-           l.n_out, (l.obs_us - l.on_us)::float8 / 1000000,
+           (CASE WHEN l.has_gaps THEN l.obs_us - l.gap_us + l.short_us
+                 ELSE 0 END)::float8 / 1000000,
+           (CASE WHEN l.has_gaps THEN l.obs_us - l.gap_us + l.short_us
+                 ELSE 0 END)::float8 / l.obs_us,
+           l.n_out,
+           (CASE WHEN l.has_gaps THEN l.gap_us - l.short_us
+                 ELSE l.obs_us END)::float8 / 1000000,
            l.longest::float8
     FROM lengths l
     WHERE l.obs_us > 0;
@@ -423,8 +444,18 @@ BEGIN
                    AS failed_connects,
                count(DISTINCT q.asset) FILTER (WHERE q.type = 'disconnect')
                    AS assets_disconnected
-        FROM presences_in(since, until) q
-        WHERE assets IS NULL OR q.asset = ANY (assets)
+        FROM (
+            -- Every asset: the window's partitions (a null asset
+            -- included); given assets: their index ranges.
+            SELECT w.time, w.type, w.asset
+            FROM presences_in(since, until) w
+            WHERE assets IS NULL
+            UNION ALL
+            SELECT w.time, w.type, w.asset
+            FROM presences w
+            WHERE assets IS NOT NULL AND w.asset = ANY (assets)
+              AND w.time >= since AND w.time < until
+        ) q
         GROUP BY 1
     )
     SELECT since + c.k * iv, c.online::bigint, c.offline::bigint,

@@ -33,7 +33,7 @@
 #       all online; November to --until 11-03 00:00 CET: 48 h, online 12 h
 #       = 43 200 s, one open outage of 36 h = 129 600 s.
 set -euo pipefail
-: "${PI_BINARY:?run through ctest}" "${PI_SERVICES:?}" "${PI_SOURCE_DIR:?}"
+: "${PI_BINARY:?run through ctest}" "${PI_SERVICES:?}" "${PI_SOURCE_DIR:?}" "${PI_GEN:?}"
 PG_ADMIN=$(cat "$PI_SERVICES/pg/conninfo")
 DATA=$PI_SOURCE_DIR/tests/integration/data/report_fleet_ops.jsonl
 WORK=$(mktemp -d /tmp/report_fleet_ops.XXXXXX)
@@ -170,6 +170,31 @@ d1|0
 s1|24600
 s2|22800" \
   "select asset, sum(online_s) from asset_availability('UTC', '2026-03-29T00:00:00Z', '2026-03-30T18:00:00Z', 'day') group by asset order by 1"
+
+# The same on a generated fleet (orphans, lost disconnects, late events,
+# flapping, the incidents), by day in UTC and by week in Europe/Paris, with
+# the outages' own account: downtime_s (debounce 0) is at least the
+# outages' time within the periods.
+"$PI_GEN" 20000 --shape fleet --assets 200 --incidents 6 >"$WORK/gen.jsonl"
+PG3=$(newdb gen "$WORK/gen.jsonl")
+for args in "'UTC', '2026-03-20T00:00:00Z', '2026-03-30T00:00:00Z', 'day'" \
+            "'Europe/Paris', '2026-03-16T00:00:00+01:00', '2026-03-30T00:00:00+02:00', 'week'"; do
+  n=$(psql "$PG3" -XAtq -v ON_ERROR_STOP=1 -c "
+    with a as (select asset, sum(online_s) as s from asset_availability($args) group by asset),
+         u as (select asset, sum(online_s) as s from daily_uptime(${args%, *}) group by asset)
+    select count(*) from a full join u using (asset)
+    where round(coalesce(a.s, 0)::numeric, 6) <> round(coalesce(u.s, 0)::numeric, 6)")
+  [ "$n" = 0 ] || fail "generated fleet: availability online_s <> sum(daily_uptime) for $args: $n assets"
+done
+n=$(psql "$PG3" -XAtq -v ON_ERROR_STOP=1 -c "
+  select count(*) from asset_availability('UTC', '2026-03-20', '2026-03-30') a
+  where a.downtime_s + 1e-6 < (select coalesce(sum(date_part('epoch',
+            least(coalesce(o.ended_at, '2026-03-30'), '2026-03-30') - greatest(o.started_at, '2026-03-20'))), 0)
+          from asset_outages('2026-03-20', '2026-03-30') o where o.asset = a.asset)")
+[ "$n" = 0 ] || fail "generated fleet: downtime_s below the outages' time for $n assets"
+[ "$(psql "$PG3" -XAtq -c "select count(*) from asset_outages('2026-03-29', '2026-03-30') where disconnect_reason = 'server_shutdown' and started_at >= '2026-03-29T18:00:00Z' and started_at < '2026-03-29T18:00:01Z'")" -gt 20 ] ||
+  fail "generated fleet: no mass disconnect at the restart"
+echo "ok: generated fleet: online_s = sum(daily_uptime), downtime covers the outages, the restart"
 
 # ---- availability --fleet ----------------------------------------------------
 # Availabilities 0, 0.590833…, 0.75, 0.8, 38/39, 41/42: mean 4.0913828…/6,
