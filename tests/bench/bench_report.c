@@ -1,6 +1,6 @@
 /* bench_report.c -- each connectivity report timed against SELECT count(*)
  *
- * usage: bench_report CONNINFO [ROUNDS]
+ * usage: bench_report CONNINFO [ROUNDS] [FILTER]
  *
  * On a database already holding presences (bench_report.sh loads a
  * generated fleet), times on one connection, warm cache (one round first,
@@ -71,9 +71,11 @@ int main(int argc, char **argv)
     char *rows, *asset, *last;
     int64_t until, day;
     pi_err err;
+    const char *filter = argc > 3 ? argv[3] : "";
 
     if (argc < 2 || rounds < 1 || rounds > MAX_ROUNDS) {
-        fprintf(stderr, "usage: bench_report CONNINFO [ROUNDS 1..50]\n");
+        fprintf(stderr,
+                "usage: bench_report CONNINFO [ROUNDS 1..50] [FILTER]\n");
         return 2;
     }
     if (pi_db_connect(&conn, argv[1], &err)) {
@@ -154,6 +156,8 @@ int main(int argc, char **argv)
         if (r >= 0)
             count_s[r] = now_s() - t0;
         for (size_t i = 0; i < n_cases; i++) {
+            if (strstr(cases[i].name, filter) == NULL)
+                continue;
             t0 = now_s();
             if (pi_report_run(conn, &cases[i].q, PI_REPORT_CSV, devnull,
                               &err)) {
@@ -169,7 +173,11 @@ int main(int argc, char **argv)
     printf("%-36s %10s %8s\n", "what", "median s", "ratio");
     printf("%-36s %10.4f %8s\n", "SELECT count(*) FROM presences", base, "1");
     for (size_t i = 0; i < n_cases; i++) {
-        double m = median(cases[i].secs, rounds);
+        double m;
+
+        if (strstr(cases[i].name, filter) == NULL)
+            continue;
+        m = median(cases[i].secs, rounds);
         printf("%-36s %10.4f %8.4f\n", cases[i].name, m, m / base);
     }
     fclose(devnull);
