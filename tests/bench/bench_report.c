@@ -48,6 +48,24 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* Does name contain one of filter's '|'-separated parts? ("" : yes) */
+static int wanted(const char *name, const char *filter)
+{
+    char part[128];
+
+    if (*filter == '\0')
+        return 1;
+    while (*filter) {
+        size_t n = strcspn(filter, "|");
+
+        snprintf(part, sizeof(part), "%.*s", (int)n, filter);
+        if (n > 0 && strstr(name, part))
+            return 1;
+        filter += n + (filter[n] == '|');
+    }
+    return 0;
+}
+
 static char *one_value(PGconn *conn, const char *sql)
 {
     PGresult *res = PQexec(conn, sql);
@@ -156,7 +174,7 @@ int main(int argc, char **argv)
         if (r >= 0)
             count_s[r] = now_s() - t0;
         for (size_t i = 0; i < n_cases; i++) {
-            if (strstr(cases[i].name, filter) == NULL)
+            if (!wanted(cases[i].name, filter))
                 continue;
             t0 = now_s();
             if (pi_report_run(conn, &cases[i].q, PI_REPORT_CSV, devnull,
@@ -175,7 +193,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < n_cases; i++) {
         double m;
 
-        if (strstr(cases[i].name, filter) == NULL)
+        if (!wanted(cases[i].name, filter))
             continue;
         m = median(cases[i].secs, rounds);
         printf("%-36s %10.4f %8.4f\n", cases[i].name, m, m / base);
