@@ -56,6 +56,8 @@ static int refuse(const pi_config *cfg, pi_report_kind kind, pi_err *err)
         bad = "--period";
     else if (!avail && cfg->report_fleet)
         bad = "--fleet";
+    else if (!avail && cfg->report_target)
+        bad = "--target";
     else if (kind != PI_REPORT_FLEET && cfg->report_step)
         bad = "--step";
     else if (!status && cfg->report_state)

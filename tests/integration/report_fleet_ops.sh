@@ -320,6 +320,10 @@ expect 2 "presence-ingest report: --debounce does not apply to 'report fleet'" \
   fleet --pg "$PG" --debounce 1m
 expect 2 "presence-ingest report: --offline-for does not apply to 'report uptime'" \
   uptime --pg "$PG" --offline-for 1h
+expect 2 "presence-ingest report: --target does not apply to 'report fleet'" \
+  fleet --pg "$PG" --target 0.9
+expect 2 "presence-ingest report: --period does not apply to 'report outages'" \
+  outages --pg "$PG" --period day
 expect 2 "presence-ingest report: --target applies to 'report availability --fleet' only" \
   availability --pg "$PG" --target 0.9
 expect 2 "presence-ingest report: --asset does not apply to 'report availability --fleet'" \
