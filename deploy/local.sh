@@ -5,8 +5,9 @@
 #                                    PostgreSQL and Kafka (the test harness),
 #                                    create schema and topic, feed sample
 #                                    presences and a generated fleet, run the
-#                                    service, show `report status` and
-#                                    `report sessions`
+#                                    service, show `report status`,
+#                                    `report sessions`, `report fleet` and
+#                                    `report availability --fleet`
 #   bash deploy/local.sh down        stop everything and remove the state
 #
 # Run it as root (it installs packages with apt; no sudo needed).
@@ -73,13 +74,16 @@ create_topic() {
 # feed_samples: the two real CloudConnect bodies in deploy/samples (one
 # message value each), then a generated fleet ending now (pi-gen --shape
 # fleet: sessions of realistic lengths, lost disconnects, late events,
-# failed connects, flapping devices), one message value per line, produced
-# with kcat. Sets FED to the number of presences fed.
+# failed connects, flapping devices) with a few incidents (--incidents 6: a
+# server restart 6 hours ago that disconnected every online asset at once
+# with server_shutdown, one asset that flaps, one offline for the last 3
+# days), one message value per line, produced with kcat. Sets FED to the
+# number of presences fed.
 FLEET_EVENTS=${PI_LOCAL_FLEET_EVENTS:-20000}
 FLEET_ASSETS=${PI_LOCAL_FLEET_ASSETS:-200}
 feed_samples() {
     "$GEN" "$FLEET_EVENTS" --shape fleet --assets "$FLEET_ASSETS" --end now \
-        >"$LOCAL/fleet.jsonl"
+        --incidents 6 >"$LOCAL/fleet.jsonl"
     FED=$(($(wc -l <"$LOCAL/fleet.jsonl") + 2))
     cat "$root"/deploy/samples/*.json "$LOCAL/fleet.jsonl" |
         kcat -P -b "$(cat "$LOCAL/kafka/brokers")" -t "$TOPIC"
@@ -107,6 +111,16 @@ show_reports() {
     echo "report reasons --since -1d (top 8):"
     "$BIN" report reasons --pg "$pg" --since -1d --format table >"$out"
     head -n 9 "$out"
+    echo
+    echo "report status --offline-for 2d (the asset that went quiet):"
+    "$BIN" report status --pg "$pg" --offline-for 2d --format table
+    echo
+    echo "report fleet --since -7h --until -5h --step 5m (the server restart 6 h ago):"
+    "$BIN" report fleet --pg "$pg" --since -7h --until -5h --step 5m --format table
+    echo
+    echo "report availability --fleet --since -7d --period day:"
+    "$BIN" report availability --fleet --pg "$pg" --since -7d --period day \
+        --format table
 }
 
 # run_service: `presence-ingest run` in the background, detached (setsid) so

@@ -1,5 +1,7 @@
-/* report.c -- `presence-ingest report KIND`: connectivity reports (§7) */
+/* report.c -- `presence-ingest report KIND`: connectivity reports (§7, §8) */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -10,7 +12,12 @@
 #include "presence/report.h"
 #include "presence/times.h"
 
-#define USAGE "report status|sessions|uptime|reasons|flapping"
+#define USAGE                                                                  \
+    "report status|sessions|uptime|reasons|flapping|outages|availability|"     \
+    "fleet"
+
+/* The most rows `report fleet` prints (CONTRACT §8: a longer --step). */
+#define FLEET_MAX_ROWS 100000
 
 /* Until minus this when --since is not given. */
 #define DEFAULT_SPAN_US (INT64_C(7) * 86400 * 1000000)
@@ -26,22 +33,140 @@ static int64_t now_us(void)
 /* An option given that the kind has no use for is a mistake, not a no-op. */
 static int refuse(const pi_config *cfg, pi_report_kind kind, pi_err *err)
 {
-    static const char *const kinds[] = {"status", "sessions", "uptime",
-                                        "reasons", "flapping"};
+    static const char *const kinds[] = {"status",       "sessions", "uptime",
+                                        "reasons",      "flapping", "outages",
+                                        "availability", "fleet"};
+    int status = kind == PI_REPORT_STATUS;
+    int avail = kind == PI_REPORT_AVAILABILITY;
     const char *bad = NULL;
 
-    if (kind == PI_REPORT_STATUS && (cfg->report_since || cfg->report_until))
-        bad = cfg->report_since ? "--since" : "--until";
+    if (status && cfg->report_since)
+        bad = "--since";
+    else if (status && cfg->report_until && !cfg->offline_for)
+        bad = "--until";
     else if (kind == PI_REPORT_REASONS && cfg->report_asset)
         bad = "--asset";
     else if (kind != PI_REPORT_FLAPPING && cfg->report_window)
         bad = "--window";
     else if (kind != PI_REPORT_FLAPPING && cfg->report_threshold)
         bad = "--threshold";
-    if (bad == NULL)
+    else if (kind != PI_REPORT_OUTAGES && !avail && cfg->report_debounce)
+        bad = "--debounce";
+    else if (!avail && cfg->report_period)
+        bad = "--period";
+    else if (!avail && cfg->report_fleet)
+        bad = "--fleet";
+    else if (!avail && cfg->report_target)
+        bad = "--target";
+    else if (kind != PI_REPORT_FLEET && cfg->report_step)
+        bad = "--step";
+    else if (!status && cfg->state)
+        bad = "--state";
+    else if (!status && cfg->offline_for)
+        bad = "--offline-for";
+    if (bad)
+        return pi_err_set(err, PI_EINVAL, "%s does not apply to 'report %s'",
+                          bad, kinds[kind]);
+    if (avail && cfg->report_target && !cfg->report_fleet)
+        return pi_err_set(err, PI_EINVAL,
+                          "--target applies to 'report availability --fleet' "
+                          "only");
+    if (avail && cfg->report_fleet && cfg->report_asset)
+        return pi_err_set(err, PI_EINVAL,
+                          "--asset does not apply to 'report availability "
+                          "--fleet'");
+    if (cfg->offline_for && cfg->state &&
+        strcmp(cfg->state, "offline") != 0)
+        return pi_err_set(err, PI_EINVAL,
+                          "--offline-for keeps offline assets only: --state "
+                          "%s contradicts it",
+                          cfg->state);
+    return 0;
+}
+
+/* --debounce: 0, or a duration (30s, 5m). */
+static int debounce_parse(int64_t *out_s, const char *s, pi_err *err)
+{
+    size_t zeros = strspn(s, "0");
+
+    if (zeros > 0 && (s[zeros] == '\0' ||
+                      (strchr("smhd", s[zeros]) && s[zeros + 1] == '\0'))) {
+        *out_s = 0;
         return 0;
-    return pi_err_set(err, PI_EINVAL, "%s does not apply to 'report %s'", bad,
-                      kinds[kind]);
+    }
+    if (pi_duration_parse(out_s, "--debounce", s, err))
+        return pi_err_set(err, PI_EINVAL,
+                          "--debounce must be a duration of zero or more (0, "
+                          "30s, 5m, 1h), got '%s'",
+                          s);
+    return 0;
+}
+
+/* --target: a ratio in [0, 1]. */
+static int target_parse(double *out, const char *s, pi_err *err)
+{
+    char *end;
+    double v;
+
+    errno = 0;
+    v = strtod(s, &end);
+    if (end == s || *end != '\0' || errno != 0 || !(v >= 0 && v <= 1))
+        return pi_err_set(err, PI_EINVAL,
+                          "--target must be a ratio from 0 to 1 (0.99), got "
+                          "'%s'",
+                          s);
+    *out = v;
+    return 0;
+}
+
+/* The §8 options → q. */
+static int build_fleet_options(pi_report_query *q, const pi_config *cfg,
+                               pi_err *err)
+{
+    int rc;
+
+    q->period = cfg->report_period;
+    q->fleet = cfg->report_fleet != 0;
+    q->state = cfg->state;
+    q->debounce_s = 0;
+    if (cfg->report_debounce) {
+        rc = debounce_parse(&q->debounce_s, cfg->report_debounce, err);
+        if (rc)
+            return rc;
+    }
+    q->target = 0.99;
+    if (cfg->report_target) {
+        rc = target_parse(&q->target, cfg->report_target, err);
+        if (rc)
+            return rc;
+    }
+    q->offline_for_s = -1;
+    if (cfg->offline_for) {
+        rc = pi_duration_parse(&q->offline_for_s, "--offline-for",
+                               cfg->offline_for, err);
+        if (rc)
+            return rc;
+    }
+    q->step_s = 3600;
+    if (cfg->report_step) {
+        rc = pi_duration_parse(&q->step_s, "--step", cfg->report_step, err);
+        if (rc)
+            return rc;
+    }
+    if (q->kind == PI_REPORT_FLEET) {
+        int64_t span_us = q->until_us - q->since_us;
+        int64_t step_us = q->step_s * 1000000;
+        int64_t rows = span_us / step_us + (span_us % step_us != 0);
+
+        if (rows > FLEET_MAX_ROWS)
+            return pi_err_set(err, PI_EINVAL,
+                              "--step %s gives %lld rows from --since to "
+                              "--until, more than %d: take a longer step or "
+                              "a shorter span",
+                              cfg->report_step ? cfg->report_step : "1h",
+                              (long long)rows, FLEET_MAX_ROWS);
+    }
+    return 0;
 }
 
 /* Options → query and format; PI_EINVAL with the one-line message. */
@@ -59,7 +184,7 @@ static int build_query(pi_report_query *q, pi_report_format *fmt,
     if (pi_report_kind_parse(cfg->args[0], &q->kind))
         return pi_err_set(err, PI_EINVAL,
                           "unknown report '%s' (status, sessions, uptime, "
-                          "reasons, flapping)",
+                          "reasons, flapping, outages, availability, fleet)",
                           cfg->args[0]);
     rc = refuse(cfg, q->kind, err);
     if (rc)
@@ -90,6 +215,9 @@ static int build_query(pi_report_query *q, pi_report_format *fmt,
             return rc;
     }
     q->threshold = cfg->report_threshold ? cfg->report_threshold : 5;
+    rc = build_fleet_options(q, cfg, err);
+    if (rc)
+        return rc;
     if (cfg->report_format)
         return pi_report_format_parse(cfg->report_format, fmt);
     *fmt = isatty(STDOUT_FILENO) ? PI_REPORT_TABLE : PI_REPORT_CSV;

@@ -25,7 +25,7 @@ static int build_opts(pi_watch_opts *o, const pi_config *cfg, pi_err *err)
 {
     o->conninfo = cfg->pg;
     o->after = -1;
-    o->state = cfg->watch_state;
+    o->state = cfg->state;
     o->asset = cfg->report_asset;
     o->tz = cfg->report_tz;
     if (cfg->n_args > 0)
@@ -43,10 +43,10 @@ static int build_opts(pi_watch_opts *o, const pi_config *cfg, pi_err *err)
                               "0 or more)",
                               s);
     }
-    if (cfg->watch_offline_for) {
+    if (cfg->offline_for) {
         int64_t secs;
         int rc = pi_duration_parse(&secs, "--offline-for",
-                                   cfg->watch_offline_for, err);
+                                   cfg->offline_for, err);
         if (rc)
             return rc;
         o->offline_for_ms = secs * 1000;

@@ -144,6 +144,31 @@ static const pi_opt options[] = {
      PI_CMD_REPORT,
      "report flapping: list assets with this many disconnects in a window "
      "(default: 5)"},
+    {"debounce", NULL, OPT_STR, F(report_debounce), NULL, 0, 0, NULL,
+     PI_CMD_REPORT,
+     "report outages, availability: an outage shorter than this is none "
+     "(0, 30s, 5m; default: 0)"},
+    {"period", NULL, OPT_ENUM, F(report_period), NULL, 0, 0, "day|week|month",
+     PI_CMD_REPORT,
+     "report availability: one row per local day, ISO week or month "
+     "(default: the whole of --since … --until)"},
+    {"fleet", NULL, OPT_FLAG, F(report_fleet), "0", 0, 1, NULL, PI_CMD_REPORT,
+     "report availability: the fleet's summary per period"},
+    {"target", NULL, OPT_STR, F(report_target), NULL, 0, 0, NULL, PI_CMD_REPORT,
+     "report availability --fleet: count the assets below this ratio "
+     "(0 … 1; default: 0.99)"},
+    {"step", NULL, OPT_STR, F(report_step), NULL, 0, 0, NULL, PI_CMD_REPORT,
+     "report fleet: one row this often (default: 1h)"},
+    {"state", NULL, OPT_ENUM, F(state), NULL, 0, 0, "online|offline|declared",
+     PI_CMD_REPORT | PI_CMD_WATCH,
+     "report status: only the assets in this state; watch: only the "
+     "changes to it"},
+    {"offline-for", NULL, OPT_STR, F(offline_for), NULL, 0, 0, NULL,
+     PI_CMD_REPORT | PI_CMD_WATCH,
+     "report status: only the assets offline since at least this long "
+     "before --until (default: now); watch: print a change to offline only "
+     "once the asset has been offline this long, 90s, 15m, 1h (a reconnect "
+     "before cancels both)"},
     {"format", NULL, OPT_ENUM, F(report_format), NULL, 0, 0, "table|csv|json",
      PI_CMD_REPORT | PI_CMD_WATCH,
      "report, watch: output format (default: table on a terminal, "
@@ -151,13 +176,6 @@ static const pi_opt options[] = {
     {"after", NULL, OPT_STR, F(watch_after), NULL, 0, 0, NULL, PI_CMD_WATCH,
      "watch: print the changes after this sequence number, 0 for all that "
      "are kept (default: from now on)"},
-    {"state", NULL, OPT_ENUM, F(watch_state), NULL, 0, 0,
-     "online|offline|declared", PI_CMD_WATCH,
-     "watch: print only the changes to this state"},
-    {"offline-for", NULL, OPT_STR, F(watch_offline_for), NULL, 0, 0, NULL,
-     PI_CMD_WATCH,
-     "watch: print a change to offline only once the asset has been "
-     "offline this long, 90s, 15m, 1h (a reconnect before cancels both)"},
     {"log-level", "PRESENCE_LOG_LEVEL", OPT_ENUM, F(log_level), "info", 0, 0,
      "debug|info|warn|error", PI_CMD_ALL, "log threshold"},
     {"log-format", "PRESENCE_LOG_FORMAT", OPT_ENUM, F(log_format), "logfmt", 0,

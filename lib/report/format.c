@@ -9,8 +9,9 @@
 #include "presence/decode.h"
 #include "presence/mem.h"
 
-static const char *const kind_names[] = {"status", "sessions", "uptime",
-                                         "reasons", "flapping"};
+static const char *const kind_names[] = {"status",       "sessions", "uptime",
+                                         "reasons",      "flapping", "outages",
+                                         "availability", "fleet"};
 
 int pi_report_kind_parse(const char *s, pi_report_kind *out)
 {
@@ -191,6 +192,47 @@ static char *hours_strip(const char *v)
     return out;
 }
 
+/* Columns drawn for people only, left out of CSV and JSON. */
+static int table_only(pi_report_col type)
+{
+    return type == PI_COL_HOURS || type == PI_COL_SPARK || type == PI_COL_MARK;
+}
+
+/* Numbers, aligned to the right in the table. */
+static int numeric(pi_report_col type)
+{
+    return type == PI_COL_NUM || type == PI_COL_SECONDS || type == PI_COL_RATIO;
+}
+
+/* The bar of value v over the column's largest, max: up to SPARK_CELLS
+ * cells, in eighths of a cell ("" when v ≤ 0; at least an eighth when v >
+ * 0, so that a small count still shows). malloc'ed. */
+#define SPARK_CELLS 20
+
+static char *spark_bar(const char *v, double max)
+{
+    static const char *const eighths[] = {"",       "\u258f", "\u258e",
+                                          "\u258d", "\u258c", "\u258b",
+                                          "\u258a", "\u2589"};
+    double x = v ? strtod(v, NULL) : 0;
+    long n = 0;
+    char *out = pi_malloc(SPARK_CELLS * 3 + 4), *p = out;
+
+    if (x > 0 && max > 0) {
+        n = (long)(x / max * SPARK_CELLS * 8 + 0.5);
+        if (n < 1)
+            n = 1;
+    }
+    for (long i = 0; i < n / 8; i++) {
+        memcpy(p, "\u2588", 3);
+        p += 3;
+    }
+    memcpy(p, eighths[n % 8], strlen(eighths[n % 8]));
+    p += strlen(eighths[n % 8]);
+    *p = '\0';
+    return out;
+}
+
 /* Display width of UTF-8 text: one column per code point. */
 static size_t width(const char *s)
 {
@@ -236,7 +278,7 @@ static void write_csv_line(outbuf *o, size_t ncols, const char *const *names,
         const char *t;
         size_t n;
 
-        if (types[c] == PI_COL_HOURS)
+        if (table_only(types[c]))
             continue;
         if (!first)
             out_chr(o, ',');
@@ -307,7 +349,7 @@ static void write_json_object(outbuf *o, size_t ncols, const char *const *names,
         const char *v = row[c], *t;
         size_t n;
 
-        if (types[c] == PI_COL_HOURS)
+        if (table_only(types[c]))
             continue;
         if (!first)
             out_chr(o, ',');
@@ -317,7 +359,7 @@ static void write_json_object(outbuf *o, size_t ncols, const char *const *names,
         t = cell_text(buf, sizeof(buf), types[c], v, &n);
         if (v == NULL)
             out_put(o, "null", 4);
-        else if (types[c] == PI_COL_NUM || types[c] == PI_COL_BOOL)
+        else if (numeric(types[c]) || types[c] == PI_COL_BOOL)
             out_put(o, t, n);
         else
             write_json_string(o, t, n);
@@ -350,19 +392,29 @@ static void write_table(outbuf *o, size_t ncols, const char *const *names,
 {
     char **text = pi_calloc(nrows * ncols + 1, sizeof(char *));
     size_t *w = pi_calloc(ncols + 1, sizeof(size_t));
+    double *max = pi_calloc(ncols + 1, sizeof(double));
     char buf[64];
 
-    for (size_t c = 0; c < ncols; c++)
+    for (size_t c = 0; c < ncols; c++) {
         w[c] = width(names[c]);
+        for (size_t r = 0; types[c] == PI_COL_SPARK && r < nrows; r++) {
+            const char *v = cells[r * ncols + c];
+            if (v && strtod(v, NULL) > max[c])
+                max[c] = strtod(v, NULL);
+        }
+    }
     for (size_t r = 0; r < nrows; r++) {
         for (size_t c = 0; c < ncols; c++) {
             const char *v = cells[r * ncols + c];
             size_t i = r * ncols + c, n;
 
-            text[i] =
-                types[c] == PI_COL_HOURS
-                    ? hours_strip(v)
-                    : pi_strdup(cell_text(buf, sizeof(buf), types[c], v, &n));
+            if (table_only(types[c]))
+                text[i] = hours_strip(v);
+            else if (types[c] == PI_COL_SPARK)
+                text[i] = spark_bar(v, max[c]);
+            else
+                text[i] =
+                    pi_strdup(cell_text(buf, sizeof(buf), types[c], v, &n));
             if (width(text[i]) > w[c])
                 w[c] = width(text[i]);
         }
@@ -371,7 +423,7 @@ static void write_table(outbuf *o, size_t ncols, const char *const *names,
         for (size_t c = 0; c < ncols; c++) {
             const char *s = r == 0 ? names[c] : text[(r - 1) * ncols + c];
             size_t gap = w[c] - width(s);
-            int right = types[c] == PI_COL_NUM;
+            int right = numeric(types[c]);
 
             if (c > 0)
                 out_put(o, "  ", 2);
@@ -387,6 +439,7 @@ static void write_table(outbuf *o, size_t ncols, const char *const *names,
         free(text[i]);
     free(text);
     free(w);
+    free(max);
 }
 
 void pi_report_write(FILE *out, pi_report_format fmt, size_t ncols,
@@ -425,7 +478,7 @@ static void write_table_line(outbuf *o, size_t ncols, const char *const *names,
         size_t n, w;
         int right = types[c] == PI_COL_NUM;
 
-        if (types[c] == PI_COL_HOURS)
+        if (table_only(types[c]))
             continue;
         if (row != NULL)
             t = cell_text(buf, sizeof(buf), types[c], row[c], &n);

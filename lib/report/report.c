@@ -1,4 +1,5 @@
-/* report.c -- one connectivity report: its SQL call, then the formatter */
+/* report.c -- one connectivity or fleet report: its SQL call, then the
+ * formatter */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,9 +11,10 @@
 #include "presence/report.h"
 
 /* One kind: the SELECT (parameters $1 since, $2 until, $3 tz, $4 window in
- * seconds, $5 threshold, $6 asset; each kind uses some of them), and its §7
- * columns. The definitions are the database's; only the column list and
- * order are here. */
+ * seconds, $5 threshold, $6 asset, $7 debounce in seconds, $8 period, $9
+ * target, $10 step in seconds, $11 state, $12 offline-for in seconds (NULL:
+ * no filter); each kind uses some of them), and its §7 or §8 columns. The
+ * definitions are the database's; only the column list and order are here. */
 typedef struct report_sql {
     const char *select;     /* every asset: SELECT … FROM … */
     const char *select_one; /* --asset ($6); NULL: select WHERE asset = $6 */
@@ -29,12 +31,17 @@ typedef struct report_sql {
  * writer changed since (0006). One asset: its rows in presences, whatever
  * the rollup's lag (three index probes). Sorted here, byte-wise like
  * COLLATE "C" (asset is unique): one comparison a row when they came in
- * order. */
+ * order. --state and --offline-for (§8) filter the rows as they come. */
+#define STATUS_FILTER                                                          \
+    " WHERE ($11::text IS NULL OR state = $11)"                                \
+    " AND ($12::int8 IS NULL OR (state = 'offline'"                            \
+    " AND since <= $2 - make_interval(secs => $12)))"
+
 static const report_sql status_sql = {
     "SELECT asset, state, since, reason, connection_id "
-    "FROM asset_status_by_asset()",
+    "FROM asset_status_by_asset()" STATUS_FILTER,
     "SELECT asset, state, since, reason, connection_id "
-    "FROM asset_status_of($6)",
+    "FROM asset_status_of($6)" STATUS_FILTER,
     "",
     1,
     1,
@@ -108,19 +115,129 @@ static const report_sql flapping_sql = {
     {"asset", "disconnects", "window_start", "window_end"},
     {PI_COL_TEXT, PI_COL_NUM, PI_COL_TIME, PI_COL_TIME}};
 
-static const report_sql *sql_of(pi_report_kind kind, pi_report_format fmt)
+/* CONTRACT §8. Outages of every asset, or (--asset) of one: the _for
+ * variant reads that asset's sessions only. */
+static const report_sql outages_sql = {
+    "SELECT asset, started_at, ended_at, duration_s, disconnect_reason, "
+    "reconnect_reason "
+    "FROM asset_outages($1, $2, make_interval(secs => $7))",
+    "SELECT asset, started_at, ended_at, duration_s, disconnect_reason, "
+    "reconnect_reason "
+    "FROM asset_outages_for(ARRAY[$6], $1, $2, make_interval(secs => $7))",
+    " ORDER BY asset COLLATE \"C\", started_at",
+    0,
+    0,
+    6,
+    {"asset", "started_at", "ended_at", "duration_s", "disconnect_reason",
+     "reconnect_reason"},
+    {PI_COL_TEXT, PI_COL_TIME, PI_COL_TIME, PI_COL_SECONDS, PI_COL_TEXT,
+     PI_COL_TEXT}};
+
+static const report_sql availability_sql = {
+    "SELECT asset, period_start, observed_s, online_s, availability, "
+    "outages, downtime_s, longest_outage_s "
+    "FROM asset_availability($3, $1, $2, $8, make_interval(secs => $7))",
+    "SELECT asset, period_start, observed_s, online_s, availability, "
+    "outages, downtime_s, longest_outage_s "
+    "FROM asset_availability_for(ARRAY[$6], $3, $1, $2, $8, "
+    "make_interval(secs => $7))",
+    " ORDER BY asset COLLATE \"C\", period_start",
+    0,
+    0,
+    8,
+    {"asset", "period_start", "observed_s", "online_s", "availability",
+     "outages", "downtime_s", "longest_outage_s"},
+    {PI_COL_TEXT, PI_COL_TIME, PI_COL_SECONDS, PI_COL_SECONDS, PI_COL_RATIO,
+     PI_COL_NUM, PI_COL_SECONDS, PI_COL_SECONDS}};
+
+#define FLEET_AVAILABILITY_SELECT                                              \
+    "SELECT period_start, assets, mean, p50, p05, below_target"
+#define FLEET_AVAILABILITY_FROM                                                \
+    " FROM fleet_availability($3, $1, $2, $8, make_interval(secs => $7), "     \
+    "$9)"
+
+static const report_sql fleet_availability_sql = {
+    FLEET_AVAILABILITY_SELECT FLEET_AVAILABILITY_FROM,
+    NULL,
+    " ORDER BY period_start",
+    0,
+    0,
+    6,
+    {"period_start", "assets", "mean", "p50", "p05", "below_target"},
+    {PI_COL_TIME, PI_COL_NUM, PI_COL_RATIO, PI_COL_RATIO, PI_COL_RATIO,
+     PI_COL_NUM}};
+
+/* The table format's: a period whose mean is below the target is marked. */
+static const report_sql fleet_availability_mark_sql = {
+    FLEET_AVAILABILITY_SELECT
+    ", CASE WHEN mean < $9 THEN 'below' END" FLEET_AVAILABILITY_FROM,
+    NULL,
+    " ORDER BY period_start",
+    0,
+    0,
+    7,
+    {"period_start", "assets", "mean", "p50", "p05", "below_target", "target"},
+    {PI_COL_TIME, PI_COL_NUM, PI_COL_RATIO, PI_COL_RATIO, PI_COL_RATIO,
+     PI_COL_NUM, PI_COL_MARK}};
+
+static const report_sql fleet_sql = {
+    "SELECT time, online, offline, declared, connects, disconnects, "
+    "failed_connects, assets_disconnected "
+    "FROM fleet_timeline(make_interval(secs => $10), $1, $2)",
+    "SELECT time, online, offline, declared, connects, disconnects, "
+    "failed_connects, assets_disconnected "
+    "FROM fleet_timeline_for(ARRAY[$6], make_interval(secs => $10), $1, $2)",
+    " ORDER BY time",
+    0,
+    0,
+    8,
+    {"time", "online", "offline", "declared", "connects", "disconnects",
+     "failed_connects", "assets_disconnected"},
+    {PI_COL_TIME, PI_COL_NUM, PI_COL_NUM, PI_COL_NUM, PI_COL_NUM, PI_COL_NUM,
+     PI_COL_NUM, PI_COL_NUM}};
+
+/* The table format's: the online count drawn beside the numbers, so that a
+ * mass disconnect shows at a glance. */
+static const report_sql fleet_spark_sql = {
+    "SELECT time, online, online, offline, declared, connects, disconnects, "
+    "failed_connects, assets_disconnected "
+    "FROM fleet_timeline(make_interval(secs => $10), $1, $2)",
+    "SELECT time, online, online, offline, declared, connects, disconnects, "
+    "failed_connects, assets_disconnected "
+    "FROM fleet_timeline_for(ARRAY[$6], make_interval(secs => $10), $1, $2)",
+    " ORDER BY time",
+    0,
+    0,
+    9,
+    {"time", "online", "", "offline", "declared", "connects", "disconnects",
+     "failed_connects", "assets_disconnected"},
+    {PI_COL_TIME, PI_COL_NUM, PI_COL_SPARK, PI_COL_NUM, PI_COL_NUM, PI_COL_NUM,
+     PI_COL_NUM, PI_COL_NUM, PI_COL_NUM}};
+
+static const report_sql *sql_of(const pi_report_query *q, pi_report_format fmt)
 {
-    switch (kind) {
+    int table = fmt == PI_REPORT_TABLE;
+
+    switch (q->kind) {
     case PI_REPORT_STATUS:
         return &status_sql;
     case PI_REPORT_SESSIONS:
         return &sessions_sql;
     case PI_REPORT_UPTIME:
-        return fmt == PI_REPORT_TABLE ? &uptime_strip_sql : &uptime_sql;
+        return table ? &uptime_strip_sql : &uptime_sql;
     case PI_REPORT_REASONS:
         return &reasons_sql;
     case PI_REPORT_FLAPPING:
         return &flapping_sql;
+    case PI_REPORT_OUTAGES:
+        return &outages_sql;
+    case PI_REPORT_AVAILABILITY:
+        if (q->fleet)
+            return table ? &fleet_availability_mark_sql
+                         : &fleet_availability_sql;
+        return &availability_sql;
+    case PI_REPORT_FLEET:
+        return table ? &fleet_spark_sql : &fleet_sql;
     }
     return NULL;
 }
@@ -235,12 +352,14 @@ int pi_report_rollup_lag(double *out, int64_t *pending, PGconn *conn,
 int pi_report_run(PGconn *conn, const pi_report_query *q, pi_report_format fmt,
                   FILE *out, pi_err *err)
 {
-    const report_sql *s = sql_of(q->kind, fmt);
-    char since[64], until[64], window[24], threshold[24], *sql;
-    const char *params[6];
-    /* timestamptz, timestamptz, text, int8, int8, text: typed, so that a
-     * kind need not use them all. */
-    static const Oid param_types[6] = {1184, 1184, 25, 20, 20, 25};
+    const report_sql *s = sql_of(q, fmt);
+    char since[64], until[64], window[24], threshold[24], debounce[24];
+    char target[32], step[24], offline_for[24], *sql;
+    const char *params[12];
+    /* timestamptz, timestamptz, text, int8, int8, text, int8, text, float8,
+     * int8, text, int8: typed, so that a kind need not use them all. */
+    static const Oid param_types[12] = {1184, 1184, 25,  20, 20, 25,
+                                        20,   25,   701, 20, 25, 20};
     const char **cells = NULL;
     row_key *order = NULL;
     PGresult *res = NULL;
@@ -260,6 +379,16 @@ int pi_report_run(PGconn *conn, const pi_report_query *q, pi_report_format fmt,
     params[3] = window;
     params[4] = threshold;
     params[5] = q->asset;
+    snprintf(debounce, sizeof(debounce), "%" PRId64, q->debounce_s);
+    snprintf(target, sizeof(target), "%.17g", q->target);
+    snprintf(step, sizeof(step), "%" PRId64, q->step_s);
+    snprintf(offline_for, sizeof(offline_for), "%" PRId64, q->offline_for_s);
+    params[6] = debounce;
+    params[7] = q->period;
+    params[8] = target;
+    params[9] = step;
+    params[10] = q->state;
+    params[11] = q->offline_for_s >= 0 ? offline_for : NULL;
 
     /* The asset filter is a parameter; PostgreSQL pushes it down to the
      * index scans through the inlined SQL functions. */
@@ -275,7 +404,7 @@ int pi_report_run(PGconn *conn, const pi_report_query *q, pi_report_format fmt,
     }
     if (s->catch_up && q->asset == NULL)
         catch_up(conn);
-    res = PQexecParams(conn, sql, 6, param_types, params, NULL, NULL, 0);
+    res = PQexecParams(conn, sql, 12, param_types, params, NULL, NULL, 0);
     free(sql);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         /* 42883 undefined function, 42P01 undefined table: 0002 missing. */

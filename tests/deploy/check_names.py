@@ -83,13 +83,16 @@ for want in ("presence_ingest_presences_total", "presence_ingest_rejects_total",
     if want not in used:
         errors.append(f"the dashboard does not show {want}")
 alltext = "\n".join(sql)
-for obj in ("asset_status", "connectivity_sessions", "reason_counts("):
+for obj in ("asset_status", "connectivity_sessions", "reason_counts(",
+            "fleet_timeline(", "asset_availability("):
     if obj not in alltext:
         errors.append(f"no PostgreSQL panel reads {obj}")
 for q in sql:
     for table in re.findall(r"\bFROM\s+([a-z_]+)", q, re.I):
         if table not in ("asset_status", "connectivity_sessions",
-                         "reason_counts", "presences", "presence_rejects"):
+                         "reason_counts", "presences", "presence_rejects",
+                         "fleet_timeline", "asset_availability",
+                         "asset_outages", "fleet_availability"):
             errors.append(f"SQL panel reads {table}, not a CONTRACT name")
 if errors:
     sys.exit("\n".join(errors))

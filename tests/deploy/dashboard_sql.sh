@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The dashboard's PostgreSQL panels run against the real schema (CONTRACT §7
-# views and functions, from migrations/), with Grafana's time macros
+# and §8 views and functions, from migrations/), with Grafana's time macros
 # replaced by the last 6 hours, and give the expected figures for the
 # compose demo's messages (deploy/samples/feed.sh) loaded with `load`.
 set -euo pipefail
@@ -33,8 +33,8 @@ for p in dash["panels"]:
         n += 1
         open(f"{sys.argv[2]}/q{n}.sql", "w").write(q + "\n")
         open(f"{sys.argv[2]}/q{n}.title", "w").write(p["title"])
-if n != 3:
-    sys.exit(f"expected 3 SQL panels, found {n}")
+if n != 5:
+    sys.exit(f"expected 5 SQL panels, found {n}")
 PY
 for q in "$WORK"/q*.sql; do
   title=$(cat "${q%.sql}.title")
@@ -49,6 +49,25 @@ for q in "$WORK"/q*.sql; do
       [ "$total" = 10 ] || { echo "sessions in 6 h: $total, want 10" >&2; exit 1; } ;;
     "Top disconnect reasons")
       [ "$out" = "closed_by_device 10" ] || { echo "reasons: $out" >&2; exit 1; } ;;
+    "Fleet over time")
+      # time online offline declared disconnects, one row a step: at the
+      # first step (6 h ago) only the sample asset (connected in 2016) is
+      # online; over the range, the ten assets' ten disconnects.
+      first=$(echo "$out" | head -n 1 | cut -d' ' -f3-5)
+      [ "$first" = "1 0 0" ] || { echo "fleet 6 h ago: $first, want 1 0 0" >&2; exit 1; }
+      total=$(echo "$out" | awk '{ s += $NF } END { print s + 0 }')
+      [ "$total" = 10 ] || { echo "disconnects in 6 h: $total, want 10" >&2; exit 1; } ;;
+    "Least available assets")
+      # asset availability outages downtime_s longest_outage_s: the ten
+      # assets first (connected 30 s, then one outage to the end), the
+      # oldest first; the sample asset, online all along, last.
+      [ "$(echo "$out" | wc -l)" = 11 ] || { echo "availability rows: $out" >&2; exit 1; }
+      [ "$(echo "$out" | tail -n 1)" = "356156060353505 1 0 0 0" ] ||
+        { echo "availability, last: $(echo "$out" | tail -n 1)" >&2; exit 1; }
+      [ "$(echo "$out" | head -n 1 | cut -d' ' -f1)" = 356156060350000 ] ||
+        { echo "availability, first: $(echo "$out" | head -n 1)" >&2; exit 1; }
+      bad=$(echo "$out" | head -n 10 | awk '$3 != 1 || $4 != $5 || $2 >= 1')
+      [ -z "$bad" ] || { echo "availability: $bad" >&2; exit 1; } ;;
     *) echo "unknown panel $title" >&2; exit 1 ;;
   esac
 done

@@ -101,6 +101,13 @@ out=$("$PI_BINARY" replay --brokers "$BROKERS" --topic "$TOPIC" --pg "$PG user=$
 # Every asset's uptime over whole UTC days: daily_uptime_by_asset (0006).
 "$PI_BINARY" report uptime --since -3d --until "$(date -u +%Y-%m-%dT00:00:00Z)" --tz UTC \
   --pg "$PG user=$R" --format csv >"$WORK/uptime.csv" || fail "report uptime as the reader"
+# CONTRACT §8's reports need nothing more than SELECT (0009's functions are
+# not SECURITY DEFINER: they read as the caller).
+for kind in outages availability "availability --fleet" fleet; do
+  # shellcheck disable=SC2086
+  "$PI_BINARY" report $kind --since -3d --pg "$PG user=$R" --format csv >"$WORK/fleet.csv" ||
+    fail "report $kind as the reader"
+done
 grep -q "partitions ahead" "$WORK/run.log" &&
   fail "run's partition keeper failed as the writer: $(grep "partitions ahead" "$WORK/run.log")"
 log "ok: run, replay and load as the writer, report as the reader"

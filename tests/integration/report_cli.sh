@@ -339,7 +339,7 @@ expect 2 "presence-ingest report: --window does not apply to 'report uptime'" \
   uptime --pg "$PG" --window 1h
 expect 2 "presence-ingest report: --since must be before --until" \
   uptime --pg "$PG" --since 2026-03-02T00:00:00Z --until 2026-03-01T00:00:00Z
-expect 2 "presence-ingest report: unknown report 'uptimes' (status, sessions, uptime, reasons, flapping)" \
+expect 2 "presence-ingest report: unknown report 'uptimes' (status, sessions, uptime, reasons, flapping, outages, availability, fleet)" \
   uptimes --pg "$PG"
 expect 2 "presence-ingest report: --format must be one of table|csv|json, got 'xml'" \
   status --pg "$PG" --format xml

@@ -12,6 +12,7 @@ pi_script_test(integration partitions TIMEOUT 180 FIXTURES pg)
 pi_script_test(integration report_rollup TIMEOUT 120 FIXTURES pg)
 pi_script_test(integration rollup_property TIMEOUT 240 FIXTURES pg)
 pi_script_test(integration backfill_partitions TIMEOUT 120 FIXTURES pg)
+pi_script_test(integration report_fleet_ops TIMEOUT 120 FIXTURES pg)
 pi_c_test(integration writer_pool FIXTURES pg TIMEOUT 120)
 # schema/current.sql is the schema migrate leaves (schema/regenerate.sh).
 pi_script_test(integration schema_current TIMEOUT 60 FIXTURES pg)

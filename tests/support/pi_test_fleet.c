@@ -27,6 +27,7 @@ typedef struct fleet_asset {
     uint32_t n;      /* its number: the IMEI-like name is derived from it */
     uint8_t next;    /* next_kind */
     uint8_t flappy;
+    uint8_t restarted; /* its next connect follows the server restart */
 } fleet_asset;
 
 typedef struct event {
@@ -50,6 +51,11 @@ struct pi_fleet {
     uint64_t pending;       /* events waiting after a failed_connect */
     event queued[2];
     int n_queued;
+    /* pi_fleet_incidents: the restart (0: none or done), its burst of
+     * disconnects, and asset #2's quiet period. */
+    int64_t restart_ms, quiet_from_ms;
+    event *burst;
+    size_t n_burst, burst_pos;
 };
 
 static const char *const connect_reasons[] = {
@@ -153,12 +159,55 @@ void pi_fleet_destroy(pi_fleet *f)
     if (f == NULL)
         return;
     free(f->assets);
+    free(f->burst);
     free(f);
 }
 
 static int64_t new_id(pi_fleet *f, int64_t ms)
 {
     return ((ms - EPOCH_2010_MS) << 22) | (int64_t)(f->seq++ & 0x3fffff);
+}
+
+void pi_fleet_incidents(pi_fleet *f, int64_t restart_ms, int64_t quiet_ms)
+{
+    f->restart_ms = restart_ms;
+    f->quiet_from_ms = quiet_ms ? f->end_ms - quiet_ms : 0;
+    for (uint64_t i = 0; i < f->n_assets; i++) {
+        if (f->assets[i].n == 1)
+            f->assets[i].flappy = 1;
+    }
+}
+
+/* The server restarts: every asset in a session is disconnected at
+ * restart_ms (within a second, in asset order), and reconnects 20 s to
+ * 16 min later (their back-off). */
+static void restart(pi_fleet *f)
+{
+    int64_t t = f->restart_ms;
+
+    f->burst = pi_calloc(f->n_assets + 1, sizeof(event));
+    for (uint64_t i = 0; i < f->n_assets; i++) {
+        fleet_asset *a = &f->assets[i];
+        event *ev;
+
+        if (a->next != NEXT_DISCONNECT || a->conn == 0)
+            continue;
+        ev = &f->burst[f->n_burst++];
+        ev->ms = t + (int64_t)(next_rand(f) % 1000);
+        ev->id = new_id(f, ev->ms);
+        ev->conn = a->conn;
+        ev->type = "disconnect";
+        ev->reason = "server_shutdown";
+        ev->asset = a->n;
+        ev->offset_min = offsets[a->n % (sizeof(offsets) / sizeof(offsets[0]))];
+        a->conn = 0;
+        a->next = NEXT_CONNECT;
+        a->restarted = 1;
+        a->next_ms = t + 60000 + (int64_t)(next_rand(f) % 900000);
+    }
+    for (uint64_t i = f->n_assets / 2 + 1; i-- > 0;)
+        sift_down(f, i);
+    f->restart_ms = 0;
 }
 
 /* Advance the asset at the top of the heap by one step into ev. */
@@ -187,6 +236,9 @@ static void step(pi_fleet *f, event *ev)
     } else if (a->next == NEXT_CONNECT) {
         ev->type = "connect";
         ev->reason = PICK(f, connect_reasons);
+        if (a->restarted)
+            ev->reason = "closed_by_server";
+        a->restarted = 0;
         ev->conn = a->conn = ev->id;
         a->next = NEXT_DISCONNECT;
         /* Most sessions last minutes to hours, one in ten about a day. */
@@ -206,8 +258,11 @@ static void step(pi_fleet *f, event *ev)
         a->conn = 0;
         a->next = NEXT_CONNECT;
         a->next_ms += exp_ms(f, k * 1800000.0);
+        /* The asset that goes quiet: offline from here to the end. */
+        if (a->n == 2 && f->quiet_from_ms && ev->ms >= f->quiet_from_ms)
+            a->next_ms = INT64_MAX;
         /* One disconnect in 50 is lost; one reconnect in 20 fails first. */
-        if (next_rand(f) % 50 == 0)
+        if (next_rand(f) % 50 == 0 && a->next_ms != INT64_MAX)
             ev->type = NULL;
         else if (next_rand(f) % 20 == 0) {
             event *fc = &f->queued[f->n_queued++];
@@ -268,8 +323,14 @@ size_t pi_fleet_next(pi_fleet *f, char *buf, size_t cap)
     event ev;
 
     for (;;) {
-        if (f->n_queued > 0) {
+        if (f->burst_pos < f->n_burst) {
+            ev = f->burst[f->burst_pos++];
+        } else if (f->n_queued > 0) {
             ev = f->queued[--f->n_queued];
+        } else if (f->restart_ms && f->assets[0].next_ms >= f->restart_ms &&
+                   f->restart_ms < f->end_ms) {
+            restart(f);
+            continue;
         } else if (f->assets[0].next_ms < f->end_ms && f->made < f->limit) {
             step(f, &ev);
             if (ev.type == NULL)

@@ -31,6 +31,14 @@ pi_fleet *pi_fleet_new(uint64_t n_assets, uint64_t events, int64_t end_ms,
                        int64_t span_ms, uint64_t seed);
 void pi_fleet_destroy(pi_fleet *fleet);
 
+/* Add the incidents a quickstart shows (call before the first
+ * pi_fleet_next): a server restart at restart_ms, where every asset online
+ * then is disconnected at once (server_shutdown) and reconnects 20 s to
+ * 16 min later (closed_by_server); asset #1 flaps all along; asset #2 stays
+ * offline from its first disconnect in the last quiet_ms before the end
+ * (0: none of these two). */
+void pi_fleet_incidents(pi_fleet *fleet, int64_t restart_ms, int64_t quiet_ms);
+
 /* Write the next presence as one JSON object (no newline) into buf and
  * return its length; 0 when the stream is over: `events` were made or
  * end_ms reached, and the late ones held back were written too. */

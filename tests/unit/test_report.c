@@ -104,6 +104,45 @@ static void test_report__hours_strip(void **state)
     assert_string_equal(buf, "asset\r\na\r\n");
 }
 
+/* The fleet's sparkline: 20 cells in eighths, scaled to the column's
+ * largest (80 here: 4 units an eighth); an empty bar for 0, an eighth at
+ * least for any count. SECONDS and RATIO are numbers: right-aligned, bare
+ * in JSON. SPARK and MARK are left out of CSV and JSON. */
+static void test_report__spark_and_mark(void **state)
+{
+    static const char *const n[] = {"n", "", "r", "mark"};
+    static const pi_report_col t[] = {PI_COL_SECONDS, PI_COL_SPARK,
+                                      PI_COL_RATIO, PI_COL_MARK};
+    static const char *const c[] = {"80", "80", "0.5",  "below", "41", "41",
+                                    "1",  NULL, "0",    "0",     "1",  NULL,
+                                    "1",  "1",  "0.25", NULL};
+    char buf[2048];
+    FILE *f = fmemopen(buf, sizeof(buf), "w");
+
+    (void)state;
+    pi_report_write(f, PI_REPORT_TABLE, 4, n, t, 4, c);
+    fclose(f);
+    /* 80: 160 eighths = 20 cells; 41: 82 eighths = 10 cells and 2/8; 1: 2
+     * eighths; 0: nothing. */
+    assert_string_equal(
+        buf, " n                           r  mark\n"
+             "80  \u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588"
+             "\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588"
+             "   0.5  below\n"
+             "41  \u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588"
+             "\u258e              1  \n"
+             " 0                           1  \n"
+             " 1  \u258e                     0.25  \n");
+    f = fmemopen(buf, sizeof(buf), "w");
+    pi_report_write(f, PI_REPORT_CSV, 4, n, t, 2, c);
+    fclose(f);
+    assert_string_equal(buf, "n,r\r\n80,0.5\r\n41,1\r\n");
+    f = fmemopen(buf, sizeof(buf), "w");
+    pi_report_write(f, PI_REPORT_JSON, 4, n, t, 1, c);
+    fclose(f);
+    assert_string_equal(buf, "[\n{\"n\":80,\"r\":0.5}\n]\n");
+}
+
 static void test_report__time_text(void **state)
 {
     static const char *const cases[][2] = {
@@ -154,6 +193,12 @@ static void test_report__parse_options(void **state)
     assert_int_equal(pi_report_kind_parse("flapping", &kind), 0);
     assert_int_equal(kind, PI_REPORT_FLAPPING);
     assert_int_equal(pi_report_kind_parse("Status", &kind), PI_EINVAL);
+    assert_int_equal(pi_report_kind_parse("outages", &kind), 0);
+    assert_int_equal(kind, PI_REPORT_OUTAGES);
+    assert_int_equal(pi_report_kind_parse("availability", &kind), 0);
+    assert_int_equal(kind, PI_REPORT_AVAILABILITY);
+    assert_int_equal(pi_report_kind_parse("fleet", &kind), 0);
+    assert_int_equal(kind, PI_REPORT_FLEET);
     assert_int_equal(pi_report_format_parse("json", &fmt), 0);
     assert_int_equal(fmt, PI_REPORT_JSON);
     assert_int_equal(pi_report_format_parse("xml", &fmt), PI_EINVAL);
@@ -166,6 +211,7 @@ int main(void)
         cmocka_unit_test(test_report__json),
         cmocka_unit_test(test_report__table),
         cmocka_unit_test(test_report__hours_strip),
+        cmocka_unit_test(test_report__spark_and_mark),
         cmocka_unit_test(test_report__time_text),
         cmocka_unit_test(test_report__parse_options),
     };

@@ -85,10 +85,17 @@ typedef struct pi_config {
     char *report_window;
     char *report_format;
     int64_t report_threshold;
+    char *report_debounce;    /* outages, availability (CONTRACT §8) */
+    char *report_period;      /* availability: day | week | month */
+    int64_t report_fleet;     /* availability: the fleet's summary */
+    char *report_target;      /* availability --fleet */
+    char *report_step;        /* fleet */
     /* watch: NULL when not given. */
     char *watch_after;
-    char *watch_state;
-    char *watch_offline_for;
+    /* report status and watch: a state (online | offline | declared) and
+     * DURATION, NULL when not given. */
+    char *state;
+    char *offline_for;
     /* -X key=value pairs, in order. */
     char **kafka_keys;
     char **kafka_values;

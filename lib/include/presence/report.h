@@ -1,5 +1,5 @@
-/* report.h -- connectivity reports (CONTRACT §7): query the database's views
- * and functions, format their rows as table, CSV or JSON
+/* report.h -- connectivity and fleet reports (CONTRACT §7, §8): query the
+ * database's views and functions, format their rows as table, CSV or JSON
  *
  * The definitions live in the database (migrations/0002_reports.sql,
  * 0004_rollup.sql and 0005_session_days.sql: asset_status, sessions_in,
@@ -21,6 +21,11 @@
  * failure is only logged). Status's and uptime's rows are sorted here
  * byte-wise (asset, then day);
  * for one asset, status is `asset_status_of($asset)`.
+ *
+ * CONTRACT §8's kinds (migrations/0009_fleet_reports.sql): outages reads
+ * asset_outages, availability asset_availability (fleet_availability with
+ * --fleet), fleet fleet_timeline; for one asset, their *_for(ARRAY[$asset],
+ * …) variants. status --state / --offline-for filter asset_status's rows.
  */
 #ifndef PRESENCE_REPORT_H
 #define PRESENCE_REPORT_H
@@ -37,7 +42,10 @@ typedef enum pi_report_kind {
     PI_REPORT_SESSIONS,
     PI_REPORT_UPTIME,
     PI_REPORT_REASONS,
-    PI_REPORT_FLAPPING
+    PI_REPORT_FLAPPING,
+    PI_REPORT_OUTAGES,
+    PI_REPORT_AVAILABILITY,
+    PI_REPORT_FLEET
 } pi_report_kind;
 
 typedef enum pi_report_format {
@@ -48,13 +56,18 @@ typedef enum pi_report_format {
 
 /* How a column's PostgreSQL text value is printed. */
 typedef enum pi_report_col {
-    PI_COL_TEXT, /* a string */
-    PI_COL_ID,   /* a 64-bit id: a string in JSON */
-    PI_COL_NUM,  /* a number (PostgreSQL's shortest exact text) */
-    PI_COL_BOOL, /* 't' / 'f' → true / false */
-    PI_COL_TIME, /* timestamptz in ISO style → RFC 3339 */
-    PI_COL_DAY,  /* date, YYYY-MM-DD */
-    PI_COL_HOURS /* float8[] of hourly shares: a strip, table format only */
+    PI_COL_TEXT,    /* a string */
+    PI_COL_ID,      /* a 64-bit id: a string in JSON */
+    PI_COL_NUM,     /* a number (PostgreSQL's shortest exact text) */
+    PI_COL_BOOL,    /* 't' / 'f' → true / false */
+    PI_COL_TIME,    /* timestamptz in ISO style → RFC 3339 */
+    PI_COL_DAY,     /* date, YYYY-MM-DD */
+    PI_COL_HOURS,   /* float8[] of hourly shares: a strip, table format only */
+    PI_COL_SECONDS, /* a duration in seconds (a number) */
+    PI_COL_RATIO,   /* a ratio, 0 … 1 (a number) */
+    PI_COL_SPARK,   /* a count drawn as a bar scaled to the column's largest:
+                       table format only */
+    PI_COL_MARK     /* a word that flags a row for people: table format only */
 } pi_report_col;
 
 /* What to report. Times are microseconds since 1970-01-01 UTC. */
@@ -65,9 +78,16 @@ typedef struct pi_report_query {
     const char *tz;   /* IANA zone name */
     int64_t window_s; /* flapping window, > 0 */
     int64_t threshold;
+    int64_t debounce_s;    /* outages, availability: ≥ 0 */
+    const char *period;    /* availability: "day" | "week" | "month" | NULL */
+    int fleet;             /* availability: the fleet's summary */
+    double target;         /* availability --fleet: 0 … 1 */
+    int64_t step_s;        /* fleet: > 0 */
+    const char *state;     /* status: only this state, or NULL */
+    int64_t offline_for_s; /* status: offline since ≤ until - this; < 0: off */
 } pi_report_query;
 
-/* "status" … "flapping" → *out; PI_EINVAL for anything else. */
+/* "status" … "fleet" → *out; PI_EINVAL for anything else. */
 PI_MUST_CHECK int pi_report_kind_parse(const char *s, pi_report_kind *out);
 
 /* "table" | "csv" | "json" → *out; PI_EINVAL for anything else. */
@@ -76,7 +96,9 @@ PI_MUST_CHECK int pi_report_format_parse(const char *s, pi_report_format *out);
 /* Write one result set to out in fmt. names/types: ncols columns; cells:
  * nrows × ncols PostgreSQL text values, row-major, NULL for SQL NULL.
  * Columns of type PI_COL_HOURS are drawn in the table format only (a cell an
- * hour, shaded ' ░▒▓█' by the share online) and left out of CSV and JSON.
+ * hour, shaded ' ░▒▓█' by the share online) and left out of CSV and JSON;
+ * so are PI_COL_SPARK (a bar of up to 20 cells in eighths, '▏' … '█', its
+ * length the value over the column's largest) and PI_COL_MARK.
  * CSV: RFC 4180 (CRLF, quoted when needed) with a header line; JSON: one
  * array of objects, one per line, ids as strings, null for NULL. */
 void pi_report_write(FILE *out, pi_report_format fmt, size_t ncols,

@@ -3,7 +3,7 @@
  * usage: pi-gen COUNT [--first-id N] [--shape bare|mixed] [--bad-every K]
  *                    [--ids seq|time]
  *        pi-gen COUNT --shape fleet [--assets N] [--end MS|now] [--days D]
- *               [--seed S]
+ *               [--seed S] [--incidents H]
  *
  * Message i (0-based) holds presence id FIRST+i (FIRST defaults to a
  * CloudConnect-like id: milliseconds since 2010 shifted left by 22), made by
@@ -21,6 +21,9 @@
  * --end (ms since 1970, or now; default 2026-03-30T00:00:00Z) and starting
  * --days before it if that is earlier than the events need, from the
  * generator of pi_test_fleet.h (deterministic for a given --end and --seed).
+ * --incidents H adds what a quickstart shows (pi_fleet_incidents): a server
+ * restart H hours before the end that disconnects every online asset at
+ * once, one asset that flaps, one offline for the last 3 days.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -38,7 +41,7 @@ int main(int argc, char **argv)
     int64_t first = (int64_t)(220000000000ULL << 22);
     int mixed = 0, fleet = 0, timed = 0;
     uint64_t assets = 1000, seed = 1;
-    int64_t end_ms = INT64_C(1774828800000), days = 0;
+    int64_t end_ms = INT64_C(1774828800000), days = 0, incidents_h = 0;
     char p[1024];
 
     if (argc < 2) {
@@ -59,6 +62,8 @@ int main(int argc, char **argv)
             assets = strtoull(argv[i + 1], NULL, 10);
         else if (strcmp(argv[i], "--days") == 0)
             days = strtoll(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--incidents") == 0)
+            incidents_h = strtoll(argv[i + 1], NULL, 10);
         else if (strcmp(argv[i], "--seed") == 0)
             seed = strtoull(argv[i + 1], NULL, 10);
         else if (strcmp(argv[i], "--end") == 0) {
@@ -77,6 +82,9 @@ int main(int argc, char **argv)
         pi_fleet *f =
             pi_fleet_new(assets, count, end_ms, days * 86400000, seed);
         size_t n;
+        if (incidents_h > 0)
+            pi_fleet_incidents(f, end_ms - incidents_h * 3600000,
+                               INT64_C(3) * 86400000);
         while ((n = pi_fleet_next(f, p, sizeof(p))) > 0)
             printf("%.*s\n", (int)n, p);
         pi_fleet_destroy(f);
