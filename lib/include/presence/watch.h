@@ -5,9 +5,10 @@
  *
  *   SELECT seq, recorded_at, asset, state, since, reason, connection_id,
  *          previous_state, previous_since, <ms until since + offline_for>
- *   FROM asset_status_changes WHERE seq > $last [AND asset = $asset]
- *   ORDER BY seq LIMIT 1000
+ *   FROM asset_status_changes WHERE seq > $last ORDER BY seq LIMIT 1000
  *
+ * (--asset is applied to the rows read, so $last moves on past the other
+ * assets' changes)
  * whenever a notification comes (the payload is not trusted: the query
  * decides what is new), and every 10 s without one (which also notices a
  * connection that died silently). $last is the highest seq read; seq order
