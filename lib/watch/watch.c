@@ -43,10 +43,10 @@ static const char fetch_sql[] =
     "SELECT seq, recorded_at, asset, state, since, reason, connection_id,"
     " previous_state, previous_since,"
     " CASE WHEN state = 'offline' THEN greatest(0, ceil(extract(epoch FROM"
-    " since + $3::bigint * interval '1 millisecond' - clock_timestamp())"
+    " since + $2::bigint * interval '1 millisecond' - clock_timestamp())"
     " * 1000))::bigint END"
     " FROM asset_status_changes"
-    " WHERE seq > $1 AND ($2::text IS NULL OR asset = $2)"
+    " WHERE seq > $1"
     " ORDER BY seq LIMIT 1000";
 
 typedef struct watch {
@@ -137,13 +137,13 @@ static int fetch(watch *w, pi_err *err)
 {
     for (;;) {
         char last[24], wait[24];
-        const char *params[3] = {last, w->o->asset, wait};
+        const char *params[2] = {last, wait};
         PGresult *res;
         int n, rc;
 
         snprintf(last, sizeof(last), "%" PRId64, w->last);
         snprintf(wait, sizeof(wait), "%" PRId64, w->o->offline_for_ms);
-        res = PQexecParams(w->conn, fetch_sql, 3, NULL, params, NULL, NULL, 0);
+        res = PQexecParams(w->conn, fetch_sql, 2, NULL, params, NULL, NULL, 0);
         if (PQresultStatus(res) != PGRES_TUPLES_OK) {
             rc = pi_db_fail(err, w->conn, res, "reading asset_status_changes");
             PQclear(res);
@@ -155,6 +155,11 @@ static int fetch(watch *w, pi_err *err)
 
             for (int c = 0; c < NCOLS; c++)
                 row[c] = PQgetisnull(res, r, c) ? NULL : PQgetvalue(res, r, c);
+            /* --asset filters here, not in SQL: the rows of other assets
+             * still move $last on (a filtered read from an old $last would
+             * scan them again and again). */
+            if (w->o->asset && strcmp(row[COL_ASSET], w->o->asset) != 0)
+                continue;
             take_change(w, row,
                         PQgetisnull(res, r, COL_DUE)
                             ? NULL

@@ -5,12 +5,12 @@
  *
  *   SELECT seq, recorded_at, asset, state, since, reason, connection_id,
  *          previous_state, previous_since, <ms until since + offline_for>
- *   FROM asset_status_changes WHERE seq > $last [AND asset = $asset]
- *   ORDER BY seq LIMIT 1000
+ *   FROM asset_status_changes WHERE seq > $last ORDER BY seq LIMIT 1000
  *
  * whenever a notification comes (the payload is not trusted: the query
  * decides what is new), and every 10 s without one (which also notices a
- * connection that died silently). $last is the highest seq read; seq order
+ * connection that died silently). --asset is applied to the rows read, so
+ * that $last moves on past the other assets' changes. $last is the highest seq read; seq order
  * is commit order (0008), so nothing is missed and nothing read twice. A
  * lost connection is opened again with exponential backoff (100 ms to 5 s,
  * jittered), LISTENs again and reads on from $last: a PostgreSQL restart
