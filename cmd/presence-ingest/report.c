@@ -75,8 +75,7 @@ static int refuse(const pi_config *cfg, pi_report_kind kind, pi_err *err)
         return pi_err_set(err, PI_EINVAL,
                           "--asset does not apply to 'report availability "
                           "--fleet'");
-    if (cfg->offline_for && cfg->state &&
-        strcmp(cfg->state, "offline") != 0)
+    if (cfg->offline_for && cfg->state && strcmp(cfg->state, "offline") != 0)
         return pi_err_set(err, PI_EINVAL,
                           "--offline-for keeps offline assets only: --state "
                           "%s contradicts it",

@@ -45,8 +45,8 @@ static int build_opts(pi_watch_opts *o, const pi_config *cfg, pi_err *err)
     }
     if (cfg->offline_for) {
         int64_t secs;
-        int rc = pi_duration_parse(&secs, "--offline-for",
-                                   cfg->offline_for, err);
+        int rc =
+            pi_duration_parse(&secs, "--offline-for", cfg->offline_for, err);
         if (rc)
             return rc;
         o->offline_for_ms = secs * 1000;

@@ -26,8 +26,8 @@ struct pi_rollup {
     int64_t interval_ms, timeout_ms;
     atomic_bool quit;
     atomic_int_fast64_t assets;
-    _Atomic double lag;            /* seconds; -1: not measured yet */
-    _Atomic(pi_metrics *) metrics; /* the lag's, or NULL */
+    _Atomic double lag;                  /* seconds; -1: not measured yet */
+    _Atomic(pi_metrics *) metrics;       /* the lag's, or NULL */
     _Atomic(pi_metrics *) fleet_metrics; /* the fleet gauges' (fleet.c) */
     pthread_t thread;
 };

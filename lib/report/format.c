@@ -408,7 +408,7 @@ static void write_table(outbuf *o, size_t ncols, const char *const *names,
             const char *v = cells[r * ncols + c];
             size_t i = r * ncols + c, n;
 
-            if (table_only(types[c]))
+            if (types[c] == PI_COL_HOURS)
                 text[i] = hours_strip(v);
             else if (types[c] == PI_COL_SPARK)
                 text[i] = spark_bar(v, max[c]);
@@ -476,7 +476,7 @@ static void write_table_line(outbuf *o, size_t ncols, const char *const *names,
     for (size_t c = 0; c < ncols; c++) {
         const char *t = names[c];
         size_t n, w;
-        int right = types[c] == PI_COL_NUM;
+        int right = numeric(types[c]);
 
         if (table_only(types[c]))
             continue;

@@ -85,11 +85,11 @@ typedef struct pi_config {
     char *report_window;
     char *report_format;
     int64_t report_threshold;
-    char *report_debounce;    /* outages, availability (CONTRACT §8) */
-    char *report_period;      /* availability: day | week | month */
-    int64_t report_fleet;     /* availability: the fleet's summary */
-    char *report_target;      /* availability --fleet */
-    char *report_step;        /* fleet */
+    char *report_debounce; /* outages, availability (CONTRACT §8) */
+    char *report_period;   /* availability: day | week | month */
+    int64_t report_fleet;  /* availability: the fleet's summary */
+    char *report_target;   /* availability --fleet */
+    char *report_step;     /* fleet */
     /* watch: NULL when not given. */
     char *watch_after;
     /* report status and watch: a state (online | offline | declared) and

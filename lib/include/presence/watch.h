@@ -10,10 +10,10 @@
  * whenever a notification comes (the payload is not trusted: the query
  * decides what is new), and every 10 s without one (which also notices a
  * connection that died silently). --asset is applied to the rows read, so
- * that $last moves on past the other assets' changes. $last is the highest seq read; seq order
- * is commit order (0008), so nothing is missed and nothing read twice. A
- * lost connection is opened again with exponential backoff (100 ms to 5 s,
- * jittered), LISTENs again and reads on from $last: a PostgreSQL restart
+ * that $last moves on past the other assets' changes. $last is the highest seq
+ * read; seq order is commit order (0008), so nothing is missed and nothing read
+ * twice. A lost connection is opened again with exponential backoff (100 ms to
+ * 5 s, jittered), LISTENs again and reads on from $last: a PostgreSQL restart
  * costs a delay, not a change.
  *
  * offline_for_ms > 0 debounces: a change to offline is held back until the
