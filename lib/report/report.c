@@ -54,8 +54,8 @@ static const report_sql sessions_sql = {
     8,
     {"asset", "connection_id", "connected_at", "ended_at", "end_kind",
      "duration_s", "connect_reason", "disconnect_reason"},
-    {PI_COL_TEXT, PI_COL_ID, PI_COL_TIME, PI_COL_TIME, PI_COL_TEXT, PI_COL_NUM,
-     PI_COL_TEXT, PI_COL_TEXT}};
+    {PI_COL_TEXT, PI_COL_ID, PI_COL_TIME, PI_COL_TIME, PI_COL_TEXT,
+     PI_COL_DURATION, PI_COL_TEXT, PI_COL_TEXT}};
 
 /* Every asset: day after day, a whole UTC day from the rollup's days merged
  * in asset order with the open sessions (0006); sorted here by asset and
@@ -70,7 +70,7 @@ static const report_sql uptime_sql = {
     1,
     5,
     {"asset", "day", "online_s", "sessions", "ratio"},
-    {PI_COL_TEXT, PI_COL_DAY, PI_COL_NUM, PI_COL_NUM, PI_COL_NUM}};
+    {PI_COL_TEXT, PI_COL_DAY, PI_COL_DURATION, PI_COL_NUM, PI_COL_RATIO}};
 
 /* The table format's uptime: the same rows and a strip of hours. */
 static const report_sql uptime_strip_sql = {
@@ -83,7 +83,7 @@ static const report_sql uptime_strip_sql = {
     1,
     6,
     {"asset", "day", "online_s", "sessions", "ratio", "hours"},
-    {PI_COL_TEXT, PI_COL_DAY, PI_COL_NUM, PI_COL_NUM, PI_COL_NUM,
+    {PI_COL_TEXT, PI_COL_DAY, PI_COL_DURATION, PI_COL_NUM, PI_COL_RATIO,
      PI_COL_HOURS}};
 
 static const report_sql reasons_sql = {
@@ -213,8 +213,8 @@ static void catch_up(PGconn *conn)
     PQclear(res);
 }
 
-int pi_report_run(PGconn *conn, const pi_report_query *q, pi_report_format fmt,
-                  FILE *out, pi_err *err)
+int pi_report_run(size_t *rows, PGconn *conn, const pi_report_query *q,
+                  pi_report_format fmt, FILE *out, pi_err *err)
 {
     const report_sql *s = sql_of(q->kind, fmt);
     char since[64], until[64], window[24], threshold[24], *sql;
@@ -228,6 +228,8 @@ int pi_report_run(PGconn *conn, const pi_report_query *q, pi_report_format fmt,
     size_t len, nrows;
     int rc;
 
+    if (rows)
+        *rows = 0;
     rc = setup_session(conn, q->tz, err);
     if (rc)
         return rc;
@@ -293,6 +295,8 @@ int pi_report_run(PGconn *conn, const pi_report_query *q, pi_report_format fmt,
         }
     }
     pi_report_write(out, fmt, s->ncols, s->names, s->types, nrows, cells);
+    if (rows)
+        *rows = nrows;
 cleanup:
     free(order);
     free(cells);

@@ -119,7 +119,7 @@ int main(int argc, char **argv)
             count_s[r] = now_s() - t0;
         for (size_t i = 0; i < n_cases; i++) {
             t0 = now_s();
-            if (pi_report_run(conn, &cases[i].q, PI_REPORT_CSV, devnull,
+            if (pi_report_run(NULL, conn, &cases[i].q, PI_REPORT_CSV, devnull,
                               &err)) {
                 fprintf(stderr, "bench_report: %s: %s\n", cases[i].name,
                         err.msg);

@@ -48,13 +48,16 @@ typedef enum pi_report_format {
 
 /* How a column's PostgreSQL text value is printed. */
 typedef enum pi_report_col {
-    PI_COL_TEXT, /* a string */
-    PI_COL_ID,   /* a 64-bit id: a string in JSON */
-    PI_COL_NUM,  /* a number (PostgreSQL's shortest exact text) */
-    PI_COL_BOOL, /* 't' / 'f' → true / false */
-    PI_COL_TIME, /* timestamptz in ISO style → RFC 3339 */
-    PI_COL_DAY,  /* date, YYYY-MM-DD */
-    PI_COL_HOURS /* float8[] of hourly shares: a strip, table format only */
+    PI_COL_TEXT,  /* a string */
+    PI_COL_ID,    /* a 64-bit id: a string in JSON */
+    PI_COL_NUM,   /* a number (PostgreSQL's shortest exact text) */
+    PI_COL_BOOL,  /* 't' / 'f' → true / false */
+    PI_COL_TIME,  /* timestamptz in ISO style → RFC 3339 */
+    PI_COL_DAY,   /* date, YYYY-MM-DD */
+    PI_COL_HOURS, /* float8[] of hourly shares: a strip, table format only */
+    /* Numbers (exact in CSV and JSON) that the table prints for people: */
+    PI_COL_DURATION, /* seconds → 45s, 12m05s, 14h34m, 3d04h (floored) */
+    PI_COL_RATIO     /* a share 0..1 → 71.0% */
 } pi_report_col;
 
 /* What to report. Times are microseconds since 1970-01-01 UTC. */
@@ -67,6 +70,10 @@ typedef struct pi_report_query {
     int64_t threshold;
 } pi_report_query;
 
+/* The i-th kind's name (the i-th pi_report_kind) and in *summary (may be
+ * NULL) one line saying what it lists; NULL past the last kind. */
+const char *pi_report_kind_at(size_t i, const char **summary);
+
 /* "status" … "flapping" → *out; PI_EINVAL for anything else. */
 PI_MUST_CHECK int pi_report_kind_parse(const char *s, pi_report_kind *out);
 
@@ -77,6 +84,10 @@ PI_MUST_CHECK int pi_report_format_parse(const char *s, pi_report_format *out);
  * nrows × ncols PostgreSQL text values, row-major, NULL for SQL NULL.
  * Columns of type PI_COL_HOURS are drawn in the table format only (a cell an
  * hour, shaded ' ░▒▓█' by the share online) and left out of CSV and JSON.
+ * The table is for people: PI_COL_TIME at millisecond precision, durations
+ * and ratios as their types say, numbers to the right, and text columns
+ * narrowed (cut with '…') to fit the terminal's width (out's, else
+ * $COLUMNS, else no limit). CSV and JSON keep PostgreSQL's exact values.
  * CSV: RFC 4180 (CRLF, quoted when needed) with a header line; JSON: one
  * array of objects, one per line, ids as strings, null for NULL. */
 void pi_report_write(FILE *out, pi_report_format fmt, size_t ncols,
@@ -87,11 +98,13 @@ void pi_report_write(FILE *out, pi_report_format fmt, size_t ncols,
  * ("2013-06-28T09:46:21.5+02:00") into buf (cap ≥ 40). */
 void pi_report_time_text(char *buf, size_t cap, const char *pg);
 
-/* Run report q on conn and write it to out in fmt. PI_EINVAL for an unknown
+/* Run report q on conn and write it to out in fmt; *rows (rows may be NULL)
+ * is how many rows it wrote. PI_EINVAL for an unknown
  * --tz (message: "--tz: unknown time zone 'X'"), PI_ESCHEMA when the
  * reports' migration is missing, else what pi_db_fail says. Nothing is
  * written to out on failure. */
-PI_MUST_CHECK int pi_report_run(PGconn *conn, const pi_report_query *q,
-                                pi_report_format fmt, FILE *out, pi_err *err);
+PI_MUST_CHECK int pi_report_run(size_t *rows, PGconn *conn,
+                                const pi_report_query *q, pi_report_format fmt,
+                                FILE *out, pi_err *err);
 
 #endif
