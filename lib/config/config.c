@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_int.h"
 #include "presence/mem.h"
 
 /* OPT_FLAG: an int 0/1, set by the bare flag (--dry-run) or by a value
@@ -622,4 +623,16 @@ void pi_config_print_sample(FILE *out)
     fprintf(out, "\n# Any librdkafka property, prefixed with kafka.:\n"
                  "#kafka.fetch.max.bytes = 52428800\n"
                  "#kafka.security.protocol = plaintext\n");
+}
+
+int pi_config__option(size_t i, const char **name, const char **choices,
+                      int *takes_value, unsigned *cmds)
+{
+    if (i >= N_OPTIONS)
+        return 0;
+    *name = options[i].name;
+    *choices = options[i].type == OPT_ENUM ? options[i].choices : NULL;
+    *takes_value = options[i].type != OPT_FLAG;
+    *cmds = options[i].cmds;
+    return 1;
 }

@@ -4,4 +4,5 @@
 pi_script_test(deploy alert_rules TIMEOUT 60)
 pi_script_test(deploy dashboard_names TIMEOUT 60)
 pi_script_test(deploy systemd_verify TIMEOUT 60)
+pi_script_test(deploy completion TIMEOUT 60)
 pi_script_test(deploy dashboard_sql TIMEOUT 120 FIXTURES pg)
