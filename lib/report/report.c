@@ -139,7 +139,11 @@ static void utc_text(char *buf, size_t cap, int64_t us)
              (int)frac);
 }
 
-/* The session settings every report needs, and the zone. */
+/* The settings every report needs, and the zone: SET LOCAL, in the report's
+ * own transaction, so that nothing is left on the session (through
+ * PgBouncer's transaction pooling each transaction may be on another server
+ * connection, where a session setting would reach other clients and another
+ * client's could reach this report: docs/packaging.md). */
 static int setup_session(PGconn *conn, const char *tz, pi_err *err)
 {
     const char *params[1] = {tz};
@@ -150,15 +154,17 @@ static int setup_session(PGconn *conn, const char *tz, pi_err *err)
      * of 2.3 s for a day's uptime of 2 000 assets, measured). work_mem for
      * this session only: the sessions' sorts spill to disk at the default
      * 4 MB. */
-    rc = pi_db_exec(conn,
-                    "SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 1; "
-                    "SET IntervalStyle = 'postgres'; SET jit = off; "
-                    "SET work_mem = '64MB'",
-                    err);
+    rc =
+        pi_db_exec(conn,
+                   "BEGIN; SET LOCAL DateStyle = 'ISO, YMD'; "
+                   "SET LOCAL extra_float_digits = 1; "
+                   "SET LOCAL IntervalStyle = 'postgres'; SET LOCAL jit = off; "
+                   "SET LOCAL work_mem = '64MB'",
+                   err);
     if (rc)
         return rc;
-    res = PQexecParams(conn, "SELECT set_config('TimeZone', $1, false)", 1,
-                       NULL, params, NULL, NULL, 0);
+    res = PQexecParams(conn, "SELECT set_config('TimeZone', $1, true)", 1, NULL,
+                       params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         if (strcmp(pi_db_sqlstate(res), "22023") == 0)
             rc = pi_err_set(err, PI_EINVAL,
@@ -230,9 +236,13 @@ int pi_report_run(size_t *rows, PGconn *conn, const pi_report_query *q,
 
     if (rows)
         *rows = 0;
+    /* Before the report's transaction: a catch-up that fails (a role that
+     * may only read) must not abort it. */
+    if (s->catch_up && q->asset == NULL)
+        catch_up(conn);
     rc = setup_session(conn, q->tz, err);
     if (rc)
-        return rc;
+        goto cleanup;
     utc_text(since, sizeof(since), q->since_us);
     utc_text(until, sizeof(until), q->until_us);
     snprintf(window, sizeof(window), "%" PRId64, q->window_s);
@@ -256,8 +266,6 @@ int pi_report_run(size_t *rows, PGconn *conn, const pi_report_query *q,
         sql = pi_malloc(len);
         snprintf(sql, len, "%s%s%s", select, filter, s->order);
     }
-    if (s->catch_up && q->asset == NULL)
-        catch_up(conn);
     res = PQexecParams(conn, sql, 6, param_types, params, NULL, NULL, 0);
     free(sql);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -301,5 +309,9 @@ cleanup:
     free(order);
     free(cells);
     PQclear(res);
+    /* Read only: ending the transaction either way changes nothing; the
+     * connection is left as it came, for the next report. */
+    if (PQtransactionStatus(conn) != PQTRANS_IDLE)
+        PQclear(PQexec(conn, rc ? "ROLLBACK" : "COMMIT"));
     return rc;
 }

@@ -22,10 +22,22 @@
  * another writer, before the usual backoff takes over. */
 #define RACE_RETRIES 5
 
-/* The staging tables: TEMP (no WAL, private to the connection), emptied by
- * every COMMIT. Created again after each reconnect. */
-static const char setup_sql[] =
-    "SET TimeZone = 'UTC';"
+/* Every transaction's first statements: its settings, SET LOCAL, and the
+ * staging tables, TEMP (no WAL, private to the connection) and emptied by
+ * every COMMIT, created when this connection has none. Nothing is left on
+ * the session, so that the writer works through PgBouncer's transaction
+ * pooling (each transaction may be on another server connection; a setting
+ * left there would reach other clients): docs/packaging.md. The notice of
+ * a table that exists already is not wanted. PostgreSQL itself ends a
+ * transaction of ours that a frozen or vanished process leaves holding the
+ * ingest_offsets locks: a statement cut after the timeout, then the aborted
+ * transaction ended after it again (class 57: retried). */
+static const char begin_fmt[] =
+    "BEGIN;"
+    "SET LOCAL TimeZone = 'UTC';"
+    "SET LOCAL statement_timeout = %d;"
+    "SET LOCAL idle_in_transaction_session_timeout = %d;"
+    "SET LOCAL client_min_messages = warning;"
     "CREATE TEMP TABLE IF NOT EXISTS pi_stage ("
     " seq int4, id int8, connection_id int8, type text, reason text,"
     " asset text, time timestamptz, time_offset_minutes int2,"
@@ -34,7 +46,7 @@ static const char setup_sql[] =
     "CREATE TEMP TABLE IF NOT EXISTS pi_stage_rejects ("
     " topic text, partition int4, \"offset\" int8, element int4, error text,"
     " detail text, payload bytea, key bytea)"
-    " ON COMMIT DELETE ROWS;";
+    " ON COMMIT DELETE ROWS";
 
 void pi_writer_opts_init(pi_writer_opts *opts)
 {
@@ -71,24 +83,8 @@ static int connect_db(pi_writer *w, pi_err *err)
     if (rc)
         return rc;
     set_conn(w, conn);
-    rc = pi_db_exec(w->conn, setup_sql, err);
-    if (rc == 0) {
-        /* PostgreSQL itself ends a transaction of ours that a frozen or
-         * vanished process leaves holding the ingest_offsets locks: a
-         * statement cut after the timeout, then the aborted transaction
-         * ended after it again (class 57: retried). */
-        char sql[160];
-        snprintf(sql, sizeof(sql),
-                 "SET statement_timeout = %d;"
-                 "SET idle_in_transaction_session_timeout = %d",
-                 w->opts.tx_timeout_ms, w->opts.tx_timeout_ms);
-        rc = pi_db_exec(w->conn, sql, err);
-    }
-    if (rc)
-        set_conn(w, NULL);
-    else
-        w->reconnects++;
-    return rc;
+    w->reconnects++;
+    return 0;
 }
 
 void pi_writer_interrupt(pi_writer *w)
@@ -185,7 +181,12 @@ static int write_once(pi_writer *w, const pi_batch *batch, int split,
     pi_grow((void **)&w->fenced, &w->cap_fenced, n_msgs + 1, 1);
     memset(w->fenced, 0, n_msgs + 1);
     pi_batch_positions(batch, &n_pos);
-    rc = pi_db_exec(w->conn, "BEGIN", err);
+    {
+        char begin[sizeof(begin_fmt) + 32];
+        snprintf(begin, sizeof(begin), begin_fmt, w->opts.tx_timeout_ms,
+                 w->opts.tx_timeout_ms);
+        rc = pi_db_exec(w->conn, begin, err);
+    }
     if (rc)
         return rc;
     if (w->group && n_pos) {

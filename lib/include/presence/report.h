@@ -8,12 +8,16 @@
  * adds the contract's sort order and formats what comes back. Every report runs
  * on one connection as:
  *
- *   SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 1; SET jit = off;
- *   SET work_mem = '64MB'
- *   SELECT set_config('TimeZone', tz, false)   -- 22023: unknown zone
+ *   [SELECT presence_rollup_refresh()]         -- below
+ *   BEGIN; SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL extra_float_digits = 1;
+ *   SET LOCAL jit = off; SET LOCAL work_mem = '64MB'
+ *   SELECT set_config('TimeZone', tz, true)    -- 22023: unknown zone
  *   SELECT <columns> FROM <view or function>($since, $until, …)
  *          [WHERE asset = $asset] ORDER BY <§7's order>
+ *   COMMIT
  *
+ * (one transaction, nothing left on the session: PgBouncer's transaction
+ * pooling, docs/packaging.md)
  * so that times come back in the zone of --tz and numbers in their shortest
  * exact form; the formatter turns PostgreSQL's ISO times into RFC 3339.
  * status, uptime and flapping of every asset read the rollup (migrations 0004
