@@ -27,17 +27,22 @@
  * every COMMIT, created when this connection has none. Nothing is left on
  * the session, so that the writer works through PgBouncer's transaction
  * pooling (each transaction may be on another server connection; a setting
- * left there would reach other clients): docs/packaging.md. The notice of
- * a table that exists already is not wanted. PostgreSQL itself ends a
- * transaction of ours that a frozen or vanished process leaves holding the
- * ingest_offsets locks: a statement cut after the timeout, then the aborted
- * transaction ended after it again (class 57: retried). */
+ * left there would reach other clients): docs/packaging.md. The tables are
+ * looked up before they are created: a CREATE TEMP TABLE IF NOT EXISTS in
+ * every transaction halved load's rate at 100 messages a batch (measured,
+ * docs/benchmarks-packaging.md); the lookup costs nothing measurable. The
+ * notice of a table that exists already is not wanted. PostgreSQL itself
+ * ends a transaction of ours that a frozen or vanished process leaves
+ * holding the ingest_offsets locks: a statement cut after the timeout, then
+ * the aborted transaction ended after it again (class 57: retried). */
 static const char begin_fmt[] =
     "BEGIN;"
     "SET LOCAL TimeZone = 'UTC';"
     "SET LOCAL statement_timeout = %d;"
     "SET LOCAL idle_in_transaction_session_timeout = %d;"
     "SET LOCAL client_min_messages = warning;"
+    "DO $$BEGIN IF to_regclass('pg_temp.pi_stage') IS NULL OR"
+    " to_regclass('pg_temp.pi_stage_rejects') IS NULL THEN "
     "CREATE TEMP TABLE IF NOT EXISTS pi_stage ("
     " seq int4, id int8, connection_id int8, type text, reason text,"
     " asset text, time timestamptz, time_offset_minutes int2,"
@@ -46,7 +51,7 @@ static const char begin_fmt[] =
     "CREATE TEMP TABLE IF NOT EXISTS pi_stage_rejects ("
     " topic text, partition int4, \"offset\" int8, element int4, error text,"
     " detail text, payload bytea, key bytea)"
-    " ON COMMIT DELETE ROWS";
+    " ON COMMIT DELETE ROWS; END IF; END$$";
 
 void pi_writer_opts_init(pi_writer_opts *opts)
 {
