@@ -7,39 +7,41 @@
 #include "presence/config.h"
 #include "presence/report.h"
 
+/* args: what follows the options in its synopsis; bit: its options'
+ * PI_CMD_* bit (0: none). */
 typedef struct pi_cmd {
     const char *name;
     int (*fn)(int argc, char **argv);
     const char *summary;
-    unsigned opts; /* PI_CMD_* bit of its options (completion); 0: none */
-    int files;     /* its argument is a file name (completion) */
+    const char *args;
+    unsigned bit;
 } pi_cmd;
 
 static int cmd_completion(int argc, char **argv);
 
 static const pi_cmd commands[] = {
-    {"run", pi_cmd_run, "consume a topic with a consumer group, forever",
-     PI_CMD_RUN, 0},
+    {"run", pi_cmd_run, "consume a topic with a consumer group, forever", NULL,
+     PI_CMD_RUN},
     {"replay", pi_cmd_replay,
      "re-read a topic range (by time or offset) without a consumer group, "
      "then exit",
-     PI_CMD_REPLAY, 0},
+     NULL, PI_CMD_REPLAY},
     {"load", pi_cmd_load,
      "read messages from a file or stdin, one message value per line, then "
      "exit",
-     PI_CMD_LOAD, 1},
-    {"migrate", pi_cmd_migrate, "apply pending migrations, then exit",
-     PI_CMD_MIGRATE, 0},
+     "[FILE|-]", PI_CMD_LOAD},
+    {"migrate", pi_cmd_migrate, "apply pending migrations, then exit", NULL,
+     PI_CMD_MIGRATE},
     {"report", pi_cmd_report,
-     "print a connectivity report ('report --help' lists the kinds)",
-     PI_CMD_REPORT, 0},
+     "print a connectivity report ('report --help' lists the kinds)", "KIND",
+     PI_CMD_REPORT},
     {"retention", pi_cmd_retention,
      "create the next partitions of presences and drop those older than "
      "--keep, then exit",
-     PI_CMD_RETENTION, 0},
+     NULL, PI_CMD_RETENTION},
     {"completion", cmd_completion,
-     "print the bash completion script ('completion bash')", 0, 0},
-    {"version", pi_cmd_version, "print the version", 0, 0},
+     "print the bash completion script ('completion bash')", "bash", 0},
+    {"version", pi_cmd_version, "print the version", NULL, 0},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -64,8 +66,8 @@ static int cmd_completion(int argc, char **argv)
     kinds[n_kinds] = NULL;
     for (size_t i = 0; i < N_COMMANDS; i++) {
         cmds[i].name = commands[i].name;
-        cmds[i].opts = commands[i].opts;
-        cmds[i].files = commands[i].files;
+        cmds[i].opts = commands[i].bit;
+        cmds[i].files = commands[i].args && strstr(commands[i].args, "FILE");
         cmds[i].words = commands[i].fn == pi_cmd_report    ? kinds
                         : commands[i].fn == cmd_completion ? shells
                                                            : NULL;

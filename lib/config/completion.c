@@ -13,6 +13,24 @@ static int file_valued(const char *name)
            strcmp(name, "sasl-password-file") == 0;
 }
 
+/* Option i of the table (config_int.h): its name, its choices (an
+ * enumerated option's; else NULL), whether it takes a value (not a bare
+ * flag), its commands. 0 past the last option. */
+static int option_at(size_t i, const char **name, const char **choices,
+                     int *takes_value, unsigned *cmds)
+{
+    size_t n;
+    const pi_opt *o = pi_config__options(&n);
+
+    if (i >= n)
+        return 0;
+    *name = o[i].name;
+    *choices = o[i].type == OPT_ENUM ? o[i].choices : NULL;
+    *takes_value = o[i].type != OPT_FLAG;
+    *cmds = o[i].cmds;
+    return 1;
+}
+
 /* "a|b|c" as "a b c". */
 static void put_choices(FILE *out, const char *choices)
 {
@@ -28,8 +46,8 @@ static void put_options(FILE *out, unsigned opts)
     unsigned cmds;
 
     fprintf(out, "--help --config");
-    for (size_t i = 0;
-         pi_config__option(i, &name, &choices, &takes_value, &cmds); i++) {
+    for (size_t i = 0; option_at(i, &name, &choices, &takes_value, &cmds);
+         i++) {
         if (cmds & opts)
             fprintf(out, " --%s", name);
     }
@@ -45,8 +63,8 @@ static void put_values(FILE *out)
     unsigned cmds;
     int first = 1;
 
-    for (size_t i = 0;
-         pi_config__option(i, &name, &choices, &takes_value, &cmds); i++) {
+    for (size_t i = 0; option_at(i, &name, &choices, &takes_value, &cmds);
+         i++) {
         if (choices) {
             fprintf(out, "        --%s)\n            COMPREPLY=($(compgen -W '",
                     name);
@@ -55,8 +73,8 @@ static void put_values(FILE *out)
         }
     }
     fprintf(out, "        --config");
-    for (size_t i = 0;
-         pi_config__option(i, &name, &choices, &takes_value, &cmds); i++) {
+    for (size_t i = 0; option_at(i, &name, &choices, &takes_value, &cmds);
+         i++) {
         if (file_valued(name))
             fprintf(out, " | --%s", name);
     }
@@ -64,8 +82,8 @@ static void put_values(FILE *out)
                  "            return ;;\n");
     /* Any other value: nothing to offer (not the options). */
     fprintf(out, "        ");
-    for (size_t i = 0;
-         pi_config__option(i, &name, &choices, &takes_value, &cmds); i++) {
+    for (size_t i = 0; option_at(i, &name, &choices, &takes_value, &cmds);
+         i++) {
         if (takes_value && !choices && !file_valued(name)) {
             fprintf(out, "%s--%s", first ? "" : " | ", name);
             first = 0;

@@ -6,25 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config_int.h"
 #include "presence/mem.h"
 
-/* OPT_FLAG: an int 0/1, set by the bare flag (--dry-run) or by a value
- * true|false|1|0|yes|no (--dry-run=false, or a file line). */
-typedef enum opt_type { OPT_STR, OPT_INT, OPT_ENUM, OPT_FLAG } opt_type;
-
-/* One option. `choices` is a '|'-separated list for OPT_ENUM. */
-typedef struct pi_opt {
-    const char *name; /* flag --name and config-file key */
-    const char *env;  /* environment variable, or NULL */
-    opt_type type;
-    size_t field; /* offsetof(pi_config, …) */
-    const char *def;
-    int64_t min, max;
-    const char *choices;
-    unsigned cmds; /* PI_CMD_* bits */
-    const char *help;
-} pi_opt;
+#include "config_int.h"
 
 #define F(x) offsetof(pi_config, x)
 #define KAFKA (PI_CMD_RUN | PI_CMD_REPLAY)
@@ -170,6 +154,12 @@ static const pi_opt options[] = {
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+const pi_opt *pi_config__options(size_t *n)
+{
+    *n = N_OPTIONS;
+    return options;
+}
 
 /* Options that, for some commands, only a flag sets: no default, no
  * environment, no file line. A one-shot command's port: the file or the
@@ -623,16 +613,4 @@ void pi_config_print_sample(FILE *out)
     fprintf(out, "\n# Any librdkafka property, prefixed with kafka.:\n"
                  "#kafka.fetch.max.bytes = 52428800\n"
                  "#kafka.security.protocol = plaintext\n");
-}
-
-int pi_config__option(size_t i, const char **name, const char **choices,
-                      int *takes_value, unsigned *cmds)
-{
-    if (i >= N_OPTIONS)
-        return 0;
-    *name = options[i].name;
-    *choices = options[i].type == OPT_ENUM ? options[i].choices : NULL;
-    *takes_value = options[i].type != OPT_FLAG;
-    *cmds = options[i].cmds;
-    return 1;
 }
