@@ -7,7 +7,7 @@
 # completion; then purged, which removes the files and the user.
 # Root only (dpkg); refuses to touch a presence-ingest installed already.
 set -euo pipefail
-: "${PI_SOURCE_DIR:?run through ctest}"
+: "${PI_SOURCE_DIR:?run through ctest}" "${PI_BINARY:?}"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || fail "needs root (dpkg -i, dpkg --purge)"
 for tool in dpkg-buildpackage lintian systemd-analyze; do
@@ -23,6 +23,19 @@ cleanup() {
   rm -rf "$dir"
 }
 trap cleanup EXIT
+
+# cmake --install --prefix DIR keeps every file under DIR (the package's
+# rules give absolute directories; a plain install must not escape).
+build=$(cd "$(dirname "$PI_BINARY")/../.." && pwd)
+cmake --install "$build" --prefix "$dir/prefix" >"$dir/install.out"
+for f in bin/presence-ingest lib/systemd/system/presence-ingest@.service \
+  etc/presence-ingest/presence-ingest.conf share/presence-ingest/sql/roles.sql \
+  share/bash-completion/completions/presence-ingest; do
+  [ -e "$dir/prefix/$f" ] || fail "cmake --install --prefix: no $f"
+done
+! grep -v "$dir/prefix" "$dir/install.out" | grep -q '^-- \(Installing\|Up-to-date\)' ||
+  fail "cmake --install --prefix wrote outside it: $(grep -v "$dir/prefix" "$dir/install.out")"
+echo "ok: cmake --install --prefix keeps every file under the prefix"
 
 version=$(sed -n 's/^project(presence-ingest VERSION \([0-9.]*\).*/\1/p' "$PI_SOURCE_DIR/CMakeLists.txt")
 deb=presence-ingest_${version}_$(dpkg --print-architecture).deb
@@ -81,9 +94,12 @@ done
 grep -q '^ExecStart=/usr/bin/presence-ingest run --config /etc/presence-ingest/%i.conf$' \
   "$units/presence-ingest@.service" || fail "the templated unit's ExecStart"
 # verify reports some problems as warnings with status 0: none allowed.
+# (An instance by file, not by name: a name is looked up in every unit
+# directory, /usr/local's and /etc's included.)
+cp "$units/presence-ingest@.service" "$dir/presence-ingest@blue.service"
 for u in presence-ingest.service presence-ingest@.service presence-ingest@blue.service \
   presence-ingest-retention.timer presence-ingest-retention.service; do
-  case $u in *@blue*) arg=$u ;; *) arg=$units/$u ;; esac
+  case $u in *@blue*) arg=$dir/$u ;; *) arg=$units/$u ;; esac
   out=$(systemd-analyze verify "$arg" 2>&1) || fail "systemd-analyze verify $u: $out"
   [ -z "$out" ] || fail "systemd-analyze verify $u: $out"
 done
