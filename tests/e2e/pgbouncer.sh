@@ -10,6 +10,9 @@
 # session-level feature safe is in docs/packaging.md (PgBouncer).
 source "$(dirname "$0")/lib.sh"
 source "$PI_SUPPORT_DIR/common.sh"
+# PgBouncer runs as a daemon: a test ended by ctest's timeout (SIGTERM)
+# must still reach the exit trap that stops it.
+trap 'exit 143' TERM INT
 PGBOUNCER=${PGBOUNCER:-/usr/sbin/pgbouncer}
 [ -x "$PGBOUNCER" ] || fail "pgbouncer missing (bash deploy/install-deps.sh)"
 
