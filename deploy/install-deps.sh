@@ -21,6 +21,9 @@ packages=(
     curl prometheus python3-yaml           # metrics e2e (promtool), alert tests
     systemd                                # systemd-analyze verify of the unit
     openssl                                # test CAs and certificates (pg.sh start-tls)
+    debhelper dpkg-dev lintian             # the .deb (deploy/build-deb.sh) and its
+                                           # check (ctest deploy_package)
+    pgbouncer                              # transaction pooling e2e (e2e_pgbouncer)
 )
 
 missing=()

@@ -71,16 +71,18 @@ static void *watchdog_main(void *arg)
     return NULL;
 }
 
-/* Unless --http-listen is off: metrics, the endpoint and the database
- * probe of /readyz, started before connecting anywhere so that a port in use
- * fails at once and /healthz answers while the consumer starts. */
+/* Unless --http-listen is off or not given (replay: only the flag sets it,
+ * so that a replay beside `run` needs no port of its own): metrics, the
+ * endpoint and the database probe of /readyz, started before connecting
+ * anywhere so that a port in use fails at once and /healthz answers while the
+ * consumer starts. */
 static int serve_http(pi_config *cfg, pi_metrics **metrics, pi_http **http,
                       pi_probe **probe, pi_err *err)
 {
     int64_t interval = cfg->health_stall_ms / 3;
     int rc;
 
-    if (strcmp(cfg->http_listen, "off") == 0)
+    if (cfg->http_listen == NULL || strcmp(cfg->http_listen, "off") == 0)
         return 0;
     pi_metrics_new(metrics, PI_VERSION, cfg->health_stall_ms);
     rc = pi_http_start(http, cfg->http_listen, *metrics, err);

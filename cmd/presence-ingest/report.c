@@ -12,10 +12,6 @@
 #include "presence/report.h"
 #include "presence/times.h"
 
-#define USAGE                                                                  \
-    "report status|sessions|uptime|reasons|flapping|outages|availability|"     \
-    "fleet"
-
 /* The most rows `report fleet` prints (CONTRACT §8: a longer --step). */
 #define FLEET_MAX_ROWS 100000
 
@@ -30,12 +26,31 @@ static int64_t now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* The kinds' names, from lib/report's table: "status, sessions, …" (sep
+ * ", ") or "status|sessions|…" (sep "|"). */
+static void kind_list(char *buf, size_t cap, const char *sep)
+{
+    size_t len = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; pi_report_kind_at(i, NULL) && len < cap; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? sep : "",
+                                pi_report_kind_at(i, NULL));
+}
+
+/* After the options of `report --help`: the kinds, one line each. */
+static void print_kinds(FILE *out)
+{
+    const char *name, *summary;
+
+    fprintf(out, "\nreports (KIND):\n");
+    for (size_t i = 0; (name = pi_report_kind_at(i, &summary)) != NULL; i++)
+        fprintf(out, "  %-10s %s\n", name, summary);
+}
+
 /* An option given that the kind has no use for is a mistake, not a no-op. */
 static int refuse(const pi_config *cfg, pi_report_kind kind, pi_err *err)
 {
-    static const char *const kinds[] = {"status",       "sessions", "uptime",
-                                        "reasons",      "flapping", "outages",
-                                        "availability", "fleet"};
     int status = kind == PI_REPORT_STATUS;
     int avail = kind == PI_REPORT_AVAILABILITY;
     const char *bad = NULL;
@@ -66,7 +81,7 @@ static int refuse(const pi_config *cfg, pi_report_kind kind, pi_err *err)
         bad = "--offline-for";
     if (bad)
         return pi_err_set(err, PI_EINVAL, "%s does not apply to 'report %s'",
-                          bad, kinds[kind]);
+                          bad, pi_report_kind_at((size_t)kind, NULL));
     if (avail && cfg->report_target && !cfg->report_fleet)
         return pi_err_set(err, PI_EINVAL,
                           "--target applies to 'report availability --fleet' "
@@ -173,18 +188,22 @@ static int build_query(pi_report_query *q, pi_report_format *fmt,
                        const pi_config *cfg, pi_err *err)
 {
     int64_t now = now_us();
+    char list[256];
     int rc;
 
+    if (cfg->n_args == 0) {
+        kind_list(list, sizeof(list), "|");
+        return pi_err_set(err, PI_EINVAL,
+                          "which report? presence-ingest report %s", list);
+    }
     if (cfg->n_args != 1)
-        return pi_err_set(err, PI_EINVAL,
-                          cfg->n_args ? "one report expected, got '%s' too"
-                                      : "which report? presence-ingest %s",
-                          cfg->n_args ? cfg->args[1] : USAGE);
-    if (pi_report_kind_parse(cfg->args[0], &q->kind))
-        return pi_err_set(err, PI_EINVAL,
-                          "unknown report '%s' (status, sessions, uptime, "
-                          "reasons, flapping, outages, availability, fleet)",
-                          cfg->args[0]);
+        return pi_err_set(err, PI_EINVAL, "one report expected, got '%s' too",
+                          cfg->args[1]);
+    if (pi_report_kind_parse(cfg->args[0], &q->kind)) {
+        kind_list(list, sizeof(list), ", ");
+        return pi_err_set(err, PI_EINVAL, "unknown report '%s' (%s)",
+                          cfg->args[0], list);
+    }
     rc = refuse(cfg, q->kind, err);
     if (rc)
         return rc;
@@ -250,12 +269,15 @@ int pi_cmd_report(int argc, char **argv)
     pi_report_query q;
     pi_report_format fmt;
     PGconn *conn = NULL;
+    size_t rows = 0;
     pi_err err;
     int rc, code;
 
     memset(&q, 0, sizeof(q));
     pi_config_init(&cfg);
     code = pi_cmd_setup(&cfg, PI_CMD_REPORT, argc, argv);
+    if (code == PI_EXIT_OK) /* --help: the options were printed */
+        print_kinds(stdout);
     if (code >= 0)
         goto cleanup;
     rc = build_query(&q, &fmt, &cfg, &err);
@@ -264,11 +286,19 @@ int pi_cmd_report(int argc, char **argv)
     if (rc == 0)
         note_lag(conn);
     if (rc == 0)
-        rc = pi_report_run(conn, &q, fmt, stdout, &err);
+        rc = pi_report_run(&rows, conn, &q, fmt, stdout, &err);
     if (rc == 0 && fflush(stdout) != 0)
         rc = pi_err_set(&err, PI_EFATAL, "cannot write the report");
     if (rc)
         fprintf(stderr, "presence-ingest report: %s\n", err.msg);
+    /* An asset's status is one row when it has ever sent a presence: none
+     * is an unknown asset (a typo, most often), which the header alone would
+     * not tell. */
+    if (rc == 0 && rows == 0 && q.kind == PI_REPORT_STATUS && q.asset)
+        fprintf(stderr,
+                "presence-ingest report: no presence of asset '%s' is "
+                "stored\n",
+                q.asset);
     code = pi_cmd_exit_code(rc);
 cleanup:
     PQfinish(conn);

@@ -190,6 +190,26 @@ const pi_opt *pi_config__options(size_t *n)
     return options;
 }
 
+/* Options that, for some commands, only a flag sets: no default, no
+ * environment, no file line. A one-shot command's port: the file or the
+ * environment it shares with `run` would make it collide with the service
+ * it runs beside. */
+static const struct {
+    const char *name;
+    unsigned cmds; /* PI_CMD_* bits */
+} flag_only_opts[] = {{"http-listen", PI_CMD_REPLAY}};
+
+static int flag_only(const pi_opt *o, unsigned cmd)
+{
+    for (size_t i = 0; i < sizeof(flag_only_opts) / sizeof(flag_only_opts[0]);
+         i++) {
+        if ((flag_only_opts[i].cmds & cmd) &&
+            strcmp(flag_only_opts[i].name, o->name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 /* Where a value came from: a later source only fills what an earlier one
  * (higher precedence) left unset. */
 typedef enum { SRC_DEFAULT = 0, SRC_FILE, SRC_ENV, SRC_FLAG } src;
@@ -421,7 +441,8 @@ static int read_file(pi_config *cfg, unsigned cmd, const char *path, src *seen,
             break;
         }
         /* A shared file may hold options of other subcommands. */
-        if (!(o->cmds & cmd) || seen[o - options] != SRC_DEFAULT)
+        if (!(o->cmds & cmd) || flag_only(o, cmd) ||
+            seen[o - options] != SRC_DEFAULT)
             continue;
         snprintf(where, sizeof(where), "%s:%d: %s", path, lineno, o->name);
         rc = set_value(cfg, o, value, where, err);
@@ -444,6 +465,12 @@ int pi_config_parse(pi_config *cfg, unsigned cmd, int argc, char **argv,
     int rc;
 
     cfg->args = pi_calloc((size_t)argc + 1, sizeof(char *));
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        if (flag_only(&options[i], cmd)) {
+            free(*str_field(cfg, &options[i]));
+            *str_field(cfg, &options[i]) = NULL;
+        }
+    }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *value = NULL, *name;
@@ -514,7 +541,8 @@ int pi_config_parse(pi_config *cfg, unsigned cmd, int argc, char **argv,
         const pi_opt *o = &options[i];
         const char *v;
 
-        if (seen[i] != SRC_DEFAULT || o->env == NULL || !(o->cmds & cmd))
+        if (seen[i] != SRC_DEFAULT || o->env == NULL || !(o->cmds & cmd) ||
+            flag_only(o, cmd))
             continue;
         v = getenv(o->env);
         if (v == NULL || *v == '\0')
@@ -564,6 +592,11 @@ void pi_config_print_help(FILE *out, unsigned cmd, const char *usage)
                  : o->type == OPT_FLAG ? ""
                                        : "VALUE");
         fprintf(out, "  %-34s %s", flag, o->help);
+        if (flag_only(o, cmd)) {
+            fprintf(out, " (default: off; only this flag turns it on, not "
+                         "the environment or --config)\n");
+            continue;
+        }
         print_default(out, o);
         if (o->type == OPT_INT)
             fprintf(out, " [%lld..%lld]", (long long)o->min, (long long)o->max);

@@ -41,14 +41,15 @@ static int ensure(pi_partkeep *k, PGconn **conn, pi_err *err)
         rc = pi_db_connect(conn, k->conninfo, err);
         if (rc)
             return rc;
-        /* Bounded: a statement the server cannot finish (a frozen server,
-         * a lock held for long) does not keep this thread forever. */
-        rc = pi_db_exec(*conn, "SET statement_timeout = '30s'", err);
-        if (rc)
-            return rc;
         set_cancel(k, *conn);
     }
-    res = PQexec(*conn, "SELECT partition, from_id, to_id, moved FROM "
+    /* Bounded: a statement the server cannot finish (a frozen server, a
+     * lock held for long) does not keep this thread forever. SET LOCAL:
+     * one implicit transaction with the call, nothing left on the session
+     * (PgBouncer's transaction pooling, docs/packaging.md); PQexec returns
+     * the last statement's result. */
+    res = PQexec(*conn, "SET LOCAL statement_timeout = '30s'; "
+                        "SELECT partition, from_id, to_id, moved FROM "
                         "presence_partitions_ensure()");
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         rc = pi_db_fail(err, *conn, res, "presence_partitions_ensure()");

@@ -41,9 +41,11 @@ static int64_t refresh(pi_rollup *r, PGconn *conn, int64_t deadline, char *why,
     PGresult *res;
     int64_t n = -2;
 
-    /* The server ends the call at the timeout whatever this thread does. */
+    /* The server ends the call at the timeout whatever this thread does.
+     * SET LOCAL: one implicit transaction with the call, nothing left on
+     * the session (PgBouncer's transaction pooling, docs/packaging.md). */
     snprintf(sql, sizeof(sql),
-             "SET statement_timeout = %lld; "
+             "SET LOCAL statement_timeout = %lld; "
              "SELECT presence_rollup_refresh(%d)",
              (long long)r->timeout_ms, ROLLUP_MAX_ROWS);
     snprintf(why, cap, "no answer within %lld ms", (long long)r->timeout_ms);

@@ -17,11 +17,6 @@ typedef struct migration {
     const char *sql; /* embedded text; NULL: read file from the directory */
 } migration;
 
-const char *pi_migrate_source_dir(void)
-{
-    return PI_MIGRATIONS_DIR;
-}
-
 /* Version of a file named NNNN_description.sql, or 0 when it is not one. */
 static int file_version(const char *name)
 {

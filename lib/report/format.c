@@ -5,18 +5,46 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "presence/decode.h"
 #include "presence/mem.h"
 
-static const char *const kind_names[] = {"status",       "sessions", "uptime",
-                                         "reasons",      "flapping", "outages",
-                                         "availability", "fleet"};
+/* The kinds, in pi_report_kind's order: `report --help`, the shell
+ * completion and the command's messages list them from here. */
+static const struct {
+    const char *name, *summary;
+} kinds[] = {
+    {"status", "each asset's state now: online or offline, since when, why"},
+    {"sessions", "sessions in [--since, --until): start, end, duration, "
+                 "both reasons"},
+    {"uptime", "each asset's time online per day in --tz, and its ratio"},
+    {"reasons", "connect and disconnect reasons counted, documented or not"},
+    {"flapping", "assets with --threshold disconnects within a --window"},
+    {"outages", "gaps that began with a disconnect: when, how long, both "
+                "sides' reasons"},
+    {"availability", "online over observed time per asset and --period; "
+                     "--fleet sums it up"},
+    {"fleet", "assets online, offline, declared every --step, and the "
+              "events between"},
+};
+
+#define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
+
+const char *pi_report_kind_at(size_t i, const char **summary)
+{
+    if (i >= N_KINDS)
+        return NULL;
+    if (summary)
+        *summary = kinds[i].summary;
+    return kinds[i].name;
+}
 
 int pi_report_kind_parse(const char *s, pi_report_kind *out)
 {
-    for (size_t i = 0; i < sizeof(kind_names) / sizeof(kind_names[0]); i++) {
-        if (strcmp(s, kind_names[i]) == 0) {
+    for (size_t i = 0; i < N_KINDS; i++) {
+        if (strcmp(s, kinds[i].name) == 0) {
             *out = (pi_report_kind)i;
             return 0;
         }
@@ -198,10 +226,11 @@ static int table_only(pi_report_col type)
     return type == PI_COL_HOURS || type == PI_COL_SPARK || type == PI_COL_MARK;
 }
 
-/* Numbers, aligned to the right in the table. */
+/* Numbers: aligned to the right in the table, numbers in JSON. */
 static int numeric(pi_report_col type)
 {
-    return type == PI_COL_NUM || type == PI_COL_SECONDS || type == PI_COL_RATIO;
+    return type == PI_COL_NUM || type == PI_COL_DURATION ||
+           type == PI_COL_RATIO;
 }
 
 /* The bar of value v over the column's largest, max: up to SPARK_CELLS
@@ -231,6 +260,92 @@ static char *spark_bar(const char *v, double max)
     p += strlen(eighths[n % 8]);
     *p = '\0';
     return out;
+}
+
+/* ---- the table's cells, for people ----------------------------------------
+ */
+
+/* RFC 3339 at one precision, milliseconds (truncated, as times are read):
+ * "2013-06-28T09:46:21.5+02:00" → "2013-06-28T09:46:21.500+02:00". */
+static void time_ms(char *buf, size_t cap, const char *pg)
+{
+    char rfc[64];
+    size_t n = time_text(rfc, sizeof(rfc), pg, strlen(pg)), digits = 0;
+
+    if (n < 20) {
+        snprintf(buf, cap, "%s", pg); /* not ISO style: as it came */
+        return;
+    }
+    if (rfc[19] == '.')
+        while (isdigit((unsigned char)rfc[20 + digits]))
+            digits++;
+    snprintf(buf, cap, "%.19s.%.*s%.*s%s", rfc, (int)(digits < 3 ? digits : 3),
+             rfc + 20, (int)(digits < 3 ? 3 - digits : 0), "000",
+             rfc + 19 + (digits ? digits + 1 : 0));
+}
+
+/* Seconds as the two largest units, floored: 45s, 12m05s, 14h34m, 3d04h. */
+static void duration_text(char *buf, size_t cap, const char *v)
+{
+    char *end;
+    double d = strtod(v, &end);
+    const char *sign = "";
+    long long s;
+
+    if (end == v) {
+        snprintf(buf, cap, "%s", v);
+        return;
+    }
+    if (d < 0) {
+        sign = "-";
+        d = -d;
+    }
+    s = (long long)d;
+    if (s >= 86400)
+        snprintf(buf, cap, "%s%lldd%02lldh", sign, s / 86400, s % 86400 / 3600);
+    else if (s >= 3600)
+        snprintf(buf, cap, "%s%lldh%02lldm", sign, s / 3600, s % 3600 / 60);
+    else if (s >= 60)
+        snprintf(buf, cap, "%s%lldm%02llds", sign, s / 60, s % 60);
+    else
+        snprintf(buf, cap, "%s%llds", sign, s);
+}
+
+/* A share as a percentage with one decimal: 0.7095988 → "71.0%". */
+static void ratio_text(char *buf, size_t cap, const char *v)
+{
+    char *end;
+    double r = strtod(v, &end);
+
+    if (end == v)
+        snprintf(buf, cap, "%s", v);
+    else
+        snprintf(buf, cap, "%.1f%%", r * 100);
+}
+
+/* A cell as the table prints it (malloc'ed). */
+static char *table_text(pi_report_col type, const char *v)
+{
+    char buf[64];
+    size_t n;
+
+    if (v == NULL)
+        return pi_strdup("");
+    switch (type) {
+    case PI_COL_HOURS:
+        return hours_strip(v);
+    case PI_COL_TIME:
+        time_ms(buf, sizeof(buf), v);
+        return pi_strdup(buf);
+    case PI_COL_DURATION:
+        duration_text(buf, sizeof(buf), v);
+        return pi_strdup(buf);
+    case PI_COL_RATIO:
+        ratio_text(buf, sizeof(buf), v);
+        return pi_strdup(buf);
+    default:
+        return pi_strdup(cell_text(buf, sizeof(buf), type, v, &n));
+    }
 }
 
 /* Display width of UTF-8 text: one column per code point. */
@@ -385,7 +500,75 @@ static void pad(outbuf *o, size_t n)
         out_chr(o, ' ');
 }
 
-/* Aligned columns, two spaces apart; numbers to the right. */
+/* Columns the table may use: the terminal's width when out is one, else
+ * $COLUMNS when set, else no limit (0). */
+static size_t table_limit(FILE *out)
+{
+    struct winsize ws;
+    const char *env = getenv("COLUMNS");
+    int fd = fileno(out);
+
+    if (fd >= 0 && isatty(fd) && ioctl(fd, TIOCGWINSZ, &ws) == 0 &&
+        ws.ws_col > 0)
+        return ws.ws_col;
+    if (env && *env) {
+        long n = strtol(env, NULL, 10);
+        if (n > 0)
+            return (size_t)n;
+    }
+    return 0;
+}
+
+/* Narrow the widest text columns, one column at a time, until the row fits
+ * in limit (never a column under its header or MIN_TEXT_WIDTH). */
+#define MIN_TEXT_WIDTH 8
+
+static void fit(size_t *w, size_t ncols, const char *const *names,
+                const pi_report_col *types, size_t limit)
+{
+    size_t total = 2 * (ncols - 1);
+
+    for (size_t c = 0; c < ncols; c++)
+        total += w[c];
+    while (limit > 0 && total > limit) {
+        size_t widest = ncols;
+        for (size_t c = 0; c < ncols; c++) {
+            size_t floor = width(names[c]) > MIN_TEXT_WIDTH ? width(names[c])
+                                                            : MIN_TEXT_WIDTH;
+            if (types[c] == PI_COL_TEXT && w[c] > floor &&
+                (widest == ncols || w[c] > w[widest]))
+                widest = c;
+        }
+        if (widest == ncols)
+            return; /* nothing left to narrow */
+        w[widest]--;
+        total--;
+    }
+}
+
+/* s cut to at most w columns, its last one "…" when cut (malloc'ed). */
+static char *cut(const char *s, size_t w)
+{
+    size_t cols = 0, i = 0;
+    char *out;
+
+    if (width(s) <= w)
+        return pi_strdup(s);
+    /* Keep w - 1 code points, then the ellipsis. */
+    while (s[i] && cols < w - 1) {
+        i++;
+        while (((unsigned char)s[i] & 0xC0) == 0x80)
+            i++;
+        cols++;
+    }
+    out = pi_malloc(i + 4);
+    memcpy(out, s, i);
+    memcpy(out + i, "\u2026", 4);
+    return out;
+}
+
+/* Aligned columns, two spaces apart; numbers to the right; for people:
+ * durations, ratios and times made readable, text cut to the terminal. */
 static void write_table(outbuf *o, size_t ncols, const char *const *names,
                         const pi_report_col *types, size_t nrows,
                         const char *const *cells)
@@ -393,7 +576,6 @@ static void write_table(outbuf *o, size_t ncols, const char *const *names,
     char **text = pi_calloc(nrows * ncols + 1, sizeof(char *));
     size_t *w = pi_calloc(ncols + 1, sizeof(size_t));
     double *max = pi_calloc(ncols + 1, sizeof(double));
-    char buf[64];
 
     for (size_t c = 0; c < ncols; c++) {
         w[c] = width(names[c]);
@@ -405,23 +587,18 @@ static void write_table(outbuf *o, size_t ncols, const char *const *names,
     }
     for (size_t r = 0; r < nrows; r++) {
         for (size_t c = 0; c < ncols; c++) {
-            const char *v = cells[r * ncols + c];
-            size_t i = r * ncols + c, n;
+            size_t i = r * ncols + c;
 
-            if (types[c] == PI_COL_HOURS)
-                text[i] = hours_strip(v);
-            else if (types[c] == PI_COL_SPARK)
-                text[i] = spark_bar(v, max[c]);
-            else
-                text[i] =
-                    pi_strdup(cell_text(buf, sizeof(buf), types[c], v, &n));
+            text[i] = types[c] == PI_COL_SPARK ? spark_bar(cells[i], max[c])
+                                               : table_text(types[c], cells[i]);
             if (width(text[i]) > w[c])
                 w[c] = width(text[i]);
         }
     }
+    fit(w, ncols, names, types, table_limit(o->f));
     for (size_t r = 0; r <= nrows; r++) {
         for (size_t c = 0; c < ncols; c++) {
-            const char *s = r == 0 ? names[c] : text[(r - 1) * ncols + c];
+            char *s = cut(r == 0 ? names[c] : text[(r - 1) * ncols + c], w[c]);
             size_t gap = w[c] - width(s);
             int right = numeric(types[c]);
 
@@ -432,6 +609,7 @@ static void write_table(outbuf *o, size_t ncols, const char *const *names,
             out_str(o, s);
             if (!right && c + 1 < ncols)
                 pad(o, gap);
+            free(s);
         }
         out_chr(o, '\n');
     }
@@ -440,6 +618,35 @@ static void write_table(outbuf *o, size_t ncols, const char *const *names,
     free(text);
     free(w);
     free(max);
+}
+
+/* The header (row NULL) or one row as a table line, widths growing as
+ * wider cells come (a stream has no last row to measure first). */
+static void write_table_line(outbuf *o, size_t ncols, const char *const *names,
+                             const pi_report_col *types, const char *const *row,
+                             size_t *widths)
+{
+    for (size_t c = 0; c < ncols; c++) {
+        char *t;
+        size_t w;
+        int right = numeric(types[c]);
+
+        if (table_only(types[c]))
+            continue;
+        t = row ? table_text(types[c], row[c]) : pi_strdup(names[c]);
+        w = width(t);
+        if (w > widths[c])
+            widths[c] = w;
+        if (c > 0)
+            out_put(o, "  ", 2);
+        if (right)
+            pad(o, widths[c] - w);
+        out_str(o, t);
+        if (!right && c + 1 < ncols)
+            pad(o, widths[c] - w);
+        free(t);
+    }
+    out_chr(o, '\n');
 }
 
 void pi_report_write(FILE *out, pi_report_format fmt, size_t ncols,
@@ -463,37 +670,6 @@ void pi_report_write(FILE *out, pi_report_format fmt, size_t ncols,
     }
     out_flush(o);
     free(o);
-}
-
-/* One table line (row NULL: the header), each column padded to widths[c],
- * which grows to fit. */
-static void write_table_line(outbuf *o, size_t ncols, const char *const *names,
-                             const pi_report_col *types, const char *const *row,
-                             size_t *widths)
-{
-    char buf[64];
-
-    for (size_t c = 0; c < ncols; c++) {
-        const char *t = names[c];
-        size_t n, w;
-        int right = numeric(types[c]);
-
-        if (table_only(types[c]))
-            continue;
-        if (row != NULL)
-            t = cell_text(buf, sizeof(buf), types[c], row[c], &n);
-        w = width(t);
-        if (w > widths[c])
-            widths[c] = w;
-        if (c > 0)
-            out_put(o, "  ", 2);
-        if (right)
-            pad(o, widths[c] - w);
-        out_str(o, t);
-        if (!right && c + 1 < ncols)
-            pad(o, widths[c] - w);
-    }
-    out_chr(o, '\n');
 }
 
 void pi_report_write_lines(FILE *out, pi_report_format fmt, size_t ncols,

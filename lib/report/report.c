@@ -61,8 +61,8 @@ static const report_sql sessions_sql = {
     8,
     {"asset", "connection_id", "connected_at", "ended_at", "end_kind",
      "duration_s", "connect_reason", "disconnect_reason"},
-    {PI_COL_TEXT, PI_COL_ID, PI_COL_TIME, PI_COL_TIME, PI_COL_TEXT, PI_COL_NUM,
-     PI_COL_TEXT, PI_COL_TEXT}};
+    {PI_COL_TEXT, PI_COL_ID, PI_COL_TIME, PI_COL_TIME, PI_COL_TEXT,
+     PI_COL_DURATION, PI_COL_TEXT, PI_COL_TEXT}};
 
 /* Every asset: day after day, a whole UTC day from the rollup's days merged
  * in asset order with the open sessions (0006); sorted here by asset and
@@ -77,7 +77,7 @@ static const report_sql uptime_sql = {
     1,
     5,
     {"asset", "day", "online_s", "sessions", "ratio"},
-    {PI_COL_TEXT, PI_COL_DAY, PI_COL_NUM, PI_COL_NUM, PI_COL_NUM}};
+    {PI_COL_TEXT, PI_COL_DAY, PI_COL_DURATION, PI_COL_NUM, PI_COL_RATIO}};
 
 /* The table format's uptime: the same rows and a strip of hours. */
 static const report_sql uptime_strip_sql = {
@@ -90,7 +90,7 @@ static const report_sql uptime_strip_sql = {
     1,
     6,
     {"asset", "day", "online_s", "sessions", "ratio", "hours"},
-    {PI_COL_TEXT, PI_COL_DAY, PI_COL_NUM, PI_COL_NUM, PI_COL_NUM,
+    {PI_COL_TEXT, PI_COL_DAY, PI_COL_DURATION, PI_COL_NUM, PI_COL_RATIO,
      PI_COL_HOURS}};
 
 static const report_sql reasons_sql = {
@@ -130,7 +130,7 @@ static const report_sql outages_sql = {
     6,
     {"asset", "started_at", "ended_at", "duration_s", "disconnect_reason",
      "reconnect_reason"},
-    {PI_COL_TEXT, PI_COL_TIME, PI_COL_TIME, PI_COL_SECONDS, PI_COL_TEXT,
+    {PI_COL_TEXT, PI_COL_TIME, PI_COL_TIME, PI_COL_DURATION, PI_COL_TEXT,
      PI_COL_TEXT}};
 
 static const report_sql availability_sql = {
@@ -147,8 +147,8 @@ static const report_sql availability_sql = {
     8,
     {"asset", "period_start", "observed_s", "online_s", "availability",
      "outages", "downtime_s", "longest_outage_s"},
-    {PI_COL_TEXT, PI_COL_TIME, PI_COL_SECONDS, PI_COL_SECONDS, PI_COL_RATIO,
-     PI_COL_NUM, PI_COL_SECONDS, PI_COL_SECONDS}};
+    {PI_COL_TEXT, PI_COL_TIME, PI_COL_DURATION, PI_COL_DURATION, PI_COL_RATIO,
+     PI_COL_NUM, PI_COL_DURATION, PI_COL_DURATION}};
 
 #define FLEET_AVAILABILITY_SELECT                                              \
     "SELECT period_start, assets, mean, p50, p05, below_target"
@@ -256,7 +256,11 @@ static void utc_text(char *buf, size_t cap, int64_t us)
              (int)frac);
 }
 
-/* The session settings every report needs, and the zone. */
+/* The settings every report needs, and the zone: SET LOCAL, in the report's
+ * own transaction, so that nothing is left on the session (through
+ * PgBouncer's transaction pooling each transaction may be on another server
+ * connection, where a session setting would reach other clients and another
+ * client's could reach this report: docs/packaging.md). */
 static int setup_session(PGconn *conn, const char *tz, pi_err *err)
 {
     const char *params[1] = {tz};
@@ -267,15 +271,17 @@ static int setup_session(PGconn *conn, const char *tz, pi_err *err)
      * of 2.3 s for a day's uptime of 2 000 assets, measured). work_mem for
      * this session only: the sessions' sorts spill to disk at the default
      * 4 MB. */
-    rc = pi_db_exec(conn,
-                    "SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 1; "
-                    "SET IntervalStyle = 'postgres'; SET jit = off; "
-                    "SET work_mem = '64MB'",
-                    err);
+    rc =
+        pi_db_exec(conn,
+                   "BEGIN; SET LOCAL DateStyle = 'ISO, YMD'; "
+                   "SET LOCAL extra_float_digits = 1; "
+                   "SET LOCAL IntervalStyle = 'postgres'; SET LOCAL jit = off; "
+                   "SET LOCAL work_mem = '64MB'",
+                   err);
     if (rc)
         return rc;
-    res = PQexecParams(conn, "SELECT set_config('TimeZone', $1, false)", 1,
-                       NULL, params, NULL, NULL, 0);
+    res = PQexecParams(conn, "SELECT set_config('TimeZone', $1, true)", 1, NULL,
+                       params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         if (strcmp(pi_db_sqlstate(res), "22023") == 0)
             rc = pi_err_set(err, PI_EINVAL,
@@ -349,8 +355,8 @@ int pi_report_rollup_lag(double *out, int64_t *pending, PGconn *conn,
     return rc;
 }
 
-int pi_report_run(PGconn *conn, const pi_report_query *q, pi_report_format fmt,
-                  FILE *out, pi_err *err)
+int pi_report_run(size_t *rows, PGconn *conn, const pi_report_query *q,
+                  pi_report_format fmt, FILE *out, pi_err *err)
 {
     const report_sql *s = sql_of(q, fmt);
     char since[64], until[64], window[24], threshold[24], debounce[24];
@@ -366,9 +372,15 @@ int pi_report_run(PGconn *conn, const pi_report_query *q, pi_report_format fmt,
     size_t len, nrows;
     int rc;
 
+    if (rows)
+        *rows = 0;
+    /* Before the report's transaction: a catch-up that fails (a role that
+     * may only read) must not abort it. */
+    if (s->catch_up && q->asset == NULL)
+        catch_up(conn);
     rc = setup_session(conn, q->tz, err);
     if (rc)
-        return rc;
+        goto cleanup;
     utc_text(since, sizeof(since), q->since_us);
     utc_text(until, sizeof(until), q->until_us);
     snprintf(window, sizeof(window), "%" PRId64, q->window_s);
@@ -402,8 +414,6 @@ int pi_report_run(PGconn *conn, const pi_report_query *q, pi_report_format fmt,
         sql = pi_malloc(len);
         snprintf(sql, len, "%s%s%s", select, filter, s->order);
     }
-    if (s->catch_up && q->asset == NULL)
-        catch_up(conn);
     res = PQexecParams(conn, sql, 12, param_types, params, NULL, NULL, 0);
     free(sql);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -441,9 +451,15 @@ int pi_report_run(PGconn *conn, const pi_report_query *q, pi_report_format fmt,
         }
     }
     pi_report_write(out, fmt, s->ncols, s->names, s->types, nrows, cells);
+    if (rows)
+        *rows = nrows;
 cleanup:
     free(order);
     free(cells);
     PQclear(res);
+    /* Read only: ending the transaction either way changes nothing; the
+     * connection is left as it came, for the next report. */
+    if (PQtransactionStatus(conn) != PQTRANS_IDLE)
+        PQclear(PQexec(conn, rc ? "ROLLBACK" : "COMMIT"));
     return rc;
 }

@@ -49,9 +49,12 @@ int pi_log_format_parse(const char *s, pi_log_format *out)
     return 0;
 }
 
-/* Append s quoted for the current format: JSON string escaping, which is
- * also valid for logfmt's quoted values. */
-static size_t put_quoted(char *buf, size_t pos, size_t cap, const char *s)
+/* Append s quoted for the format: a JSON string (control characters as
+ * \uXXXX), or a logfmt value the logfmt way (quotes and backslashes escaped,
+ * a tab, newline or carriage return as \t, \n, \r, other control characters
+ * dropped: libpq's messages hold tabs and newlines). */
+static size_t put_quoted(char *buf, size_t pos, size_t cap, const char *s,
+                         int json)
 {
     if (pos < cap)
         buf[pos++] = '"';
@@ -60,8 +63,13 @@ static size_t put_quoted(char *buf, size_t pos, size_t cap, const char *s)
         if (c == '"' || c == '\\') {
             buf[pos++] = '\\';
             buf[pos++] = (char)c;
-        } else if (c < 0x20) {
+        } else if (c < 0x20 && json) {
             pos += (size_t)snprintf(buf + pos, cap - pos, "\\u%04x", c);
+        } else if (c == '\t' || c == '\n' || c == '\r') {
+            buf[pos++] = '\\';
+            buf[pos++] = c == '\t' ? 't' : c == '\n' ? 'n' : 'r';
+        } else if (c < 0x20 || c == 0x7f) {
+            continue; /* logfmt: dropped */
         } else {
             buf[pos++] = (char)c;
         }
@@ -141,14 +149,14 @@ void pi_log_write(pi_log_level level, const char *topic, int32_t partition,
     else
         pos += (size_t)snprintf(line + pos, cap - pos,
                                 "ts=%s level=%s msg=", ts, level_names[level]);
-    pos = put_quoted(line, pos, cap, msg);
+    pos = put_quoted(line, pos, cap, msg, json);
     if (topic && pos < cap) {
         if (json) {
             pos += (size_t)snprintf(line + pos, cap - pos, ",\"topic\":");
-            pos = put_quoted(line, pos, cap, topic);
+            pos = put_quoted(line, pos, cap, topic, json);
         } else {
             pos += (size_t)snprintf(line + pos, cap - pos, " topic=");
-            pos = put_quoted(line, pos, cap, topic);
+            pos = put_quoted(line, pos, cap, topic, json);
         }
         if (pos < cap)
             pos += (size_t)snprintf(line + pos, cap - pos,

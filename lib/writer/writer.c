@@ -22,10 +22,29 @@
  * another writer, before the usual backoff takes over. */
 #define RACE_RETRIES 5
 
-/* The staging tables: TEMP (no WAL, private to the connection), emptied by
- * every COMMIT. Created again after each reconnect. */
-static const char setup_sql[] =
-    "SET TimeZone = 'UTC';"
+/* Every transaction's first statements: its settings, SET LOCAL, and
+ * whether this server connection has the staging tables (TEMP: no WAL,
+ * private to the connection, emptied by every COMMIT), which stage_sql then
+ * creates in the transaction. Nothing is left on the session, so that the
+ * writer works through PgBouncer's transaction pooling (each transaction
+ * may be on another server connection; a setting left there would reach
+ * other clients): docs/packaging.md. Looked up, not created IF NOT EXISTS
+ * each time: that halved load's rate at 100 messages a batch, and a DO
+ * block doing the same still cost a quarter (measured,
+ * docs/benchmarks-packaging.md). PostgreSQL itself ends a transaction of
+ * ours that a frozen or vanished process leaves holding the ingest_offsets
+ * locks: a statement cut after the timeout, then the aborted transaction
+ * ended after it again (class 57: retried). */
+static const char begin_fmt[] =
+    "BEGIN;"
+    "SET LOCAL TimeZone = 'UTC';"
+    "SET LOCAL statement_timeout = %d;"
+    "SET LOCAL idle_in_transaction_session_timeout = %d;"
+    "SELECT to_regclass('pg_temp.pi_stage') IS NOT NULL AND"
+    " to_regclass('pg_temp.pi_stage_rejects') IS NOT NULL";
+
+static const char stage_sql[] =
+    "SET LOCAL client_min_messages = warning;"
     "CREATE TEMP TABLE IF NOT EXISTS pi_stage ("
     " seq int4, id int8, connection_id int8, type text, reason text,"
     " asset text, time timestamptz, time_offset_minutes int2,"
@@ -34,7 +53,28 @@ static const char setup_sql[] =
     "CREATE TEMP TABLE IF NOT EXISTS pi_stage_rejects ("
     " topic text, partition int4, \"offset\" int8, element int4, error text,"
     " detail text, payload bytea, key bytea)"
-    " ON COMMIT DELETE ROWS;";
+    " ON COMMIT DELETE ROWS";
+
+/* BEGIN, the settings, and the staging tables when this server connection
+ * has none. */
+static int begin(pi_writer *w, pi_err *err)
+{
+    char sql[sizeof(begin_fmt) + 32];
+    PGresult *res;
+    int rc = 0, staged;
+
+    snprintf(sql, sizeof(sql), begin_fmt, w->opts.tx_timeout_ms,
+             w->opts.tx_timeout_ms);
+    res = PQexec(w->conn, sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        rc = pi_db_fail(err, w->conn, res, "BEGIN");
+        PQclear(res);
+        return rc;
+    }
+    staged = PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    return staged ? 0 : pi_db_exec(w->conn, stage_sql, err);
+}
 
 void pi_writer_opts_init(pi_writer_opts *opts)
 {
@@ -71,24 +111,8 @@ static int connect_db(pi_writer *w, pi_err *err)
     if (rc)
         return rc;
     set_conn(w, conn);
-    rc = pi_db_exec(w->conn, setup_sql, err);
-    if (rc == 0) {
-        /* PostgreSQL itself ends a transaction of ours that a frozen or
-         * vanished process leaves holding the ingest_offsets locks: a
-         * statement cut after the timeout, then the aborted transaction
-         * ended after it again (class 57: retried). */
-        char sql[160];
-        snprintf(sql, sizeof(sql),
-                 "SET statement_timeout = %d;"
-                 "SET idle_in_transaction_session_timeout = %d",
-                 w->opts.tx_timeout_ms, w->opts.tx_timeout_ms);
-        rc = pi_db_exec(w->conn, sql, err);
-    }
-    if (rc)
-        set_conn(w, NULL);
-    else
-        w->reconnects++;
-    return rc;
+    w->reconnects++;
+    return 0;
 }
 
 void pi_writer_interrupt(pi_writer *w)
@@ -187,9 +211,9 @@ static int write_once(pi_writer *w, const pi_batch *batch, int split,
     pi_grow((void **)&w->fenced, &w->cap_fenced, n_msgs + 1, 1);
     memset(w->fenced, 0, n_msgs + 1);
     pi_batch_positions(batch, &n_pos);
-    rc = pi_db_exec(w->conn, "BEGIN", err);
+    rc = begin(w, err);
     if (rc)
-        return rc;
+        goto cleanup; /* a statement after BEGIN may have failed */
     if (w->group && n_pos) {
         rc = pi_writer__fence(w, batch, err);
         if (rc)

@@ -177,7 +177,7 @@ int main(int argc, char **argv)
             if (!wanted(cases[i].name, filter))
                 continue;
             t0 = now_s();
-            if (pi_report_run(conn, &cases[i].q, PI_REPORT_CSV, devnull,
+            if (pi_report_run(NULL, conn, &cases[i].q, PI_REPORT_CSV, devnull,
                               &err)) {
                 fprintf(stderr, "bench_report: %s: %s\n", cases[i].name,
                         err.msg);

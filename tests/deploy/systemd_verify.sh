@@ -21,6 +21,20 @@ for key in DynamicUser=yes NoNewPrivileges=yes ProtectSystem=strict \
   ProtectHome=yes PrivateTmp=yes 'CapabilityBoundingSet=$'; do
   grep -q "^$key" "$unit" || { echo "unit lost $key" >&2; exit 1; }
 done
+# The templated unit (issue 25): the same service, one per instance, its
+# configuration /etc/presence-ingest/INSTANCE.conf; verified as an instance.
+tpl=$PI_SOURCE_DIR/deploy/presence-ingest@.service
+grep -q '^ExecStart=/usr/local/bin/presence-ingest run --config /etc/presence-ingest/%i.conf$' "$tpl" ||
+  { echo "templated ExecStart changed: update this test" >&2; exit 1; }
+sed "s|^ExecStart=/usr/local/bin/presence-ingest|ExecStart=$PI_BINARY|" "$tpl" \
+  >"$dir/presence-ingest@.service"
+out=$(systemd-analyze verify "$dir/presence-ingest@.service" 2>&1) || {
+  echo "$out" >&2; exit 1; }
+[ -z "$out" ] || { echo "systemd-analyze verify (template): $out" >&2; exit 1; }
+# Beside the ExecStart, Description and header, the same unit as the service.
+diff <(grep -v '^ExecStart=\|^Description=\|^#' "$unit") \
+  <(grep -v '^ExecStart=\|^Description=\|^#' "$tpl") >&2 ||
+  { echo "presence-ingest@.service drifted from presence-ingest.service" >&2; exit 1; }
 # The retention job: a oneshot service started by its timer, the same
 # sandbox, and a command line the binary accepts.
 ret=$PI_SOURCE_DIR/deploy/presence-ingest-retention.service
@@ -51,4 +65,4 @@ if python3 -c 'import yaml' 2>/dev/null; then
   python3 -c 'import sys, yaml; d = yaml.safe_load(open(sys.argv[1])); assert d["kind"] == "CronJob" and d["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"][0] == "retention"' "$cron" ||
     { echo "retention-cronjob.yaml is not the CronJob expected" >&2; exit 1; }
 fi
-echo "ok: systemd-analyze verify (service, retention service and timer), CronJob"
+echo "ok: systemd-analyze verify (service, templated service, retention service and timer), CronJob"

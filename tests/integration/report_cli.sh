@@ -78,9 +78,24 @@ check "status json, Europe/Paris" '[
 {"asset":"a4","state":"offline","since":"2026-03-03T00:30:00+01:00","reason":"Unhandled reason x, please contact maintainer","connection_id":"46"}
 ]' status --pg "$PG" --format json --tz Europe/Paris
 
-check "status table, one asset" "asset  state   since                      reason       connection_id
-a1     online  2026-03-02T20:00:00+00:00  modem_reset  14" \
+check "status table, one asset" "asset  state   since                          reason       connection_id
+a1     online  2026-03-02T20:00:00.000+00:00  modem_reset  14" \
   status --pg "$PG" --format table --asset a1
+
+# Issue 25: an unknown asset is said so on stderr, exit 0, no rows.
+"$PI_BINARY" report status --pg "$PG" --format csv --asset nosuch \
+  >"$WORK/out" 2>"$WORK/err" || fail "status of an unknown asset: exit $?"
+[ "$(cat "$WORK/err")" = "presence-ingest report: no presence of asset 'nosuch' is stored" ] ||
+  fail "status of an unknown asset: stderr '$(cat "$WORK/err")'"
+[ "$(tr -d '\r' <"$WORK/out")" = "asset,state,since,reason,connection_id" ] ||
+  fail "status of an unknown asset: rows $(cat "$WORK/out")"
+echo "ok: status of an unknown asset"
+# report --help lists every kind, one line each, from lib/report's table.
+help=$("$PI_BINARY" report --help)
+for k in status sessions uptime reasons flapping; do
+  grep -qE "^  $k +[a-z]" <<<"$help" || fail "report --help does not list $k"
+done
+echo "ok: report --help lists the kinds"
 
 SESSIONS="asset,connection_id,connected_at,ended_at,end_kind,duration_s,connect_reason,disconnect_reason
 a1,10,2026-03-01T22:00:00+00:00,2026-03-02T02:00:00+00:00,disconnect,14400,cold_boot,socket_closed
@@ -135,11 +150,12 @@ a1,2026-03-03,21600,1,0.25
 a4,2026-03-02,3600,7,0.041666666666666664"
 check "uptime csv" "$UPTIME" uptime --pg "$PG" --format csv "${SPAN[@]}"
 
-check "uptime table with hourly strips" "asset  day         online_s  sessions                 ratio  hours
-a1     2026-03-01      7200         1   0.08333333333333333  |                      ██|
-a1     2026-03-02     43200         5                   0.5  |██        ██████    ████|
-a1     2026-03-03     21600         1                  0.25  |██████                  |
-a4     2026-03-02      3600         7  0.041666666666666664  | ▒░                    ▒|" \
+# The table is for people (issue 25): durations and percentages.
+check "uptime table with hourly strips" "asset  day         online_s  sessions  ratio  hours
+a1     2026-03-01     2h00m         1   8.3%  |                      ██|
+a1     2026-03-02    12h00m         5  50.0%  |██        ██████    ████|
+a1     2026-03-03     6h00m         1  25.0%  |██████                  |
+a4     2026-03-02     1h00m         7   4.2%  | ▒░                    ▒|" \
   uptime --pg "$PG" --format table "${SPAN[@]}"
 
 check "uptime json" '[
@@ -283,14 +299,14 @@ p2,2026-10-25,90000,1,1
 p4,2026-10-25,3600,1,0.04" \
   uptime --pg "$PG3" --format csv --tz Europe/London \
   --since 2026-10-25T00:00:00+01:00 --until 2026-10-26T00:00:00Z
-check "a strip of 23 hours" "asset  day         online_s  sessions                ratio  hours
-p1     2026-03-29     82800         1                    1  |███████████████████████|
-p3     2026-03-29     10800         1  0.13043478260869565  |███                    |" \
+check "a strip of 23 hours" "asset  day         online_s  sessions   ratio  hours
+p1     2026-03-29    23h00m         1  100.0%  |███████████████████████|
+p3     2026-03-29     3h00m         1   13.0%  |███                    |" \
   uptime --pg "$PG3" --format table --tz Europe/Paris \
   --since 2026-03-29T00:00:00+01:00 --until 2026-03-30T00:00:00+02:00
-check "a strip of 25 hours" "asset  day         online_s  sessions  ratio  hours
-p2     2026-10-25     90000         1      1  |█████████████████████████|
-p4     2026-10-25      3600         1   0.04  |  ▒▒                     |" \
+check "a strip of 25 hours" "asset  day         online_s  sessions   ratio  hours
+p2     2026-10-25     1d01h         1  100.0%  |█████████████████████████|
+p4     2026-10-25     1h00m         1    4.0%  |  ▒▒                     |" \
   uptime --pg "$PG3" --format table --tz Europe/Paris \
   --since 2026-10-25T00:00:00+02:00 --until 2026-10-26T00:00:00+01:00
 

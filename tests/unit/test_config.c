@@ -260,6 +260,49 @@ static void test_config__positional_args(void **state)
     pi_config_fini(&cfg);
 }
 
+/* Issue 25: a replay serves HTTP only when its command line asks, so that it
+ * runs beside `run` on one host: the file and environment they share (which
+ * name run's port) and the default leave it off; run keeps its default. */
+static void test_config__replay_http_only_when_asked(void **state)
+{
+    pi_config cfg;
+    pi_err err;
+    char *path = write_file("http-listen = 127.0.0.1:9999\n");
+    char *file[] = {"replay", "--config", path, NULL};
+    char *flag[] = {"replay",        "--config",    path,
+                    "--http-listen", "127.0.0.1:0", NULL};
+    char buf[16384];
+    FILE *f;
+
+    (void)state;
+    setenv("PRESENCE_HTTP_LISTEN", "127.0.0.1:9998", 1);
+    pi_config_init(&cfg);
+    assert_int_equal(pi_config_parse(&cfg, PI_CMD_REPLAY, 3, file, &err), 0);
+    assert_null(cfg.http_listen);
+    pi_config_fini(&cfg);
+    pi_config_init(&cfg);
+    assert_int_equal(pi_config_parse(&cfg, PI_CMD_REPLAY, 5, flag, &err), 0);
+    assert_string_equal(cfg.http_listen, "127.0.0.1:0");
+    pi_config_fini(&cfg);
+    /* run: environment over file over default, as every option. */
+    file[0] = "run";
+    pi_config_init(&cfg);
+    assert_int_equal(pi_config_parse(&cfg, PI_CMD_RUN, 3, file, &err), 0);
+    assert_string_equal(cfg.http_listen, "127.0.0.1:9998");
+    pi_config_fini(&cfg);
+    unsetenv("PRESENCE_HTTP_LISTEN");
+    assert_int_equal(parse(&cfg, &err, NULL), 0);
+    assert_string_equal(cfg.http_listen, "127.0.0.1:9464");
+    pi_config_fini(&cfg);
+    unlink(path);
+
+    f = fmemopen(buf, sizeof(buf), "w");
+    pi_config_print_help(f, PI_CMD_REPLAY, "replay");
+    fclose(f);
+    assert_non_null(strstr(buf, "(default: off; only this flag"));
+    assert_null(strstr(buf, "127.0.0.1:9464"));
+}
+
 static void test_config__help_and_sample_from_table(void **state)
 {
     char buf[16384];
@@ -292,6 +335,8 @@ int main(void)
         cmocka_unit_test_setup(test_config__bad_env_and_file, clear_env),
         cmocka_unit_test_setup(test_config__positional_args, clear_env),
         cmocka_unit_test_setup(test_config__help_and_sample_from_table,
+                               clear_env),
+        cmocka_unit_test_setup(test_config__replay_http_only_when_asked,
                                clear_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -38,6 +38,8 @@ static void emit(void)
     pi_debug("hidden %d", 1);
     pi_info("stored \"%s\"\nnext", "x");
     pi_log_at(PI_LOG_WARN, "presences", 3, 42, "bad message");
+    /* libpq's way: a tab, a carriage return, a backslash, a bell. */
+    pi_info("ERROR:\trelation \\x\r\adone");
 }
 
 static int evaluated;
@@ -59,10 +61,15 @@ static void test_log__logfmt(void **state)
     pi_log_setup(PI_LOG_INFO, PI_LOG_LOGFMT);
     out = capture(emit);
     assert_null(strstr(out, "hidden"));
+    /* Issue 25: logfmt escapes, not JSON's \u0009: \" \\ \t \n \r, other
+     * control characters dropped. */
     assert_non_null(
-        strstr(out, " level=info msg=\"stored \\\"x\\\"\\u000anext\"\n"));
+        strstr(out, " level=info msg=\"stored \\\"x\\\"\\nnext\"\n"));
     assert_non_null(strstr(out, " level=warn msg=\"bad message\" "
                                 "topic=\"presences\" partition=3 offset=42\n"));
+    assert_non_null(
+        strstr(out, " level=info msg=\"ERROR:\\trelation \\\\x\\rdone\"\n"));
+    assert_null(strstr(out, "\\u00"));
     assert_int_equal(strncmp(out, "ts=", 3), 0);
 }
 

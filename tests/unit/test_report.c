@@ -74,14 +74,99 @@ static void test_report__json(void **state)
 static void test_report__table(void **state)
 {
     (void)state;
-    /* "aé" is two columns wide; numbers are right-aligned. */
-    assert_string_equal(render(PI_REPORT_TABLE, 2),
-                        "asset  since                        reason         "
-                        "id                    n  ok\n"
-                        "a1     2013-06-28T09:46:21.5+02:00  say \"hi\", bye  "
-                        "461799503595297635  1.5  true\n"
-                        "a\xc3\xa9                                  plain    "
-                        "      7                    12  false\n");
+    unsetenv("COLUMNS");
+    /* "aé" is two columns wide; numbers are right-aligned; the time at
+     * millisecond precision. */
+    assert_string_equal(
+        render(PI_REPORT_TABLE, 2),
+        "asset  since                          reason         "
+        "id                    n  ok\n"
+        "a1     2013-06-28T09:46:21.500+02:00  say \"hi\", bye  "
+        "461799503595297635  1.5  true\n"
+        "a\xc3\xa9                                    plain    "
+        "      7                    12  false\n");
+}
+
+/* Issue 25: the table for people (durations, ratios, times at one
+ * precision); CSV and JSON keep the exact values. */
+static void test_report__table_for_people(void **state)
+{
+    static const char *const n[] = {"asset", "online_s", "ratio", "at"};
+    static const pi_report_col t[] = {PI_COL_TEXT, PI_COL_DURATION,
+                                      PI_COL_RATIO, PI_COL_TIME};
+    static const char *const c[] = {"a",
+                                    "52485.929709",
+                                    "0.7095988425925925",
+                                    "2026-01-02 03:04:05+01",
+                                    "b",
+                                    "45.9",
+                                    "1",
+                                    "2026-01-02 03:04:05.123456-05:30",
+                                    "c",
+                                    "725",
+                                    "0",
+                                    "2026-01-02 03:04:05.12+00",
+                                    "d",
+                                    "90061",
+                                    NULL,
+                                    NULL};
+    char buf[1024];
+    FILE *f = fmemopen(buf, sizeof(buf), "w");
+
+    (void)state;
+    unsetenv("COLUMNS");
+    pi_report_write(f, PI_REPORT_TABLE, 4, n, t, 4, c);
+    fclose(f);
+    assert_string_equal(buf, "asset  online_s   ratio  at\n"
+                             "a        14h34m   71.0%  "
+                             "2026-01-02T03:04:05.000+01:00\n"
+                             "b           45s  100.0%  "
+                             "2026-01-02T03:04:05.123-05:30\n"
+                             "c        12m05s    0.0%  "
+                             "2026-01-02T03:04:05.120+00:00\n"
+                             "d         1d01h          \n");
+    f = fmemopen(buf, sizeof(buf), "w");
+    pi_report_write(f, PI_REPORT_CSV, 4, n, t, 1, c);
+    fclose(f);
+    assert_string_equal(buf, "asset,online_s,ratio,at\r\n"
+                             "a,52485.929709,0.7095988425925925,"
+                             "2026-01-02T03:04:05+01:00\r\n");
+    f = fmemopen(buf, sizeof(buf), "w");
+    pi_report_write(f, PI_REPORT_JSON, 4, n, t, 1, c);
+    fclose(f);
+    assert_string_equal(buf, "[\n{\"asset\":\"a\",\"online_s\":52485.929709,"
+                             "\"ratio\":0.7095988425925925,"
+                             "\"at\":\"2026-01-02T03:04:05+01:00\"}\n]\n");
+}
+
+/* Text columns are cut with '…' to the terminal's width ($COLUMNS when out
+ * is not a terminal); other columns are never cut. */
+static void test_report__table_fits_width(void **state)
+{
+    static const char *const n[] = {"asset", "reason", "n"};
+    static const pi_report_col t[] = {PI_COL_TEXT, PI_COL_TEXT, PI_COL_NUM};
+    static const char *const c[] = {
+        "a", "a very long reason that goes on", "12345", "b", "short", "1"};
+    char buf[512];
+    FILE *f;
+
+    (void)state;
+    setenv("COLUMNS", "27", 1);
+    f = fmemopen(buf, sizeof(buf), "w");
+    pi_report_write(f, PI_REPORT_TABLE, 3, n, t, 2, c);
+    fclose(f);
+    /* 5 + 2 + 13 + 2 + 5 = 27: reason narrowed from 31 to 13 columns. */
+    assert_string_equal(buf, "asset  reason             n\n"
+                             "a      a very long \u2026  12345\n"
+                             "b      short              1\n");
+    /* Too narrow for the floor (8 columns, or the header): cut no more. */
+    setenv("COLUMNS", "5", 1);
+    f = fmemopen(buf, sizeof(buf), "w");
+    pi_report_write(f, PI_REPORT_TABLE, 3, n, t, 1, c);
+    fclose(f);
+    assert_string_equal(buf, "asset  reason        n\n"
+                             "a      a very \u2026  12345\n");
+    unsetenv("COLUMNS");
 }
 
 static void test_report__hours_strip(void **state)
@@ -111,7 +196,7 @@ static void test_report__hours_strip(void **state)
 static void test_report__spark_and_mark(void **state)
 {
     static const char *const n[] = {"n", "", "r", "mark"};
-    static const pi_report_col t[] = {PI_COL_SECONDS, PI_COL_SPARK,
+    static const pi_report_col t[] = {PI_COL_DURATION, PI_COL_SPARK,
                                       PI_COL_RATIO, PI_COL_MARK};
     static const char *const c[] = {"80", "80", "0.5",  "below", "41", "41",
                                     "1",  NULL, "0",    "0",     "1",  NULL,
@@ -204,12 +289,36 @@ static void test_report__parse_options(void **state)
     assert_int_equal(pi_report_format_parse("xml", &fmt), PI_EINVAL);
 }
 
+/* The kind table: `report --help` and the completion list these. */
+static void test_report__kinds(void **state)
+{
+    const char *want[] = {"status", "sessions", "uptime", "reasons",
+                          "flapping"};
+    const char *summary = NULL;
+    size_t i;
+
+    (void)state;
+    for (i = 0; pi_report_kind_at(i, &summary); i++) {
+        pi_report_kind kind;
+        if (i < sizeof(want) / sizeof(want[0]))
+            assert_string_equal(pi_report_kind_at(i, NULL), want[i]);
+        assert_true(summary && *summary);
+        assert_int_equal(
+            pi_report_kind_parse(pi_report_kind_at(i, NULL), &kind), 0);
+        assert_int_equal(kind, (pi_report_kind)i);
+    }
+    assert_true(i >= sizeof(want) / sizeof(want[0]));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_report__csv),
         cmocka_unit_test(test_report__json),
         cmocka_unit_test(test_report__table),
+        cmocka_unit_test(test_report__table_for_people),
+        cmocka_unit_test(test_report__table_fits_width),
+        cmocka_unit_test(test_report__kinds),
         cmocka_unit_test(test_report__hours_strip),
         cmocka_unit_test(test_report__spark_and_mark),
         cmocka_unit_test(test_report__time_text),

@@ -58,9 +58,9 @@ typedef struct pi_config {
     int64_t shutdown_timeout_ms;
     int64_t stats_interval_ms;  /* periodic progress line; 0: off */
     int64_t rollup_interval_ms; /* rollup catch-up (rollup.h); 0: off */
-    char *http_listen;          /* ADDR:PORT of /metrics etc., or "off" */
-    char *sasl_password_file;   /* its first line is sasl.password (kafka.h) */
-    int64_t health_stall_ms;    /* /healthz, /readyz thresholds */
+    char *http_listen;        /* ADDR:PORT of /metrics etc., "off"; NULL: off */
+    char *sasl_password_file; /* its first line is sasl.password (kafka.h) */
+    int64_t health_stall_ms;  /* /healthz, /readyz thresholds */
     /* Not an option: the service's metrics, set by `run` while it serves
      * them (NULL otherwise); borrowed. */
     pi_metrics *metrics;

@@ -8,12 +8,16 @@
  * adds the contract's sort order and formats what comes back. Every report runs
  * on one connection as:
  *
- *   SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 1; SET jit = off;
- *   SET work_mem = '64MB'
- *   SELECT set_config('TimeZone', tz, false)   -- 22023: unknown zone
+ *   [SELECT presence_rollup_refresh()]         -- below
+ *   BEGIN; SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL extra_float_digits = 1;
+ *   SET LOCAL jit = off; SET LOCAL work_mem = '64MB'
+ *   SELECT set_config('TimeZone', tz, true)    -- 22023: unknown zone
  *   SELECT <columns> FROM <view or function>($since, $until, …)
  *          [WHERE asset = $asset] ORDER BY <§7's order>
+ *   COMMIT
  *
+ * (one transaction, nothing left on the session: PgBouncer's transaction
+ * pooling, docs/packaging.md)
  * so that times come back in the zone of --tz and numbers in their shortest
  * exact form; the formatter turns PostgreSQL's ISO times into RFC 3339.
  * status, uptime and flapping of every asset read the rollup (migrations 0004
@@ -56,18 +60,19 @@ typedef enum pi_report_format {
 
 /* How a column's PostgreSQL text value is printed. */
 typedef enum pi_report_col {
-    PI_COL_TEXT,    /* a string */
-    PI_COL_ID,      /* a 64-bit id: a string in JSON */
-    PI_COL_NUM,     /* a number (PostgreSQL's shortest exact text) */
-    PI_COL_BOOL,    /* 't' / 'f' → true / false */
-    PI_COL_TIME,    /* timestamptz in ISO style → RFC 3339 */
-    PI_COL_DAY,     /* date, YYYY-MM-DD */
-    PI_COL_HOURS,   /* float8[] of hourly shares: a strip, table format only */
-    PI_COL_SECONDS, /* a duration in seconds (a number) */
-    PI_COL_RATIO,   /* a ratio, 0 … 1 (a number) */
-    PI_COL_SPARK,   /* a count drawn as a bar scaled to the column's largest:
-                       table format only */
-    PI_COL_MARK     /* a word that flags a row for people: table format only */
+    PI_COL_TEXT,  /* a string */
+    PI_COL_ID,    /* a 64-bit id: a string in JSON */
+    PI_COL_NUM,   /* a number (PostgreSQL's shortest exact text) */
+    PI_COL_BOOL,  /* 't' / 'f' → true / false */
+    PI_COL_TIME,  /* timestamptz in ISO style → RFC 3339 */
+    PI_COL_DAY,   /* date, YYYY-MM-DD */
+    PI_COL_HOURS, /* float8[] of hourly shares: a strip, table format only */
+    /* Numbers (exact in CSV and JSON) that the table prints for people: */
+    PI_COL_DURATION, /* seconds → 45s, 12m05s, 14h34m, 3d04h (floored) */
+    PI_COL_RATIO,    /* a share 0..1 → 71.0% */
+    PI_COL_SPARK,    /* a count drawn as a bar scaled to the column's largest:
+                        table format only */
+    PI_COL_MARK      /* a word that flags a row for people: table format only */
 } pi_report_col;
 
 /* What to report. Times are microseconds since 1970-01-01 UTC. */
@@ -87,6 +92,10 @@ typedef struct pi_report_query {
     int64_t offline_for_s; /* status: offline since ≤ until - this; < 0: off */
 } pi_report_query;
 
+/* The i-th kind's name (the i-th pi_report_kind) and in *summary (may be
+ * NULL) one line saying what it lists; NULL past the last kind. */
+const char *pi_report_kind_at(size_t i, const char **summary);
+
 /* "status" … "fleet" → *out; PI_EINVAL for anything else. */
 PI_MUST_CHECK int pi_report_kind_parse(const char *s, pi_report_kind *out);
 
@@ -99,6 +108,10 @@ PI_MUST_CHECK int pi_report_format_parse(const char *s, pi_report_format *out);
  * hour, shaded ' ░▒▓█' by the share online) and left out of CSV and JSON;
  * so are PI_COL_SPARK (a bar of up to 20 cells in eighths, '▏' … '█', its
  * length the value over the column's largest) and PI_COL_MARK.
+ * The table is for people: PI_COL_TIME at millisecond precision, durations
+ * and ratios as their types say, numbers to the right, and text columns
+ * narrowed (cut with '…') to fit the terminal's width (out's, else
+ * $COLUMNS, else no limit). CSV and JSON keep PostgreSQL's exact values.
  * CSV: RFC 4180 (CRLF, quoted when needed) with a header line; JSON: one
  * array of objects, one per line, ids as strings, null for NULL. */
 void pi_report_write(FILE *out, pi_report_format fmt, size_t ncols,
@@ -130,11 +143,13 @@ void pi_report_time_text(char *buf, size_t cap, const char *pg);
 PI_MUST_CHECK int pi_report_rollup_lag(double *out, int64_t *pending,
                                        PGconn *conn, pi_err *err);
 
-/* Run report q on conn and write it to out in fmt. PI_EINVAL for an unknown
+/* Run report q on conn and write it to out in fmt; *rows (rows may be NULL)
+ * is how many rows it wrote. PI_EINVAL for an unknown
  * --tz (message: "--tz: unknown time zone 'X'"), PI_ESCHEMA when the
  * reports' migration is missing, else what pi_db_fail says. Nothing is
  * written to out on failure. */
-PI_MUST_CHECK int pi_report_run(PGconn *conn, const pi_report_query *q,
-                                pi_report_format fmt, FILE *out, pi_err *err);
+PI_MUST_CHECK int pi_report_run(size_t *rows, PGconn *conn,
+                                const pi_report_query *q, pi_report_format fmt,
+                                FILE *out, pi_err *err);
 
 #endif
