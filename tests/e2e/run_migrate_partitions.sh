@@ -51,6 +51,11 @@ drop function presence_connection_firsts, presence_rollup_reach,
 drop table asset_status_changes, asset_status_logged, asset_status_touched;
 drop function asset_status_log_lock_key, asset_status_touch, asset_status_log,
   asset_status_changes_trim;
+-- 0009's fleet reports.
+drop function presence_sessions_of, presence_gaps, presence_outage_rows,
+  presence_check_debounce, asset_outages_for, asset_outages, presence_periods,
+  asset_availability_for, asset_availability, fleet_availability,
+  fleet_timeline_for, fleet_timeline;
 alter table p2 rename to presences;
 alter table presences add primary key (id);
 create index presences_asset_type_time_idx on presences (asset, type, time, id) include (connection_id);
@@ -77,6 +82,7 @@ grep -q "applied 0005_session_days.sql" "$WORK/migrate.log" || fail "0005 not ap
 grep -q "applied 0006_asset_order.sql" "$WORK/migrate.log" || fail "0006 not applied"
 grep -q "applied 0007_history.sql" "$WORK/migrate.log" || fail "0007 not applied"
 grep -q "applied 0008_status_changes.sql" "$WORK/migrate.log" || fail "0008 not applied"
+grep -q "applied 0009_fleet_reports.sql" "$WORK/migrate.log" || fail "0009 not applied"
 [ "$(sql "select relkind from pg_class where relname = 'presences'")" = p ] || fail "presences is not partitioned"
 [ "$(sql "select count(*) from presences_legacy")" = "$N1" ] || fail "the first $N1 are not in the old table"
 [ "$(sql "select string_agg(partition || ':' || next_offset, ' ' order by partition) from ingest_offsets")" = "$offs" ] ||

@@ -191,7 +191,7 @@ static void test_report__hours_strip(void **state)
 
 /* The fleet's sparkline: 20 cells in eighths, scaled to the column's
  * largest (80 here: 4 units an eighth); an empty bar for 0, an eighth at
- * least for any count. SECONDS and RATIO are numbers: right-aligned, bare
+ * least for any count. DURATION and RATIO are numbers: right-aligned, bare
  * in JSON. SPARK and MARK are left out of CSV and JSON. */
 static void test_report__spark_and_mark(void **state)
 {
@@ -208,16 +208,18 @@ static void test_report__spark_and_mark(void **state)
     pi_report_write(f, PI_REPORT_TABLE, 4, n, t, 4, c);
     fclose(f);
     /* 80: 160 eighths = 20 cells; 41: 82 eighths = 10 cells and 2/8; 1: 2
-     * eighths; 0: nothing. */
+     * eighths; 0: nothing. The table prints the DURATION column as 1m20s …
+     * (five wide, right-aligned) and the RATIO column as percentages. */
     assert_string_equal(
-        buf, " n                           r  mark\n"
-             "80  \u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588"
-             "\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588"
-             "   0.5  below\n"
-             "41  \u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588"
-             "\u258e              1  \n"
-             " 0                           1  \n"
-             " 1  \u258e                     0.25  \n");
+        buf,
+        "    n                             r  mark\n"
+        "1m20s  \u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588"
+        "\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588"
+        "   50.0%  below\n"
+        "  41s  \u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588\u2588"
+        "\u258e           100.0%  \n"
+        "   0s                        100.0%  \n"
+        "   1s  \u258e                      25.0%  \n");
     f = fmemopen(buf, sizeof(buf), "w");
     pi_report_write(f, PI_REPORT_CSV, 4, n, t, 2, c);
     fclose(f);
