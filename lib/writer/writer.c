@@ -31,7 +31,7 @@
  * other clients): docs/packaging.md. Looked up, not created IF NOT EXISTS
  * each time: that halved load's rate at 100 messages a batch, and a DO
  * block doing the same still cost a quarter (measured,
- * docs/benchmarks-packaging.md). PostgreSQL itself ends a transaction of
+ * docs/benchmarks.md). PostgreSQL itself ends a transaction of
  * ours that a frozen or vanished process leaves holding the ingest_offsets
  * locks: a statement cut after the timeout, then the aborted transaction
  * ended after it again (class 57: retried). */
