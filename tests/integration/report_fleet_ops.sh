@@ -113,10 +113,11 @@ check "outages --asset b1 json, open to --until, Europe/Paris" '[
 {"asset":"b1","started_at":"2026-03-30T14:00:00+02:00","ended_at":"2026-03-30T14:05:00+02:00","duration_s":300,"disconnect_reason":"server_shutdown","reconnect_reason":"closed_by_server"},
 {"asset":"b1","started_at":"2026-03-30T16:00:00+02:00","ended_at":null,"duration_s":9000,"disconnect_reason":"socket_closed","reconnect_reason":null}
 ]' outages --pg "$PG" --asset b1 --since 2026-03-30T00:00:00Z --until 2026-03-30T16:30:00Z --format json --tz Europe/Paris
-check "outages table" "asset  started_at                 ended_at                   duration_s  disconnect_reason  reconnect_reason
-b1     2026-03-30T14:00:00+00:00                                  14400  socket_closed      ${NOTHING:-}
-b2     2026-03-30T12:00:00+00:00  2026-03-30T14:00:00+00:00        7200  client_disconnect  sim_error
-b3     2026-03-30T07:00:00+00:00  2026-03-30T09:00:00+00:00        7200  unknown_channel    cold_boot" \
+# The table is for people: times to the millisecond, durations as 4h00m.
+check "outages table" "asset  started_at                     ended_at                       duration_s  disconnect_reason  reconnect_reason
+b1     2026-03-30T14:00:00.000+00:00                                      4h00m  socket_closed      ${NOTHING:-}
+b2     2026-03-30T12:00:00.000+00:00  2026-03-30T14:00:00.000+00:00       2h00m  client_disconnect  sim_error
+b3     2026-03-30T07:00:00.000+00:00  2026-03-30T09:00:00.000+00:00       2h00m  unknown_channel    cold_boot" \
   outages --pg "$PG" "${DAY[@]}" --format table --debounce 1h
 
 # ---- availability ----------------------------------------------------------
@@ -135,8 +136,9 @@ b1,2026-03-30T00:00:00+00:00,36000,21300,0.5916666666666667,2,14700,14400" \
 check "availability json --asset b3" '[
 {"asset":"b3","period_start":"2026-03-30T00:00:00+00:00","observed_s":43200,"online_s":32400,"availability":0.75,"outages":1,"downtime_s":10800,"longest_outage_s":7200}
 ]' availability --pg "$PG" "${DAY[@]}" --format json --asset b3
-check "availability table --asset s1" "asset  period_start               observed_s  online_s        availability  outages  downtime_s  longest_outage_s
-s1     2026-03-30T00:00:00+00:00       25200     24600  0.9761904761904762        1         600               600" \
+# 25 200 s = 7h00m, 24 600 s = 6h50m, 41/42 = 97.6 %, 600 s = 10m00s.
+check "availability table --asset s1" "asset  period_start                   observed_s  online_s  availability  outages  downtime_s  longest_outage_s
+s1     2026-03-30T00:00:00.000+00:00       7h00m     6h50m         97.6%        1      10m00s            10m00s" \
   availability --pg "$PG" "${DAY[@]}" --format table --asset s1
 # By month across the month boundary and the DST change, first seen
 # mid-period; the period starts are local midnights.
@@ -205,11 +207,12 @@ check "availability --fleet csv" "period_start,assets,mean,p50,p05,below_target
 check "availability --fleet --target 0.975 json" '[
 {"period_start":"2026-03-30T00:00:00+00:00","assets":6,"mean":0.6818971306471306,"p50":0.775,"p05":0.14770833333333333,"below_target":5}
 ]' availability --fleet --pg "$PG" "${DAY[@]}" --format json --target 0.975
-check "availability --fleet table marks a period below target" "period_start               assets                mean    p50                  p05  below_target  target
-2026-03-30T00:00:00+00:00       6  0.6818971306471306  0.775  0.14770833333333333             6  below" \
+# mean 68.19… %, p50 77.5 %, p05 14.77… %: one decimal.
+check "availability --fleet table marks a period below target" "period_start                   assets   mean    p50    p05  below_target  target
+2026-03-30T00:00:00.000+00:00       6  68.2%  77.5%  14.8%             6  below" \
   availability --fleet --pg "$PG" "${DAY[@]}" --format table
-check "availability --fleet table --target 0.5: no mark" "period_start               assets                mean    p50                  p05  below_target  target
-2026-03-30T00:00:00+00:00       6  0.6818971306471306  0.775  0.14770833333333333             1  " \
+check "availability --fleet table --target 0.5: no mark" "period_start                   assets   mean    p50    p05  below_target  target
+2026-03-30T00:00:00.000+00:00       6  68.2%  77.5%  14.8%             1  " \
   availability --fleet --pg "$PG" "${DAY[@]}" --format table --target 0.5
 
 # ---- fleet -------------------------------------------------------------------
@@ -225,10 +228,10 @@ check "fleet csv" "time,online,offline,declared,connects,disconnects,failed_conn
   fleet --pg "$PG" --since 2026-03-30T11:00:00Z --until 2026-03-30T14:00:00Z --format csv
 # Just before and after the mass disconnect: at 12:00:00 the events of
 # 12:00:00 are not counted yet (time < t), at 12:00:01 they are.
-check "fleet table around the mass disconnect" "time                       online                        offline  declared  connects  disconnects  failed_connects  assets_disconnected
-2026-03-30T11:59:59+00:00       5  ████████████████████        0         1         0            0                0                    0
-2026-03-30T12:00:00+00:00       5  ████████████████████        0         1         0            4                0                    4
-2026-03-30T12:00:01+00:00       1  ████                        4         1         0            0                0                    0" \
+check "fleet table around the mass disconnect" "time                           online                        offline  declared  connects  disconnects  failed_connects  assets_disconnected
+2026-03-30T11:59:59.000+00:00       5  ████████████████████        0         1         0            0                0                    0
+2026-03-30T12:00:00.000+00:00       5  ████████████████████        0         1         0            4                0                    4
+2026-03-30T12:00:01.000+00:00       1  ████                        4         1         0            0                0                    0" \
   fleet --pg "$PG" --since 2026-03-30T11:59:59Z --until 2026-03-30T12:00:02Z --step 1s --format table
 # b2 alone, 2 h steps from 09:00: 200 online before 09:00, then 201's and
 # 202's connects; 202 online at 11:00, then 201's late disconnect and
