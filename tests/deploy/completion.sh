@@ -30,7 +30,7 @@ check() {
   echo "ok: '$1<TAB>' -> $2"
 }
 check "presence-ingest rep" "replay report "
-check "presence-ingest report " "flapping reasons sessions status uptime "
+check "presence-ingest report " "availability flapping fleet outages reasons sessions status uptime "
 check "presence-ingest report up" "uptime "
 check "presence-ingest report --format " "csv json table "
 check "presence-ingest report --format c" "csv "
