@@ -2,6 +2,7 @@
 # pg.sh -- a throwaway PostgreSQL 15 server for tests and local runs.
 #
 #   pg.sh start   DIR   initdb, start on a free 127.0.0.1 port, wait until ready
+#                       (PI_PG_EXTRA_CONF: lines added to postgresql.conf)
 #   pg.sh stop    DIR   stop (fast, then SIGKILL) and remove DIR; idempotent
 #   pg.sh pause   DIR   stop the server, keep the data (outage tests)
 #   pg.sh resume  DIR   start it again on the same port
@@ -256,6 +257,10 @@ shared_buffers = 128MB
 log_min_messages = warning
 log_line_prefix = '%m [%p] '
 EOF
+    # PI_PG_EXTRA_CONF: more settings for this server (citus.sh preloads
+    # Citus with it).
+    [ -z "${PI_PG_EXTRA_CONF:-}" ] ||
+        printf '%s\n' "$PI_PG_EXTRA_CONF" >>"$root/data/postgresql.conf"
     [ -z "$tls" ] || tls_files "$dir" "$root"
     server_start "$dir"
     if [ -z "$tls" ]; then
