@@ -20,6 +20,9 @@ struct pi_consumer;
  * --help, PI_EXIT_USAGE with the one-line error printed). */
 int pi_cmd_setup(struct pi_config *cfg, unsigned cmd, int argc, char **argv);
 
+/* handler for SIGTERM and SIGINT; SIGPIPE ignored. */
+void pi_cmd_on_stop(void (*handler)(int));
+
 /* The exit code for a module's return code (PI_EINVAL → usage, …). */
 int pi_cmd_exit_code(int rc);
 

@@ -1,7 +1,9 @@
 /* common.c -- what every command shares: options and logging set up, exit
  * codes */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cmd.h"
 #include "presence/config.h"
@@ -46,4 +48,18 @@ int pi_cmd_setup(pi_config *cfg, unsigned cmd, int argc, char **argv)
      * password is registered where it is read, kafka.c). */
     pi_log_redact(getenv("PGPASSWORD"));
     return -1;
+}
+
+void pi_cmd_on_stop(void (*handler)(int))
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = handler;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    /* A reader or server gone: the write fails with EPIPE and is handled
+     * there, instead of the signal ending the process. */
+    signal(SIGPIPE, SIG_IGN);
 }

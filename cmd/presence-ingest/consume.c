@@ -113,7 +113,6 @@ int pi_cmd_consume(int argc, char **argv, unsigned cmd, pi_cmd_finish_fn finish)
     pi_partkeep *keeper = NULL;
     pi_rollup *rollup = NULL;
     pi_err err;
-    struct sigaction sa;
     pthread_t watchdog;
     int rc, code;
 
@@ -138,12 +137,7 @@ int pi_cmd_consume(int argc, char **argv, unsigned cmd, pi_cmd_finish_fn finish)
     sem_init(&stop_sem, 0, 0);
     if (pthread_create(&watchdog, NULL, watchdog_main, &cfg) == 0)
         pthread_detach(watchdog);
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    pi_cmd_on_stop(on_signal);
 
     rc = serve_http(&cfg, &metrics, &http, &probe, &err);
     if (rc == 0)

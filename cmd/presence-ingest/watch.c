@@ -61,7 +61,6 @@ int pi_cmd_watch(int argc, char **argv)
 {
     pi_config cfg;
     pi_watch_opts o;
-    struct sigaction sa;
     pi_err err;
     int rc, code;
 
@@ -72,13 +71,8 @@ int pi_cmd_watch(int argc, char **argv)
         goto cleanup;
     rc = build_opts(&o, &cfg, &err);
     if (rc == 0) {
-        memset(&sa, 0, sizeof(sa));
-        sa.sa_handler = on_signal;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
         /* A reader gone (`watch | head`): the write fails, watch ends. */
-        signal(SIGPIPE, SIG_IGN);
+        pi_cmd_on_stop(on_signal);
         rc = pi_watch_run(&o, stdout, &stop_flag, &err);
     }
     if (rc)
