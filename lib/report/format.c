@@ -326,7 +326,7 @@ static void ratio_text(char *buf, size_t cap, const char *v)
 /* A cell as the table prints it (malloc'ed). */
 static char *table_text(pi_report_col type, const char *v)
 {
-    char buf[64];
+    char buf[128]; /* time_ms writes up to 71 bytes */
     size_t n;
 
     if (v == NULL)
