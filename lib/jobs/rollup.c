@@ -119,7 +119,7 @@ static void *rollup_main(void *arg)
     pi_jobs__fleet fleet = {.leader = false, .last_seq = -1};
 
     while (!atomic_load(&r->quit)) {
-        int64_t start = pi_mono_ms(), n = 0;
+        int64_t start = pi_mono_ms(), n = 0, folded = 0, calls = 0;
         char why[512];
 
         /* The lag as the round starts: the age the oldest pending change
@@ -136,8 +136,11 @@ static void *rollup_main(void *arg)
                 conn = pi_db_connect_async(
                     r->conninfo, "presence-ingest rollup", deadline, &r->quit);
             n = conn ? refresh(r, conn, deadline, why, sizeof(why)) : -2;
-            if (n > 0)
+            calls++;
+            if (n > 0) {
                 atomic_fetch_add(&r->assets, n);
+                folded += n;
+            }
         } while (n > 0 && !atomic_load(&r->quit) &&
                  pi_mono_ms() - start < r->interval_ms);
         if (atomic_load(&r->quit))
@@ -162,14 +165,22 @@ static void *rollup_main(void *arg)
                                   pi_mono_ms() + r->timeout_ms, &r->quit);
         }
 
-        /* At most a quarter of the time: after a busy round, a rest three
-         * times as long, so that a backfill's catch-up (0005 recomputes an
-         * asset's sessions and days) leaves the writers most of the
-         * database; the reports stay exact meanwhile. */
+        /* A round that caught up (its last call found nothing) starts the
+         * next one an interval after it started, or at once when it took
+         * longer: a live stream's changes are then as fresh as the fold
+         * allows. A round stopped by the interval with work left (a
+         * backfill, an outage's backlog) rests three times its length, so
+         * that the catch-up takes at most a quarter of a backend from the
+         * writers draining it; the reports stay exact meanwhile. */
         {
             int64_t end = pi_mono_ms(), next = start + r->interval_ms;
-            if (next < end + ROLLUP_REST * (end - start))
+            if (n > 0 && next < end + ROLLUP_REST * (end - start))
                 next = end + ROLLUP_REST * (end - start);
+            if (folded > 0)
+                pi_debug("rollup round: %lld assets in %lld calls, %lld ms; "
+                         "next in %lld ms",
+                         (long long)folded, (long long)calls,
+                         (long long)(end - start), (long long)(next - end));
             pi_sleep_until(next, &r->quit);
         }
     }
