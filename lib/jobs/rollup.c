@@ -18,7 +18,8 @@
 /* presence_dirty rows (one per writer statement) per call: bounds a call's
  * work after a long outage or a large load; the next call goes on. */
 #define ROLLUP_MAX_ROWS 200
-/* Rest after a busy round, as a multiple of its length. */
+/* Rest after a busy round while the writers are behind, as a multiple of
+ * its length. */
 #define ROLLUP_REST 3
 
 struct pi_rollup {
@@ -165,16 +166,19 @@ static void *rollup_main(void *arg)
                                   pi_mono_ms() + r->timeout_ms, &r->quit);
         }
 
-        /* A round that caught up (its last call found nothing) starts the
-         * next one an interval after it started, or at once when it took
-         * longer: a live stream's changes are then as fresh as the fold
-         * allows. A round stopped by the interval with work left (a
-         * backfill, an outage's backlog) rests three times its length, so
-         * that the catch-up takes at most a quarter of a backend from the
-         * writers draining it; the reports stay exact meanwhile. */
+        /* While the writers are the bottleneck (the consumer found a full
+         * batch waiting for a busy writer during the round: a backfill, a
+         * backlog after an outage), a busy round is followed by a rest
+         * three times its length, so that the catch-up takes at most a
+         * quarter of a backend from them; the reports stay exact
+         * meanwhile. Otherwise (a live stream) the next round starts an
+         * interval after this one started, or at once when it took
+         * longer: status changes are as fresh as the fold allows. */
         {
             int64_t end = pi_mono_ms(), next = start + r->interval_ms;
-            if (n > 0 && next < end + ROLLUP_REST * (end - start))
+            bool pressed =
+                pi_metrics_backlog_at(atomic_load(&r->metrics)) >= start;
+            if (pressed && next < end + ROLLUP_REST * (end - start))
                 next = end + ROLLUP_REST * (end - start);
             if (folded > 0)
                 pi_debug("rollup round: %lld assets in %lld calls, %lld ms; "
