@@ -82,9 +82,12 @@ static int serve_http(pi_config *cfg, pi_metrics **metrics, pi_http **http,
     int64_t interval = cfg->health_stall_ms / 3;
     int rc;
 
+    /* Kept without the server too: the rollup reads the writers' backlog
+     * from it (rollup.h). */
+    pi_metrics_new(metrics, PI_VERSION, cfg->health_stall_ms);
+    cfg->metrics = *metrics;
     if (cfg->http_listen == NULL || strcmp(cfg->http_listen, "off") == 0)
         return 0;
-    pi_metrics_new(metrics, PI_VERSION, cfg->health_stall_ms);
     rc = pi_http_start(http, cfg->http_listen, *metrics, err);
     if (rc)
         return rc;
@@ -98,7 +101,6 @@ static int serve_http(pi_config *cfg, pi_metrics **metrics, pi_http **http,
     else
         pi_probe_start(probe, cfg->pg, interval, cfg->health_stall_ms / 2,
                        *metrics);
-    cfg->metrics = *metrics;
     return 0;
 }
 

@@ -343,6 +343,7 @@ int pi_consumer_run(pi_consumer *c, pi_err *err)
          * down): then the partitions are paused and polling goes on, to
          * stay in the group and serve rebalances. */
         if (backlog) {
+            pi_metrics_backlog(c->cfg->metrics, pi_mono_ms());
             if (backlog_since == 0)
                 backlog_since = pi_mono_ms();
             if (!c->paused && pi_mono_ms() - backlog_since >= PAUSE_AFTER_MS)

@@ -18,7 +18,8 @@
 /* presence_dirty rows (one per writer statement) per call: bounds a call's
  * work after a long outage or a large load; the next call goes on. */
 #define ROLLUP_MAX_ROWS 200
-/* Rest after a busy round, as a multiple of its length. */
+/* Rest after a busy round while the writers are behind, as a multiple of
+ * its length. */
 #define ROLLUP_REST 3
 
 struct pi_rollup {
@@ -119,7 +120,7 @@ static void *rollup_main(void *arg)
     pi_jobs__fleet fleet = {.leader = false, .last_seq = -1};
 
     while (!atomic_load(&r->quit)) {
-        int64_t start = pi_mono_ms(), n = 0;
+        int64_t start = pi_mono_ms(), n = 0, folded = 0, calls = 0;
         char why[512];
 
         /* The lag as the round starts: the age the oldest pending change
@@ -136,8 +137,11 @@ static void *rollup_main(void *arg)
                 conn = pi_db_connect_async(
                     r->conninfo, "presence-ingest rollup", deadline, &r->quit);
             n = conn ? refresh(r, conn, deadline, why, sizeof(why)) : -2;
-            if (n > 0)
+            calls++;
+            if (n > 0) {
                 atomic_fetch_add(&r->assets, n);
+                folded += n;
+            }
         } while (n > 0 && !atomic_load(&r->quit) &&
                  pi_mono_ms() - start < r->interval_ms);
         if (atomic_load(&r->quit))
@@ -162,14 +166,25 @@ static void *rollup_main(void *arg)
                                   pi_mono_ms() + r->timeout_ms, &r->quit);
         }
 
-        /* At most a quarter of the time: after a busy round, a rest three
-         * times as long, so that a backfill's catch-up (0005 recomputes an
-         * asset's sessions and days) leaves the writers most of the
-         * database; the reports stay exact meanwhile. */
+        /* While the writers are the bottleneck (the consumer found a full
+         * batch waiting for a busy writer during the round: a backfill, a
+         * backlog after an outage), a busy round is followed by a rest
+         * three times its length, so that the catch-up takes at most a
+         * quarter of a backend from them; the reports stay exact
+         * meanwhile. Otherwise (a live stream) the next round starts an
+         * interval after this one started, or at once when it took
+         * longer: status changes are as fresh as the fold allows. */
         {
             int64_t end = pi_mono_ms(), next = start + r->interval_ms;
-            if (next < end + ROLLUP_REST * (end - start))
+            bool pressed =
+                pi_metrics_backlog_at(atomic_load(&r->metrics)) >= start;
+            if (pressed && next < end + ROLLUP_REST * (end - start))
                 next = end + ROLLUP_REST * (end - start);
+            if (folded > 0)
+                pi_debug("rollup round: %lld assets in %lld calls, %lld ms; "
+                         "next in %lld ms",
+                         (long long)folded, (long long)calls,
+                         (long long)(end - start), (long long)(next - end));
             pi_sleep_until(next, &r->quit);
         }
     }

@@ -211,6 +211,17 @@ void pi_metrics_paused(pi_metrics *m, bool paused)
         atomic_store(&m->paused, paused);
 }
 
+void pi_metrics_backlog(pi_metrics *m, int64_t now_ms)
+{
+    if (m)
+        atomic_store(&m->backlog_at, now_ms);
+}
+
+int64_t pi_metrics_backlog_at(pi_metrics *m)
+{
+    return m ? atomic_load(&m->backlog_at) : 0;
+}
+
 static void count_batch(pi_metrics *m, const pi_batch *batch, double now)
 {
     const pi_decode_result *res = pi_batch_result(batch);

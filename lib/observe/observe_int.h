@@ -59,8 +59,9 @@ struct pi_metrics {
     _Atomic uint64_t db_errors[N_CLASSES];
     _Atomic uint64_t db_retries;
     atomic_bool paused;
-    _Atomic double last_commit; /* seconds since the epoch; 0: none yet */
-    _Atomic double rollup_lag;  /* presence_rollup_lag(), seconds */
+    atomic_int_fast64_t backlog_at; /* pi_metrics_backlog */
+    _Atomic double last_commit;     /* seconds since the epoch; 0: none yet */
+    _Atomic double rollup_lag;      /* presence_rollup_lag(), seconds */
     histogram batch_messages, write_seconds, event_lag;
 
     /* Health, on the monotonic clock (ms); 0: never. */

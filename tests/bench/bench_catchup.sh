@@ -9,16 +9,23 @@
 # presence_rollup_refresh()` that folds what is left. The catch-up's share
 # is (on - off) / on, with the final fold counted in both: the work done
 # beside the writers plus what was left, against the writers alone plus
-# all of it done at once. Medians of ROUNDS.
+# all of it done at once. Medians of ROUNDS. Arguments after ROUNDS go to
+# pi-gen: its default shape gives almost every presence an asset of its own
+# (the rollup's worst case: each event makes an asset's rows); `--shape
+# fleet --assets 20000` is a fleet whose assets connect and disconnect over
+# and over, as a live deployment's do.
 #
-#   bash tests/bench/bench_catchup.sh [MESSAGES] [ROUNDS]  (1000000 3)
+#   bash tests/bench/bench_catchup.sh [MESSAGES] [ROUNDS] [PI-GEN ARGS…]
+#                                     (1000000 3)
 N=${1:-1000000}
 ROUNDS=${2:-3}
+shift $(($# < 2 ? $# : 2))
 source "$(dirname "$0")/bench_lib.sh"
 BIN=${PI_BINARY:-$BIN}
 trap '[ -n "${RUN_PID:-}" ] && kill -9 "$RUN_PID" 2>/dev/null; bench_cleanup' EXIT
-bench_start "$N"
-echo "messages=$N rounds=$ROUNDS commit=$(git -C "$root" rev-parse --short HEAD) $(nproc) cpus"
+bench_start "$N" "$@"
+N=$(wc -l <"$WORK/in.txt")
+echo "messages=$N pi-gen: ${*:-default shape} rounds=$ROUNDS commit=$(git -C "$root" rev-parse --short HEAD) $(nproc) cpus"
 PGPID=$(head -1 "$WORK/pg/pid" 2>/dev/null || cat "$WORK/pg/pid")
 hz=$(getconf CLK_TCK)
 # pg_cpu: seconds of CPU of the cluster so far.

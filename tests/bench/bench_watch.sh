@@ -21,6 +21,8 @@
 # 2 x ROLLUP_MS. RATE > 0: the messages are not in the topic beforehand but
 # produced while `run` drains, RATE a second (a topic of its own per round;
 # a live stream instead of a backlog). Build the release preset first.
+# BENCH_LOG_LEVEL=debug keeps run's log, with a line per catch-up round,
+# in /tmp/bench_watch_run_R.log.
 N=${1:-200000}
 ROUNDS=${2:-3}
 ROLLUP_MS=${3:-1000}
@@ -61,7 +63,7 @@ for i, line in enumerate(open(sys.argv[2])):
       kcat -P -b "$BROKERS" -t "$topic" -X sticky.partitioning.linger.ms=0 &
   fi
   "$BIN" run --brokers "$BROKERS" --topic "$topic" --group "$name" --pg "$PG" \
-    --stats-interval-ms 0 --log-level warn --http-listen off \
+    --stats-interval-ms 0 --log-level "${BENCH_LOG_LEVEL:-warn}" --http-listen off \
     --rollup-interval-ms "$ROLLUP_MS" 2>"$WORK/run_$r.log" &
   RUN_PID=$!
   while [ "$(psql "$PG" -XAtq -c 'select coalesce(sum(next_offset), 0) from ingest_offsets')" != "$N" ]; do
@@ -75,6 +77,7 @@ for i, line in enumerate(open(sys.argv[2])):
     sleep 0.1
   done
   kill -TERM "$RUN_PID"; wait "$RUN_PID"; RUN_PID=
+  [ -n "${BENCH_LOG_LEVEL:-}" ] && cp "$WORK/run_$r.log" "/tmp/bench_watch_run_$r.log"
   kill -TERM "$WATCH_PID"
   wait "$WATCH_PID" || { echo "watch exit $?" >&2; exit 1; }
   WATCH_PID=

@@ -83,6 +83,7 @@ grep -q "applied 0006_asset_order.sql" "$WORK/migrate.log" || fail "0006 not app
 grep -q "applied 0007_history.sql" "$WORK/migrate.log" || fail "0007 not applied"
 grep -q "applied 0008_status_changes.sql" "$WORK/migrate.log" || fail "0008 not applied"
 grep -q "applied 0009_fleet_reports.sql" "$WORK/migrate.log" || fail "0009 not applied"
+grep -q "applied 0012_rollup_probes.sql" "$WORK/migrate.log" || fail "0012 not applied"
 [ "$(sql "select relkind from pg_class where relname = 'presences'")" = p ] || fail "presences is not partitioned"
 [ "$(sql "select count(*) from presences_legacy")" = "$N1" ] || fail "the first $N1 are not in the old table"
 [ "$(sql "select string_agg(partition || ':' || next_offset, ' ' order by partition) from ingest_offsets")" = "$offs" ] ||

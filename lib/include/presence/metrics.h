@@ -67,6 +67,12 @@ void pi_metrics_rebalance(pi_metrics *m, pi_rebalance_kind kind,
                           const rd_kafka_topic_partition_list_t *parts);
 
 void pi_metrics_paused(pi_metrics *m, bool paused);
+/* The consumer found a full batch waiting for a busy writer at now_ms
+ * (pi_mono_ms): the writers are the bottleneck. */
+void pi_metrics_backlog(pi_metrics *m, int64_t now_ms);
+/* When the consumer last found its writers behind (pi_mono_ms); 0: never
+ * (or m NULL). */
+int64_t pi_metrics_backlog_at(pi_metrics *m);
 
 /* A batch came back from the writer: rc 0 means committed, with stats its
  * figures (messages by topic, presences by outcome, rejects by code, the

@@ -11,9 +11,12 @@
  * a slice of 100 ms (non-blocking libpq), so stopping it is prompt even
  * while the server is frozen; a failed connection or call is retried at the
  * next interval on a new connection. It catches up for at most one interval
- * at a time and then rests at least three times as long as it worked, so it
- * takes at most a quarter of one database backend from the writers; a call
- * in progress when it stops is cancelled on the server.
+ * at a time; while the writers are behind (pi_metrics_backlog_at: a backfill
+ * or a backlog) it then rests three times as long as it worked, so it takes
+ * at most a quarter of one database backend from them, and otherwise starts
+ * again an interval after the last round started (a live stream's changes
+ * as fresh as the fold allows). A call in progress when it stops is
+ * cancelled on the server.
  */
 #ifndef PRESENCE_ROLLUP_H
 #define PRESENCE_ROLLUP_H
