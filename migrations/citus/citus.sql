@@ -114,7 +114,9 @@ BEGIN
     -- on the coordinator unchanged, as on one server. Only the asset's rows
     -- when the function takes one (a) or a list (assets, todo; null: all),
     -- else all of them (the window reports: docs/scale-out.md, the cost).
-    -- Nested calls reuse the outer call's copy. DDL stays on the
+    -- Nested calls reuse the outer call's copy, so the functions that take
+    -- a list of assets are wrapped too (one copy for the catch-up's list,
+    -- not one per asset). DDL stays on the
     -- coordinator: the workers need none of these functions.
     PERFORM set_config('citus.enable_ddl_propagation', 'off', true);
     FOR f IN
@@ -126,7 +128,9 @@ BEGIN
         FROM pg_proc p
         JOIN pg_namespace n ON n.oid = p.pronamespace
         WHERE n.nspname = current_schema()
-          AND p.prosrc ~ '\mpresences\M'
+          AND (p.prosrc ~ '\mpresences\M'
+               OR EXISTS (SELECT 1 FROM unnest(p.proargnames) a(name)
+                          WHERE a.name IN ('assets', 'todo')))
           AND p.provolatile <> 'i'
           AND p.prorettype <> 'trigger'::regtype
           AND p.proname NOT LIKE '%\_\_local'
