@@ -70,3 +70,34 @@ out_s=$(load "$s" "$CITUS_WORK/changed.jsonl" --on-conflict replace)
 case $out_c in *" conflicts=0 "*) fail "replace changed nothing: $out_c" ;; esac
 echo "ok: replace, the same summary: $out_c"
 compare_all "replace"
+
+# The writer's statements on Citus (rows.c: probe, COPY, the no-op UPDATE
+# that enlists the COPY's connections) with worker 1's backends ended just
+# before COMMIT: the COMMIT fails and nothing of the transaction stays, the
+# coordinator's own row neither. (Without the UPDATE, Citus 13.2.2 commits
+# the rest: logged, not asserted.)
+db=${c##*dbname=}
+w1=$(cat "$PI_SERVICES/citus/worker1/port")
+q "$c" "create table t_local (x int)" >/dev/null
+broken_commit() { # WITH_UPDATE: prints "rows local"
+  local ids="array(select generate_series(5000001, 5000100))"
+  {
+    echo "BEGIN;"
+    echo "SELECT count(*) FROM presences WHERE id = ANY ($ids);"
+    echo "COPY presences (id, connection_id, type, reason, asset, time, time_offset_minutes) FROM STDIN;"
+    for i in $(seq 1 100); do printf '50%05d\t1\tconnect\tcold_boot\tz%s\t2026-03-01 00:00:00+00\t0\n' "$i" "$i"; done
+    echo '\.'
+    [ "$1" = 1 ] && echo "UPDATE presences SET connection_id = connection_id WHERE id = ANY ($ids) AND connection_id < 0;"
+    echo "\\! psql 'host=127.0.0.1 port=$w1 user=postgres dbname=$db' -XAtqc \"select count(pg_terminate_backend(pid)) from pg_stat_activity where datname = '$db' and pid <> pg_backend_pid() and backend_type = 'client backend'\" >/dev/null"
+    echo "INSERT INTO t_local VALUES (1);"
+    echo "COMMIT;"
+  } >"$CITUS_WORK/broken.sql"
+  psql "$c" -X -f "$CITUS_WORK/broken.sql" >"$CITUS_WORK/broken.out" 2>&1 || true
+  echo "$(q "$c" "select count(*) from presences where id between 5000001 and 5000100") $(q "$c" "select count(*) from t_local")"
+  q "$c" "delete from presences where id between 5000001 and 5000100; delete from t_local" >/dev/null
+}
+got=$(broken_commit 1)
+[ "$got" = "0 0" ] || fail "a worker connection broken before COMMIT: $got (rows, coordinator rows) stayed"
+grep -q "ERROR" "$CITUS_WORK/broken.out" || fail "the COMMIT did not fail: $(cat "$CITUS_WORK/broken.out")"
+echo "ok: a worker's connection broken before COMMIT fails the whole transaction"
+echo "(without the enlisting UPDATE, Citus kept: $(broken_commit 0) (rows, coordinator rows))"

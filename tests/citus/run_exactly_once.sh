@@ -9,7 +9,7 @@ source "$(dirname "$0")/lib.sh"
 source "$PI_SOURCE_DIR/tests/e2e/lib.sh"
 trap 'rc=$?; citus_cleanup; (exit $rc); cleanup' EXIT
 
-CHUNK=3000
+CHUNK=2000
 CHUNKS=4
 BIG=16000 # drained while a worker is down
 N=$((CHUNK * CHUNKS + BIG))
@@ -46,6 +46,11 @@ log "worker 1 down at $(sql "select count(*) from presences" 2>/dev/null || echo
 sleep 3
 bash "$PI_SUPPORT_DIR/citus.sh" worker "$PI_SERVICES/citus" 1 resume >/dev/null 2>&1
 log "worker 1 back"
+# Once more, a moment later: a restart landing between a batch's COPY and
+# its COMMIT is what lost rows before the writer enlisted them (rows.c).
+sleep "0.$((RANDOM % 5 + 1))"
+bash "$PI_SUPPORT_DIR/citus.sh" worker "$PI_SERVICES/citus" 1 restart >/dev/null 2>&1
+log "worker 1 restarted at $(sql "select count(*) from presences" 2>/dev/null || echo '?') rows"
 sleep 1
 kill -9 "$SERVICE_PID"
 wait "$SERVICE_PID" 2>/dev/null || true
