@@ -81,6 +81,15 @@ static int begin(pi_writer *w, pi_err *err)
     }
     staged = PQgetvalue(res, 0, 0)[0] == 't';
     PQclear(res);
+    /* On Citus: one connection per worker, so one two-phase commit per
+     * worker a batch writes to, not one per shard (docs/scale-out.md). */
+    if (w->marks) {
+        rc = pi_db_exec(w->conn,
+                        "SET LOCAL citus.max_adaptive_executor_pool_size = 1",
+                        err);
+        if (rc)
+            return rc;
+    }
     return staged ? 0 : pi_db_exec(w->conn, stage_sql, err);
 }
 
