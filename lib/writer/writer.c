@@ -40,6 +40,7 @@ static const char begin_fmt[] =
     "SET LOCAL TimeZone = 'UTC';"
     "SET LOCAL statement_timeout = %d;"
     "SET LOCAL idle_in_transaction_session_timeout = %d;"
+    "%s"
     "SELECT to_regclass('pg_temp.pi_stage') IS NOT NULL AND"
     " to_regclass('pg_temp.pi_stage_rejects') IS NOT NULL AND"
     " to_regclass('pg_temp.pi_fresh') IS NOT NULL";
@@ -67,12 +68,16 @@ static const char stage_sql[] =
  * has none. */
 static int begin(pi_writer *w, pi_err *err)
 {
-    char sql[sizeof(begin_fmt) + 32];
+    /* On Citus: one connection per worker, so one two-phase commit per
+     * worker a batch writes to, not one per shard (docs/scale-out.md). */
+    static const char citus_sql[] =
+        "SET LOCAL citus.max_adaptive_executor_pool_size = 1;";
+    char sql[sizeof(begin_fmt) + sizeof(citus_sql) + 32];
     PGresult *res;
     int rc = 0, staged;
 
     snprintf(sql, sizeof(sql), begin_fmt, w->opts.tx_timeout_ms,
-             w->opts.tx_timeout_ms);
+             w->opts.tx_timeout_ms, w->marks ? citus_sql : "");
     res = PQexec(w->conn, sql);
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         rc = pi_db_fail(err, w->conn, res, "BEGIN");
@@ -81,15 +86,6 @@ static int begin(pi_writer *w, pi_err *err)
     }
     staged = PQgetvalue(res, 0, 0)[0] == 't';
     PQclear(res);
-    /* On Citus: one connection per worker, so one two-phase commit per
-     * worker a batch writes to, not one per shard (docs/scale-out.md). */
-    if (w->marks) {
-        rc = pi_db_exec(w->conn,
-                        "SET LOCAL citus.max_adaptive_executor_pool_size = 1",
-                        err);
-        if (rc)
-            return rc;
-    }
     return staged ? 0 : pi_db_exec(w->conn, stage_sql, err);
 }
 
