@@ -9,9 +9,9 @@ source "$(dirname "$0")/lib.sh"
 source "$PI_SOURCE_DIR/tests/e2e/lib.sh"
 trap 'rc=$?; citus_cleanup; (exit $rc); cleanup' EXIT
 
-CHUNK=2000
+CHUNK=1500
 CHUNKS=4
-BIG=16000 # drained while a worker is down
+BIG=12000 # drained while a worker is down
 N=$((CHUNK * CHUNKS + BIG))
 bash "$PI_SUPPORT_DIR/kafka.sh" topic "$PI_SERVICES/kafka" "$TOPIC" 3 >/dev/null
 PG=$(citus_db run)
