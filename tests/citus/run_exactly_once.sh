@@ -92,7 +92,16 @@ select 'state', asset, state, since::text, reason, connection_id::text from asse
 union all select 'day', asset, day::text, online_us::text, sessions::text, disconnects::text from asset_days
 union all select 'minute', type, reason, minute::text, n::text, null from presence_reason_minutes
 order by 1, 2, 3, 4, 5, 6"
-for db in "$PG" "$s"; do q "$db" "select presence_rollup_refresh()" >/dev/null; done
+# Caught up: a killed instance's catch-up may still hold the lock (the
+# refresh then returns -1 at once), so until presence_dirty is empty.
+for db in "$PG" "$s"; do
+  for _ in $(seq 600); do
+    q "$db" "select presence_rollup_refresh()" >/dev/null
+    [ "$(q "$db" "select count(*) from presence_dirty")" = 0 ] && break
+    sleep 0.5
+  done
+  [ "$(q "$db" "select count(*) from presence_dirty")" = 0 ] || fail "the rollup did not catch up"
+done
 q "$PG" "$ROLLUP" >"$WORK/c.rollup"
 q "$s" "$ROLLUP" >"$WORK/s.rollup"
 [ -s "$WORK/s.rollup" ] || fail "empty rollup"
