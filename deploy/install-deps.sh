@@ -26,6 +26,25 @@ packages=(
     pgbouncer                              # transaction pooling e2e (e2e_pgbouncer)
 )
 
+# Citus for the scale-out tests (ctest -L citus), built once per machine
+# by tests/support/citus.sh from ../shared/vendor when that source is there
+# (Citus is not packaged by Debian; users install it from Citus's own
+# packages): the server's headers and the libraries its configure wants
+# (../shared/vendor/README.md).
+citus_vendor() {
+    local common
+    for d in "${PI_VENDOR_DIR:-}" "$here/../../shared/vendor"; do
+        [ -n "$d" ] && [ -f "$d/citus-13.2.2.tar.gz" ] && return 0
+    done
+    common=$(git -C "$here" rev-parse --path-format=absolute --git-common-dir 2>/dev/null) &&
+        [ -f "$common/../../shared/vendor/citus-13.2.2.tar.gz" ]
+}
+if citus_vendor; then
+    packages+=(postgresql-server-dev-15 liblz4-dev libzstd-dev
+        libcurl4-openssl-dev libkrb5-dev libselinux1-dev libxslt1-dev
+        libpam0g-dev libreadline-dev)
+fi
+
 missing=()
 for pkg in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null |
@@ -63,3 +82,10 @@ bash "$here/librdkafka-backport.sh"
 # ~/.cache/presence-ingest; fetching them now keeps the first test run fast.
 libs=$(bash "$here/../tests/support/kafka.sh" fetch)
 echo "install-deps: Kafka jars in $libs"
+
+# Citus, built once per machine (cached under ~/.cache/presence-ingest) and
+# installed into PostgreSQL's directories, when its source is there.
+if citus_vendor; then
+    bash "$here/../tests/support/citus.sh" build
+    echo "install-deps: Citus 13.2.2 built and installed (ctest -L citus)"
+fi

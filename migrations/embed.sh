@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # embed.sh -- write OUT, the C source of the migrations compiled into the
-# binary, from migrations/NNNN_*.sql. The build runs it (lib/CMakeLists.txt:
-# build/*/lib/migrate_data.c) whenever a migration or this script changes.
+# binary, from migrations/NNNN_*.sql and migrations/citus/citus.sql. The
+# build runs it (lib/CMakeLists.txt: build/*/lib/migrate_data.c) whenever a
+# migration or this script changes.
 #
 #   bash migrations/embed.sh OUT
 set -euo pipefail
@@ -28,5 +29,10 @@ trap 'rm -f "$tmp"' EXIT
   echo
   echo "const size_t pi_migrations_embedded_count ="
   echo "    sizeof(pi_migrations_embedded) / sizeof(pi_migrations_embedded[0]);"
+  echo
+  echo "const char pi_migration_citus[] ="
+  LC_ALL=C sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/\t/\\t/g' \
+    -e 's/^/    "/' -e 's/$/\\n"/' "$here/citus/citus.sql"
+  echo "    ;"
 } >"$tmp"
 cp "$tmp" "$out"

@@ -147,6 +147,34 @@ const char *pi_db_sqlstate(const PGresult *res)
     return s ? s : "";
 }
 
+/* Citus relays a worker's broken connection as an internal error (XX000)
+ * with the worker's words: the same outage as class 08 or 57 on one server,
+ * so it is retried too (a coordinator's own XX000 is not). */
+static int citus_remote_failure(const PGresult *res)
+{
+    static const char *const phrases[] = {
+        "terminating connection due to administrator command",
+        "connection to the remote node",
+        "server closed the connection unexpectedly",
+        "SSL connection has been closed unexpectedly",
+        "the database system is shutting down",
+        "the database system is starting up",
+        "failed to prepare transaction",
+        "failure on connection marked as essential",
+        "could not establish any connections to the node",
+    };
+    const char *msg =
+        res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
+    if (msg == NULL)
+        return 0;
+    for (size_t i = 0; i < sizeof(phrases) / sizeof(*phrases); i++) {
+        if (strstr(msg, phrases[i]))
+            return 1;
+    }
+    return 0;
+}
+
 int pi_db_classify(const PGconn *conn, const PGresult *res)
 {
     const char *s = pi_db_sqlstate(res);
@@ -162,6 +190,8 @@ int pi_db_classify(const PGconn *conn, const PGresult *res)
         return PI_ERETRY;
     if (strncmp(s, "22", 2) == 0 || strncmp(s, "23", 2) == 0)
         return PI_EDATA;
+    if (strcmp(s, "XX000") == 0 && citus_remote_failure(res))
+        return PI_ERETRY;
     /* A statement failing while the connection is gone (e.g. 25P02 after a
      * broken COPY) is still about the connection. */
     if (PQstatus(conn) == CONNECTION_BAD)

@@ -268,6 +268,51 @@ cleanup:
     return rc;
 }
 
+/* On a Citus coordinator (the database has the citus extension), lay the
+ * schema out for the cluster: migrations/citus/citus.sql, idempotent, in
+ * one transaction after the numbered migrations, each time (it lays out
+ * what a new migration added). Detected, not switched on: the extension is
+ * what makes a database a coordinator, and a flag forgotten once would
+ * leave presences local and its triggers on (docs/scale-out.md). */
+static int apply_citus(int *done, PGconn *conn, pi_err *err)
+{
+    PGresult *res = PQexec(conn, "SELECT 1 FROM pg_extension"
+                                 " WHERE extname = 'citus'");
+    int rc = 0;
+
+    *done = 0;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        rc = pi_db_fail(err, conn, res, "looking for the citus extension");
+        PQclear(res);
+        return rc;
+    }
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return 0;
+    }
+    PQclear(res);
+    rc =
+        pi_db_exec(conn, "BEGIN; SET LOCAL client_min_messages = warning", err);
+    if (rc)
+        return rc;
+    res = PQexec(conn, pi_migration_citus);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+        PQresultStatus(res) != PGRES_TUPLES_OK) {
+        rc = pi_db_fail(err, conn, res, "migrations/citus/citus.sql");
+        if (rc == PI_EDATA)
+            err->code = rc = PI_EFATAL;
+    }
+    PQclear(res);
+    if (rc == 0)
+        rc = pi_db_exec(conn, "COMMIT", err);
+    if (rc && PQstatus(conn) == CONNECTION_OK) {
+        res = PQexec(conn, "ROLLBACK");
+        PQclear(res);
+    }
+    *done = rc == 0;
+    return rc;
+}
+
 int pi_migrate_apply(int *applied, int *version, const char *conninfo,
                      const char *dir, FILE *out, pi_err *err)
 {
@@ -275,7 +320,7 @@ int pi_migrate_apply(int *applied, int *version, const char *conninfo,
     size_t n = 0;
     PGconn *conn = NULL;
     char lock[128];
-    int rc, locked = 0;
+    int rc, locked = 0, citus = 0;
 
     *applied = 0;
     *version = 0;
@@ -337,6 +382,13 @@ int pi_migrate_apply(int *applied, int *version, const char *conninfo,
         else
             pi_info("applied migration %s", list[i].file);
     }
+    rc = apply_citus(&citus, conn, err);
+    if (rc)
+        goto cleanup;
+    if (citus && out)
+        fprintf(out, "applied the Citus layout (migrations/citus)\n");
+    else if (citus)
+        pi_info("applied the Citus layout (migrations/citus)");
 cleanup:
     if (locked && PQstatus(conn) == CONNECTION_OK) {
         PGresult *res;

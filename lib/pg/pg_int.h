@@ -12,5 +12,8 @@ typedef struct pi_migration_src {
 /* Generated from migrations/ by migrations/embed.sh, in file name order. */
 extern const pi_migration_src pi_migrations_embedded[];
 extern const size_t pi_migrations_embedded_count;
+/* migrations/citus/citus.sql: the layout on a Citus coordinator, applied
+ * after the numbered migrations when the database has the citus extension. */
+extern const char pi_migration_citus[];
 
 #endif

@@ -40,8 +40,10 @@ static const char begin_fmt[] =
     "SET LOCAL TimeZone = 'UTC';"
     "SET LOCAL statement_timeout = %d;"
     "SET LOCAL idle_in_transaction_session_timeout = %d;"
+    "%s"
     "SELECT to_regclass('pg_temp.pi_stage') IS NOT NULL AND"
-    " to_regclass('pg_temp.pi_stage_rejects') IS NOT NULL";
+    " to_regclass('pg_temp.pi_stage_rejects') IS NOT NULL AND"
+    " to_regclass('pg_temp.pi_fresh') IS NOT NULL";
 
 static const char stage_sql[] =
     "SET LOCAL client_min_messages = warning;"
@@ -53,18 +55,29 @@ static const char stage_sql[] =
     "CREATE TEMP TABLE IF NOT EXISTS pi_stage_rejects ("
     " topic text, partition int4, \"offset\" int8, element int4, error text,"
     " detail text, payload bytea, key bytea)"
+    " ON COMMIT DELETE ROWS;"
+    /* The new rows again, when the writer marks the rollup itself (on
+     * Citus: rows.c). */
+    "CREATE TEMP TABLE IF NOT EXISTS pi_fresh ("
+    " id int8, connection_id int8, type text, reason text, asset text,"
+    " time timestamptz, time_offset_minutes int2, kafka_topic text,"
+    " kafka_partition int4, kafka_offset int8)"
     " ON COMMIT DELETE ROWS";
 
 /* BEGIN, the settings, and the staging tables when this server connection
  * has none. */
 static int begin(pi_writer *w, pi_err *err)
 {
-    char sql[sizeof(begin_fmt) + 32];
+    /* On Citus: one connection per worker, so one two-phase commit per
+     * worker a batch writes to, not one per shard (docs/scale-out.md). */
+    static const char citus_sql[] =
+        "SET LOCAL citus.max_adaptive_executor_pool_size = 1;";
+    char sql[sizeof(begin_fmt) + sizeof(citus_sql) + 32];
     PGresult *res;
     int rc = 0, staged;
 
     snprintf(sql, sizeof(sql), begin_fmt, w->opts.tx_timeout_ms,
-             w->opts.tx_timeout_ms);
+             w->opts.tx_timeout_ms, w->marks ? citus_sql : "");
     res = PQexec(w->conn, sql);
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         rc = pi_db_fail(err, w->conn, res, "BEGIN");
@@ -140,6 +153,29 @@ static void rollback(pi_writer *w)
     }
 }
 
+/* Who records the rollup's marks: presences' statement triggers, or (on a
+ * Citus cluster, where migrations/citus/citus.sql drops them: Citus runs no
+ * triggers on a distributed table) the writer, from the rows it inserted.
+ * Exactly one of them: the writer marks when the insert trigger is gone. */
+static int detect_marks(pi_writer *w, pi_err *err)
+{
+    PGresult *res = PQexec(w->conn, "SELECT NOT EXISTS (SELECT 1 FROM"
+                                    " pg_trigger WHERE tgrelid ="
+                                    " 'presences'::regclass AND tgname ="
+                                    " 'presences_rollup_insert')");
+    int rc = 0;
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+        rc = pi_db_fail(err, w->conn, res, "looking for the rollup trigger");
+    else
+        w->marks = PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    if (rc == 0 && w->marks)
+        pi_info("presences has no rollup trigger (Citus): the writer "
+                "records the rollup's marks");
+    return rc;
+}
+
 int pi_writer_new(pi_writer **out, const pi_writer_opts *opts, pi_err *err)
 {
     pi_writer *w = pi_calloc(1, sizeof(*w));
@@ -166,6 +202,8 @@ int pi_writer_new(pi_writer **out, const pi_writer_opts *opts, pi_err *err)
     rc = connect_db(w, err);
     if (rc == 0)
         rc = pi_migrate_check(w->conn, err);
+    if (rc == 0)
+        rc = detect_marks(w, err);
     if (rc) {
         pi_writer_destroy(w);
         return rc;

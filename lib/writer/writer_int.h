@@ -140,8 +140,12 @@ struct pi_writer {
     size_t cap_topics;
     pi_wbuf out; /* COPY data or a binary parameter */
     refusal refused;
-    pi_write_stats cur;  /* figures of the attempt in progress */
-    bool fence_blocked;  /* the last fence timed out waiting for its rows */
+    pi_write_stats cur; /* figures of the attempt in progress */
+    bool fence_blocked; /* the last fence timed out waiting for its rows */
+    /* presences has no rollup trigger (Citus): the writer records the
+     * rollup's marks of the rows it inserts or replaces, and probes
+     * without the max(id) bound (a fan-out to every shard there). */
+    bool marks;
     uint64_t reconnects; /* connections made, the first one included */
     /* A COMMIT whose outcome was lost with the connection: its xid and the
      * figures it would have. */

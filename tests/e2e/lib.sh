@@ -41,7 +41,7 @@ cleanup() {
       [ -f "$f" ] && { echo "--- $f (last 30 lines)"; tail -n 30 "$f"; }
     done
   fi
-  rm -rf "$WORK"
+  [ -n "${PI_KEEP:-}" ] || rm -rf "$WORK"
   exit $rc
 }
 trap cleanup EXIT

@@ -29,7 +29,20 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CITUS_VERSION=13.2.2
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
-VENDOR=${PI_VENDOR_DIR:-$here/../../../shared/vendor}
+# The vendored sources sit beside the main checkout (../shared/vendor); a
+# git worktree elsewhere finds them beside its main checkout too.
+vendor_dir() {
+    local common
+    if [ -d "$here/../../../shared/vendor" ]; then
+        echo "$here/../../../shared/vendor"
+    elif common=$(git -C "$here" rev-parse --path-format=absolute --git-common-dir 2>/dev/null) &&
+        [ -d "$common/../../shared/vendor" ]; then
+        echo "$common/../../shared/vendor"
+    else
+        echo "$here/../../../shared/vendor"
+    fi
+}
+VENDOR=${PI_VENDOR_DIR:-$(vendor_dir)}
 CACHE=${PI_CACHE_DIR:-$HOME/.cache/presence-ingest}
 TARBALL=$VENDOR/citus-$CITUS_VERSION.tar.gz
 PATCH=$VENDOR/citus-$CITUS_VERSION-pg15-have_createdb_privilege.patch

@@ -36,8 +36,17 @@
  *       WHERE ingest_offsets.next_offset < EXCLUDED.next_offset
  *   SELECT pg_current_xact_id(); COMMIT
  *
- * pi_stage and pi_stage_rejects are TEMP tables, ON COMMIT DELETE ROWS,
- * created once per connection. Figures are exact: the probe and the COPY
+ * On a Citus coordinator (presences distributed, its rollup triggers gone:
+ * docs/scale-out.md) the writer takes the trigger's place, detected once at
+ * startup: SET LOCAL citus.max_adaptive_executor_pool_size = 1 rides on
+ * BEGIN; the probe has no max(id) bound; after the COPY into presences the
+ * same rows go into pi_fresh, SELECT presence_rollup_mark_fresh() marks the
+ * rollup, and a no-op UPDATE of the new ids enlists the COPY's connections
+ * in Citus's two-phase commit; replace calls presence_rollup_mark_replaced
+ * before its UPDATE.
+ *
+ * pi_stage, pi_stage_rejects and pi_fresh are TEMP tables, ON COMMIT DELETE
+ * ROWS, created once per connection. Figures are exact: the probe and the COPY
  * together account for every staged row; if another transaction inserts one
  * of our ids between them, the COPY fails on presences_pkey and the
  * transaction is retried (the row is then found): at once, up to 5 times,
