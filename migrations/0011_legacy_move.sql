@@ -169,11 +169,34 @@ BEGIN
 END
 $$;
 
+-- presences_legacy went away during the move (retention dropped it whole:
+-- every row older than its cutoff): the copies are of rows that are gone,
+-- so they go too, with DEFAULT's CHECK and the recorded ids.
+CREATE FUNCTION presence_legacy_move_abandon() RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    p presence_legacy_move_parts;
+BEGIN
+    FOR p IN SELECT * FROM presence_legacy_move_parts LOOP
+        EXECUTE format('DROP TABLE IF EXISTS %I', p.partition);
+    END LOOP;
+    DELETE FROM presence_legacy_move_parts;
+    DELETE FROM presence_legacy_delta;
+    IF to_regclass('presences_default') IS NOT NULL THEN
+        ALTER TABLE presences_default
+            DROP CONSTRAINT IF EXISTS presences_default_legacy_move;
+    END IF;
+    UPDATE presence_legacy_move SET phase = 'done';
+    RETURN 'abandoned: presences_legacy was dropped during the move';
+END
+$$;
+
 -- One step of the move (one transaction: call it in autocommit mode, again
 -- until it returns 'done'). batch: the rows a copy step copies, the ids a
 -- catch-up step applies. Returns what it did: 'started', 'copied N',
--- 'caught up N', 'ready', 'swapped ...' or 'done' ('done' at once when
--- presences_legacy is not a partition of presences). The swap waits at
+-- 'caught up N', 'ready ...', 'swapped ...', 'abandoned ...' (legacy was
+-- dropped meanwhile: presence_legacy_move_abandon) or 'done' ('done' at
+-- once when presences_legacy is not a partition of presences). The swap waits at
 -- most 1 s for its lock (SQLSTATE 55P03 then: call again later).
 -- SECURITY DEFINER: what it creates belongs to the migrations' owner.
 CREATE FUNCTION presence_legacy_move_step(batch int DEFAULT 20000)
@@ -219,6 +242,11 @@ BEGIN
                            'NOT VALID', hi);
         END IF;
         RETURN 'started';
+    END IF;
+    IF s.phase <> 'done' AND NOT EXISTS (
+           SELECT 1 FROM presence_partitions q
+           WHERE q.partition = 'presences_legacy' AND NOT q.is_default) THEN
+        RETURN presence_legacy_move_abandon();
     END IF;
 
     IF s.phase = 'copy' THEN
@@ -277,6 +305,10 @@ BEGIN
         SET LOCAL lock_timeout = '1s';
         LOCK TABLE ONLY presences IN ACCESS EXCLUSIVE MODE;
         t0 := clock_timestamp();
+        IF NOT EXISTS (SELECT 1 FROM presence_partitions q
+                       WHERE q.partition = 'presences_legacy') THEN
+            RETURN presence_legacy_move_abandon();
+        END IF;
         WITH d AS (DELETE FROM presence_legacy_delta RETURNING id)
         SELECT coalesce(array_agg(DISTINCT d.id), '{}') INTO ids FROM d;
         n := presence_legacy_move_apply(s, ids);

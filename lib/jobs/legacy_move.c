@@ -79,8 +79,11 @@ int pi_legacy_move_run(const char *conninfo, int64_t batch, FILE *out,
             applied += strtoll(what + 10, NULL, 10);
         else if (strcmp(what, "done") == 0)
             break;
-        else
+        else {
+            if (strncmp(what, "ready (caught up ", 17) == 0)
+                applied += strtoll(what + 17, NULL, 10);
             fprintf(out, "move-legacy: %s\n", what);
+        }
         if (now_ms() - shown >= 5000) {
             shown = now_ms();
             fprintf(out,
