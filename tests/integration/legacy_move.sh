@@ -6,7 +6,9 @@
 #     rows of, and March 2025, before its first row: a month with no table
 #     yet) and elsewhere (November 2026: its own new partition), and rows of
 #     legacy are deleted and updated, the first steps copy legacy in
-#     batches of 100 (the row trigger records what the writes change);
+#     batches of 100 (the row trigger records what the writes change), the
+#     catch-up applies those changes, and 6 more (rows inserted, deleted,
+#     updated) are left for the swap to apply under its lock;
 #   * then every row (all columns, by id: content and provenance) and every
 #     report (status, sessions, uptime, reasons, flapping, outages,
 #     availability, fleet; csv) is taken, and `migrate --move-legacy`
@@ -52,6 +54,21 @@ delta=$(q "select count(*) from presence_legacy_delta")
 [ "$(q "select phase from presence_legacy_move")" = catchup ] || fail "not at the catch-up: $(q "select phase from presence_legacy_move")"
 echo "ok: legacy copied in batches of 100 while a writer wrote; $delta changes recorded"
 
+# The catch-up by hand up to the swap, then writes into legacy's range that
+# only the swap can apply: 3 new rows, 2 deleted, 1 updated (6 ids).
+while :; do
+  s=$(step)
+  case "$s" in "ready"*) break ;; "caught up"*) ;; *) fail "a catch-up step said: $s" ;; esac
+done
+[ "$(q "select count(*) from presence_legacy_delta")" = 0 ] || fail "the catch-up left ids"
+q "insert into presences (id, connection_id, type, reason, asset, time, time_offset_minutes)
+   select x, 99, 'connect', 'modem_reset', 'late-asset', presence_id_time(x), 0
+   from generate_series($((($(date -ud 2025-07-15 +%s) * 1000 - 1262304000000) << 22)), $((($(date -ud 2025-07-15 +%s) * 1000 - 1262304000000) << 22)) + 100) x
+   where not exists (select 1 from presences p where p.id = x) limit 3" >/dev/null
+q "delete from presences where id in (select id from presences_legacy order by id offset 4000 limit 2)" >/dev/null
+q "update presences set reason = 'ppp_lost' where id = (select id from presences_legacy order by id offset 4500 limit 1)" >/dev/null
+[ "$(q "select count(distinct id) from presence_legacy_delta")" = 6 ] || fail "recorded: $(q "select count(*) from presence_legacy_delta")"
+
 # Before: every row, every report, the rollup caught up.
 q "select presence_rollup_refresh()" >/dev/null
 [ "$(q "select count(*) from presence_dirty")" = 0 ] || fail "the rollup is not caught up"
@@ -74,7 +91,7 @@ reports >"$WORK/reports.before" 2>"$WORK/reports.err" || fail "reports: $(cat "$
 [ "$(wc -l <"$WORK/reports.before")" -gt 10000 ] || fail "the reports are nearly empty"
 
 "$PI_BINARY" migrate --pg "$PG" --move-legacy --move-batch 100 >"$WORK/move.log" 2>&1 || fail "migrate --move-legacy: $(cat "$WORK/move.log")"
-grep -q "^move-legacy: swapped: 7 partitions attached" "$WORK/move.log" || fail "swap: $(cat "$WORK/move.log")"
+grep -q "^move-legacy: swapped: 7 partitions attached, 6 ids applied" "$WORK/move.log" || fail "swap: $(cat "$WORK/move.log")"
 [ "$(q "$MD5_ALL")" = "$before" ] || fail "rows changed by the move"
 [ "$(q "select count(*) from presence_dirty")" = 0 ] || fail "the move recorded rollup work: $(q "select count(*) from presence_dirty")"
 reports >"$WORK/reports.after" 2>>"$WORK/reports.err" || fail "reports after: $(cat "$WORK/reports.err")"

@@ -6,7 +6,9 @@
 # back) once 1000 rows are copied; legacy is still attached and read. Two
 # moves then run at the same time: both finish (exit 0), one of them swaps,
 # and the rows are those of before (md5 of every column, by id), each in
-# its id's month's partition, legacy gone.
+# its id's month's partition, legacy gone. Last, on a new such database,
+# `retention` drops legacy whole in the middle of a move: the next move
+# abandons it (its copies and DEFAULT's CHECK gone).
 source "$(dirname "$0")/legacy_move_lib.sh"
 
 legacy_db
@@ -43,3 +45,19 @@ copied=$((copied))
 [ "$(q "$MD5_ALL")" = "$before" ] || fail "rows changed by the move"
 check_placement
 echo "ok: two moves at once after the kill: one swap, the rows left copied once between them, same rows ($before)"
+
+psql "$PG_ADMIN" -XAtq -c "drop database $DB with (force)" -c "drop database ${DB}_src with (force)" >/dev/null
+legacy_db
+q "select presence_legacy_move_step(1000)" >/dev/null
+q "select presence_legacy_move_step(1000)" >/dev/null
+[ "$(q "select count(*) from presence_legacy_move_parts")" -gt 0 ] || fail "no copy made"
+"$PI_BINARY" retention --pg "$PG" --keep 30d >"$WORK/ret" 2>&1 || fail "retention: $(cat "$WORK/ret")"
+grep -q "^dropped presences_legacy" "$WORK/ret" || fail "retention kept legacy: $(cat "$WORK/ret")"
+"$PI_BINARY" migrate --pg "$PG" --move-legacy >"$WORK/d.log" 2>&1 || fail "move d: $(cat "$WORK/d.log")"
+grep -q "^move-legacy: abandoned" "$WORK/d.log" || fail "not abandoned: $(cat "$WORK/d.log")"
+[ "$(q "select count(*) from pg_class where relname like 'presences_p2025%' and relkind = 'r'")" = 0 ] || fail "copies left"
+[ "$(q "select count(*) from pg_constraint where conname = 'presences_default_legacy_move'")" = 0 ] || fail "DEFAULT's CHECK left"
+[ "$(q "select phase from presence_legacy_move")" = done ] || fail "not done"
+q "insert into presences (id, connection_id, type, reason, time, time_offset_minutes) values ($((($(date -ud 2025-06-01 +%s) * 1000 - 1262304000000) << 22)), 1, 'connect', 'x', '2025-06-01', 0)"
+echo "ok: legacy dropped by retention during a move: the move abandoned, its copies gone, an id of legacy's range writable"
+
