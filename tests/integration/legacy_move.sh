@@ -15,8 +15,9 @@
 #     finishes: the same rows (md5, count), the same reports, nothing
 #     recorded in presence_dirty, every row in its id's month's partition,
 #     legacy gone, DEFAULT empty;
-#   * `retention --keep` (cutoff 2025-08-10) then drops exactly the moved
-#     months wholly older: March, May, June, July 2025.
+#   * a backfill of February 2025 (below legacy's old bound) then gets its
+#     own partition; `retention --keep` (cutoff 2025-08-10) drops exactly
+#     the months wholly older: February, March, May, June, July 2025.
 source "$(dirname "$0")/legacy_move_lib.sh"
 
 legacy_db
@@ -108,6 +109,13 @@ check_placement
 echo "ok: moved: same rows ($before), same reports ($(wc -l <"$WORK/reports.after") lines), nothing for the rollup; presences locked $(q "select round(swap_ms::numeric, 1) from presence_legacy_move") ms"
 "$PI_BINARY" migrate --pg "$PG" --move-legacy >"$WORK/again.log" 2>&1 || fail "again: $(cat "$WORK/again.log")"
 grep -q "^move-legacy: done (0 rows copied" "$WORK/again.log" || fail "a second move did something: $(cat "$WORK/again.log")"
+# A backfill of February 2025 (below legacy's old bound, no partition):
+# its own new partition now, not legacy, not DEFAULT.
+"$PI_GEN" 200 --shape fleet --assets 3 --end "$(($(date -ud 2025-02-20 +%s) * 1000))" --days 5 --seed 14 >"$WORK/feb.jsonl"
+"$PI_BINARY" load --pg "$PG" "$WORK/feb.jsonl" >/dev/null 2>"$WORK/feb.err" || fail "load feb: $(cat "$WORK/feb.err")"
+[ "$(q "select string_agg(distinct tableoid::regclass::text, ' ') from presences where time < '2025-03-01'")" = presences_p20250201 ] ||
+  fail "February went to: $(q "select string_agg(distinct tableoid::regclass::text, ' ') from presences where time < '2025-03-01'")"
+echo "ok: a backfill below legacy's old bound gets its own month's partition"
 
 # Retention with the cutoff on 2025-08-10 (+ less than a day): the moved
 # months wholly older go; August (ids after the cutoff) on stay, untouched.
@@ -115,9 +123,9 @@ KEEP=$(( ($(date -u +%s) - $(date -ud 2025-08-10 +%s)) / 86400 ))d
 kept=$(q "select count(*) || ' ' || md5(string_agg(p::text, ',' order by id)) from presences p where time >= '2025-08-01'")
 "$PI_BINARY" retention --pg "$PG" --keep "$KEEP" >"$WORK/ret" 2>&1 || fail "retention: $(cat "$WORK/ret")"
 [ "$(grep -o '^dropped presences_p[0-9]*' "$WORK/ret" | tr '\n' ' ')" = \
-  "dropped presences_p20250301 dropped presences_p20250501 dropped presences_p20250601 dropped presences_p20250701 " ] ||
+  "dropped presences_p20250201 dropped presences_p20250301 dropped presences_p20250501 dropped presences_p20250601 dropped presences_p20250701 " ] ||
   fail "retention dropped: $(grep '^dropped' "$WORK/ret")"
 [ "$(q "select count(*) from presences where time < '2025-08-01'")" = 0 ] || fail "rows before August left"
 [ "$(q "select count(*) || ' ' || md5(string_agg(p::text, ',' order by id)) from presences p where time >= '2025-08-01'")" = "$kept" ] ||
   fail "the months kept changed"
-echo "ok: retention --keep $KEEP dropped exactly March, May, June and July 2025"
+echo "ok: retention --keep $KEEP dropped exactly February, March, May, June and July 2025"
