@@ -22,14 +22,15 @@
 --           again: idempotent); when fewer than `batch` are left the DEFAULT
 --           CHECK is validated (a scan of DEFAULT, writers not blocked) and
 --           the tables are analyzed;
---   swap    one transaction: presences locked (ACCESS EXCLUSIVE,
---           lock_timeout 1 s: the caller tries again), the ids recorded
---           since applied, legacy detached, each period's table attached
---           (no scan: its CHECK implies its bound, and DEFAULT's CHECK that
---           DEFAULT holds none of its ids; its indexes become the
---           partitions of presences' indexes as they are), the CHECKs
---           dropped, legacy (and its trigger) dropped. Its cost is the ids
---           recorded since the last catch-up step and a catalog change per
+--   swap    one transaction: the ids recorded since the last catch-up
+--           applied; presences locked (ACCESS EXCLUSIVE, lock_timeout 1 s:
+--           the caller tries again), the ids recorded meanwhile applied,
+--           legacy detached, each period's table attached (no scan: its
+--           CHECK implies its bound, and DEFAULT's CHECK that DEFAULT holds
+--           none of its ids; its indexes become the partitions of
+--           presences' indexes as they are), the CHECKs dropped, legacy
+--           (and its trigger) dropped. Under the lock, its cost is the ids
+--           recorded while it waited for the lock and a catalog change per
 --           period, not the size of legacy.
 -- Each step is one transaction that commits its work together with the
 -- state (presence_legacy_move), so a crash or kill at any point loses at
@@ -214,6 +215,7 @@ DECLARE
     t0 timestamptz;
     ms float8;
     k bigint;
+    pre bigint;
 BEGIN
     IF batch IS NULL OR batch < 1 THEN
         RAISE EXCEPTION 'presence_legacy_move_step: batch must be >= 1'
@@ -302,6 +304,12 @@ BEGIN
         -- After any partition creator (presence_partitions_ensure), which
         -- must not plan a range this swap is about to fill.
         PERFORM pg_advisory_xact_lock(8101472946116829795);
+        -- What was recorded since the last catch-up step (the DEFAULT
+        -- scan and ANALYZE took a while) is applied before the lock,
+        -- which then waits only for what arrives meanwhile.
+        WITH d AS (DELETE FROM presence_legacy_delta RETURNING id)
+        SELECT coalesce(array_agg(DISTINCT d.id), '{}') INTO ids FROM d;
+        pre := presence_legacy_move_apply(s, ids);
         SET LOCAL lock_timeout = '1s';
         LOCK TABLE ONLY presences IN ACCESS EXCLUSIVE MODE;
         t0 := clock_timestamp();
@@ -330,8 +338,9 @@ BEGIN
         SET phase = 'done', swapped_at = now(), swap_ms = ms, swap_ids = n;
         DELETE FROM presence_legacy_move_parts;
         GET DIAGNOSTICS k = ROW_COUNT;
-        RETURN format('swapped: %s partitions attached, %s ids applied, '
-                      'presences locked %s ms', k, n, round(ms::numeric, 1));
+        RETURN format('swapped: %s partitions attached, %s ids applied '
+                      'before the lock and %s under it, presences locked '
+                      '%s ms', k, pre, n, round(ms::numeric, 1));
     END IF;
     RETURN 'done';
 END

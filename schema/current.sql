@@ -1185,6 +1185,7 @@ DECLARE
     t0 timestamptz;
     ms float8;
     k bigint;
+    pre bigint;
 BEGIN
     IF batch IS NULL OR batch < 1 THEN
         RAISE EXCEPTION 'presence_legacy_move_step: batch must be >= 1'
@@ -1273,6 +1274,12 @@ BEGIN
         -- After any partition creator (presence_partitions_ensure), which
         -- must not plan a range this swap is about to fill.
         PERFORM pg_advisory_xact_lock(8101472946116829795);
+        -- What was recorded since the last catch-up step (the DEFAULT
+        -- scan and ANALYZE took a while) is applied before the lock,
+        -- which then waits only for what arrives meanwhile.
+        WITH d AS (DELETE FROM presence_legacy_delta RETURNING id)
+        SELECT coalesce(array_agg(DISTINCT d.id), '{}') INTO ids FROM d;
+        pre := presence_legacy_move_apply(s, ids);
         SET LOCAL lock_timeout = '1s';
         LOCK TABLE ONLY presences IN ACCESS EXCLUSIVE MODE;
         t0 := clock_timestamp();
@@ -1301,8 +1308,9 @@ BEGIN
         SET phase = 'done', swapped_at = now(), swap_ms = ms, swap_ids = n;
         DELETE FROM presence_legacy_move_parts;
         GET DIAGNOSTICS k = ROW_COUNT;
-        RETURN format('swapped: %s partitions attached, %s ids applied, '
-                      'presences locked %s ms', k, n, round(ms::numeric, 1));
+        RETURN format('swapped: %s partitions attached, %s ids applied '
+                      'before the lock and %s under it, presences locked '
+                      '%s ms', k, pre, n, round(ms::numeric, 1));
     END IF;
     RETURN 'done';
 END

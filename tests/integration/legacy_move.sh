@@ -7,8 +7,10 @@
 #     yet) and elsewhere (November 2026: its own new partition), and rows of
 #     legacy are deleted and updated, the first steps copy legacy in
 #     batches of 100 (the row trigger records what the writes change), the
-#     catch-up applies those changes, and 6 more (rows inserted, deleted,
-#     updated) are left for the swap to apply under its lock;
+#     catch-up applies those changes, 6 more (rows inserted, deleted,
+#     updated) are left for the swap to apply, and a writer's transaction
+#     that changed a row commits while the swap waits for its lock (the
+#     swap applies it under the lock);
 #   * then every row (all columns, by id: content and provenance) and every
 #     report (status, sessions, uptime, reasons, flapping, outages,
 #     availability, fleet; csv) is taken, and `migrate --move-legacy`
@@ -73,7 +75,6 @@ q "update presences set reason = 'ppp_lost' where id = (select id from presences
 # Before: every row, every report, the rollup caught up.
 q "select presence_rollup_refresh()" >/dev/null
 [ "$(q "select count(*) from presence_dirty")" = 0 ] || fail "the rollup is not caught up"
-before=$(q "$MD5_ALL")
 R="--since 2025-01-01T00:00:00Z --until 2026-12-01T00:00:00Z --format csv"
 reports() {
   "$PI_BINARY" report status --pg "$PG" --format csv
@@ -91,10 +92,38 @@ reports() {
 reports >"$WORK/reports.before" 2>"$WORK/reports.err" || fail "reports: $(cat "$WORK/reports.err")"
 [ "$(wc -l <"$WORK/reports.before")" -gt 10000 ] || fail "the reports are nearly empty"
 
-"$PI_BINARY" migrate --pg "$PG" --move-legacy --move-batch 100 >"$WORK/move.log" 2>&1 || fail "migrate --move-legacy: $(cat "$WORK/move.log")"
-grep -q "^move-legacy: swapped: 7 partitions attached, 6 ids applied" "$WORK/move.log" || fail "swap: $(cat "$WORK/move.log")"
-[ "$(q "$MD5_ALL")" = "$before" ] || fail "rows changed by the move"
-[ "$(q "select count(*) from presence_dirty")" = 0 ] || fail "the move recorded rollup work: $(q "select count(*) from presence_dirty")"
+# The swap, with a writer's transaction holding presences: it has changed
+# a row of legacy (provenance only: kafka_offset) and commits once the swap
+# waits for its lock, so that the swap applies that id under the lock.
+X=$(q "select id from presences_legacy order by id offset 3000 limit 1")
+xoff=$(q "select kafka_offset from presences where id = $X")
+but_x="select count(*) || ' ' || md5(string_agg(p::text, E'\n' order by id)) from presences p where id <> $X"
+before_but_x=$(q "$but_x")
+mkfifo "$WORK/holder"
+psql "$PG application_name=holder" -XAtq -v ON_ERROR_STOP=1 <"$WORK/holder" >"$WORK/holder.out" 2>&1 &
+H=$!
+exec 3>"$WORK/holder"
+echo "begin; update presences set kafka_offset = kafka_offset + 1 where id = $X;" >&3
+for _ in $(seq 1 200); do
+  [ "$(q "select state from pg_stat_activity where application_name = 'holder'")" = "idle in transaction" ] && break
+  sleep 0.05
+done
+"$PI_BINARY" migrate --pg "$PG" --move-legacy --move-batch 100 >"$WORK/move.log" 2>&1 &
+M=$!
+for _ in $(seq 1 200); do
+  [ "$(q "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and query like '%presence_legacy_move_step%'")" = 1 ] && break
+  sleep 0.02
+done
+echo "commit;" >&3
+exec 3>&-
+wait "$H" || fail "the holder: $(cat "$WORK/holder.out")"
+wait "$M" || fail "migrate --move-legacy: $(cat "$WORK/move.log")"
+grep -q "^move-legacy: swapped: 7 partitions attached, 6 ids applied before the lock and 1 under it" "$WORK/move.log" || fail "swap: $(cat "$WORK/move.log")"
+[ "$(q "$but_x")" = "$before_but_x" ] || fail "rows changed by the move"
+[ "$(q "select kafka_offset || ' ' || tableoid::regclass::text from presences where id = $X")" = "$((xoff + 1)) presences_p$(q "select to_char(presence_id_time($X) at time zone 'UTC', 'YYYYMM')")01" ] ||
+  fail "the row changed during the swap's wait: $(q "select kafka_offset, tableoid::regclass from presences where id = $X")"
+# The holder's UPDATE is the one statement the rollup has to fold.
+[ "$(q "select count(*) from presence_dirty")" = 1 ] || fail "the move recorded rollup work: $(q "select count(*) from presence_dirty")"
 reports >"$WORK/reports.after" 2>>"$WORK/reports.err" || fail "reports after: $(cat "$WORK/reports.err")"
 cmp -s "$WORK/reports.before" "$WORK/reports.after" || fail "reports differ: $(diff "$WORK/reports.before" "$WORK/reports.after" | head -5)"
 check_placement
@@ -106,7 +135,7 @@ check_placement
   fail "rows of legacy's range outside its months"
 [ "$(q "select phase from presence_legacy_move")" = done ] || fail "not done"
 [ "$(q "select count(*) from pg_constraint where conname like '%_move' or conname = 'presences_default_legacy_move'")" = 0 ] || fail "the move's CHECKs are left"
-echo "ok: moved: same rows ($before), same reports ($(wc -l <"$WORK/reports.after") lines), nothing for the rollup; presences locked $(q "select round(swap_ms::numeric, 1) from presence_legacy_move") ms"
+echo "ok: moved: same rows ($before_but_x, and $X as its writer left it), same reports ($(wc -l <"$WORK/reports.after") lines), nothing for the rollup; presences locked $(q "select round(swap_ms::numeric, 1) from presence_legacy_move") ms"
 "$PI_BINARY" migrate --pg "$PG" --move-legacy >"$WORK/again.log" 2>&1 || fail "again: $(cat "$WORK/again.log")"
 grep -q "^move-legacy: done (0 rows copied" "$WORK/again.log" || fail "a second move did something: $(cat "$WORK/again.log")"
 # A backfill of February 2025 (below legacy's old bound, no partition):
