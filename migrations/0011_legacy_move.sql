@@ -197,8 +197,8 @@ $$;
 -- catch-up step applies. Returns what it did: 'started', 'copied N',
 -- 'caught up N', 'ready ...', 'swapped ...', 'abandoned ...' (legacy was
 -- dropped meanwhile: presence_legacy_move_abandon) or 'done' ('done' at
--- once when presences_legacy is not a partition of presences). The swap waits at
--- most 1 s for its lock (SQLSTATE 55P03 then: call again later).
+-- once when presences_legacy is not a partition of presences). The swap
+-- waits at most 1 s for its lock (SQLSTATE 55P03 then: call again later).
 -- SECURITY DEFINER: what it creates belongs to the migrations' owner.
 CREATE FUNCTION presence_legacy_move_step(batch int DEFAULT 20000)
 RETURNS text
