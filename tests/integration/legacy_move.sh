@@ -105,13 +105,13 @@ H=$!
 exec 3>"$WORK/holder"
 echo "begin; update presences set kafka_offset = kafka_offset + 1 where id = $X;" >&3
 for _ in $(seq 1 200); do
-  [ "$(q "select state from pg_stat_activity where application_name = 'holder'")" = "idle in transaction" ] && break
+  [ "$(q "select state from pg_stat_activity where datname = current_database() and application_name = 'holder'")" = "idle in transaction" ] && break
   sleep 0.05
 done
 "$PI_BINARY" migrate --pg "$PG" --move-legacy --move-batch 100 >"$WORK/move.log" 2>&1 &
 M=$!
 for _ in $(seq 1 200); do
-  [ "$(q "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and query like '%presence_legacy_move_step%'")" = 1 ] && break
+  [ "$(q "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like '%presence_legacy_move_step%'")" = 1 ] && break
   sleep 0.02
 done
 echo "commit;" >&3

@@ -23,7 +23,7 @@ for _ in $(seq 1 600); do
   sleep 0.02
 done
 kill -9 "$A"
-q "select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'mover_a'" >/dev/null
+q "select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and application_name = 'mover_a'" >/dev/null
 wait "$A" 2>/dev/null && fail "the move ended before it was killed: $(cat "$WORK/a.log")"
 phase=$(q "select phase || ' ' || rows_copied from presence_legacy_move")
 case "$phase" in copy*) ;; *) fail "killed at the wrong time: $phase" ;; esac
