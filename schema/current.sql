@@ -1004,6 +1004,319 @@ SELECT to_timestamp(((id >> 22) + 1262304000000) / 1000.0::float8)
 $$;
 
 --
+-- Name: presence_legacy_delta_mark(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.presence_legacy_delta_mark() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    IF TG_OP <> 'INSERT' THEN
+        INSERT INTO presence_legacy_delta (id) VALUES (OLD.id);
+    END IF;
+    IF TG_OP <> 'DELETE' AND (TG_OP = 'INSERT' OR NEW.id <> OLD.id) THEN
+        INSERT INTO presence_legacy_delta (id) VALUES (NEW.id);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+--
+-- Name: presence_legacy_move_abandon(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.presence_legacy_move_abandon() RETURNS text
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    p presence_legacy_move_parts;
+BEGIN
+    FOR p IN SELECT * FROM presence_legacy_move_parts LOOP
+        EXECUTE format('DROP TABLE IF EXISTS %I', p.partition);
+    END LOOP;
+    DELETE FROM presence_legacy_move_parts;
+    DELETE FROM presence_legacy_delta;
+    IF to_regclass('presences_default') IS NOT NULL THEN
+        ALTER TABLE presences_default
+            DROP CONSTRAINT IF EXISTS presences_default_legacy_move;
+    END IF;
+    UPDATE presence_legacy_move SET phase = 'done';
+    RETURN 'abandoned: presences_legacy was dropped during the move';
+END
+$$;
+
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
+--
+-- Name: presence_legacy_move; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.presence_legacy_move (
+    one boolean DEFAULT true NOT NULL,
+    to_id bigint NOT NULL,
+    period interval NOT NULL,
+    phase text NOT NULL,
+    copied_to bigint DEFAULT 0 NOT NULL,
+    rows_copied bigint DEFAULT 0 NOT NULL,
+    started_at timestamp with time zone DEFAULT now() NOT NULL,
+    swapped_at timestamp with time zone,
+    swap_ms double precision,
+    swap_ids bigint,
+    CONSTRAINT presence_legacy_move_one_check CHECK (one),
+    CONSTRAINT presence_legacy_move_phase_check CHECK ((phase = ANY (ARRAY['copy'::text, 'catchup'::text, 'swap'::text, 'done'::text])))
+);
+
+--
+-- Name: presence_legacy_move_apply(public.presence_legacy_move, bigint[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.presence_legacy_move_apply(s public.presence_legacy_move, ids bigint[]) RETURNS bigint
+    LANGUAGE plpgsql
+    AS $_$
+DECLARE
+    cols text := presence_legacy_move_columns();
+    p presence_legacy_move_parts;
+    f bigint;
+BEGIN
+    IF cardinality(ids) = 0 THEN
+        RETURN 0;
+    END IF;
+    FOR p IN SELECT * FROM presence_legacy_move_parts q
+             WHERE EXISTS (SELECT 1 FROM unnest(ids) i
+                           WHERE i >= q.from_id AND i < q.to_id) LOOP
+        EXECUTE format('DELETE FROM %I WHERE id = ANY ($1)', p.partition)
+            USING ids;
+    END LOOP;
+    FOR f IN SELECT min(l.id) FROM presences_legacy l
+             WHERE l.id = ANY (ids)
+             GROUP BY presence_period_floor(presence_id_time(l.id), s.period)
+    LOOP
+        p := presence_legacy_move_part(s, f);
+        EXECUTE format('INSERT INTO %I (%s) SELECT %s FROM presences_legacy '
+                       'WHERE id = ANY ($1) AND id >= $2 AND id < $3',
+                       p.partition, cols, cols)
+            USING ids, p.from_id, p.to_id;
+    END LOOP;
+    RETURN cardinality(ids);
+END
+$_$;
+
+--
+-- Name: presence_legacy_move_columns(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.presence_legacy_move_columns() RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum)
+FROM pg_attribute a
+WHERE a.attrelid = 'presences'::regclass AND a.attnum > 0
+  AND NOT a.attisdropped
+$$;
+
+--
+-- Name: presence_legacy_move_lock_key(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.presence_legacy_move_lock_key() RETURNS bigint
+    LANGUAGE sql IMMUTABLE
+    AS $$ SELECT 2794146312081771343::bigint $$;
+
+--
+-- Name: presence_legacy_move_parts; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.presence_legacy_move_parts (
+    partition text NOT NULL,
+    from_id bigint NOT NULL,
+    to_id bigint NOT NULL
+);
+
+--
+-- Name: presence_legacy_move_part(public.presence_legacy_move, bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.presence_legacy_move_part(s public.presence_legacy_move, i bigint) RETURNS public.presence_legacy_move_parts
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    p presence_legacy_move_parts;
+    b timestamptz;
+BEGIN
+    SELECT * INTO p FROM presence_legacy_move_parts q
+    WHERE q.from_id <= i AND q.to_id > i;
+    IF FOUND THEN
+        RETURN p;
+    END IF;
+    b := presence_period_floor(presence_id_time(i), s.period);
+    p.from_id := presence_id_at(b);
+    p.to_id := least(presence_id_at(b + s.period), s.to_id);
+    p.partition := 'presences_p' || to_char(b, 'YYYYMMDD');
+    EXECUTE format('CREATE TABLE %I (LIKE presences INCLUDING DEFAULTS '
+                   'INCLUDING CONSTRAINTS INCLUDING INDEXES, '
+                   'CONSTRAINT %I CHECK (id >= %s AND id < %s))',
+                   p.partition, p.partition || '_move', p.from_id, p.to_id);
+    INSERT INTO presence_legacy_move_parts VALUES (p.*);
+    RETURN p;
+END
+$$;
+
+--
+-- Name: presence_legacy_move_step(integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.presence_legacy_move_step(batch integer DEFAULT 20000) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET "TimeZone" TO 'UTC'
+    SET lock_timeout TO '2s'
+    SET search_path TO 'public', 'pg_temp'
+    AS $_$
+DECLARE
+    s presence_legacy_move;
+    cols text := presence_legacy_move_columns();
+    hi bigint;
+    n bigint;
+    ids bigint[];
+    f bigint;
+    p presence_legacy_move_parts;
+    t0 timestamptz;
+    ms float8;
+    k bigint;
+    pre bigint;
+BEGIN
+    IF batch IS NULL OR batch < 1 THEN
+        RAISE EXCEPTION 'presence_legacy_move_step: batch must be >= 1'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM pg_advisory_xact_lock(presence_legacy_move_lock_key());
+    SELECT * INTO s FROM presence_legacy_move;
+    IF NOT FOUND THEN
+        SELECT q.to_id INTO hi FROM presence_partitions q
+        WHERE q.partition = 'presences_legacy' AND NOT q.is_default;
+        IF NOT FOUND THEN
+            RETURN 'done';
+        END IF;
+        IF hi IS NULL THEN
+            RAISE EXCEPTION 'presences_legacy has no upper bound'
+                USING ERRCODE = 'object_not_in_prerequisite_state';
+        END IF;
+        INSERT INTO presence_legacy_move (to_id, period, phase)
+        SELECT hi, c.period, 'copy' FROM presence_partitioning c;
+        CREATE TRIGGER presences_legacy_move
+            AFTER INSERT OR UPDATE OR DELETE ON presences_legacy
+            FOR EACH ROW EXECUTE FUNCTION presence_legacy_delta_mark();
+        IF to_regclass('presences_default') IS NOT NULL THEN
+            EXECUTE format('ALTER TABLE presences_default ADD CONSTRAINT '
+                           'presences_default_legacy_move CHECK (id >= %s) '
+                           'NOT VALID', hi);
+        END IF;
+        RETURN 'started';
+    END IF;
+    IF s.phase <> 'done' AND NOT EXISTS (
+           SELECT 1 FROM presence_partitions q
+           WHERE q.partition = 'presences_legacy' AND NOT q.is_default) THEN
+        RETURN presence_legacy_move_abandon();
+    END IF;
+
+    IF s.phase = 'copy' THEN
+        SELECT count(*), max(x.id) INTO n, hi
+        FROM (SELECT l.id FROM presences_legacy l WHERE l.id > s.copied_to
+              ORDER BY l.id LIMIT batch) x;
+        IF n = 0 THEN
+            UPDATE presence_legacy_move SET phase = 'catchup';
+            RETURN 'copied 0';
+        END IF;
+        FOR f IN SELECT min(l.id) FROM presences_legacy l
+                 WHERE l.id > s.copied_to AND l.id <= hi
+                 GROUP BY presence_period_floor(presence_id_time(l.id),
+                                                s.period)
+        LOOP
+            p := presence_legacy_move_part(s, f);
+            EXECUTE format('INSERT INTO %I (%s) SELECT %s '
+                           'FROM presences_legacy WHERE id > $1 '
+                           'AND id <= $2 AND id >= $3 AND id < $4',
+                           p.partition, cols, cols)
+                USING s.copied_to, hi, p.from_id, p.to_id;
+        END LOOP;
+        UPDATE presence_legacy_move
+        SET copied_to = hi, rows_copied = rows_copied + n;
+        RETURN 'copied ' || n;
+    END IF;
+
+    IF s.phase = 'catchup' THEN
+        WITH d AS (
+            DELETE FROM presence_legacy_delta
+            WHERE seq IN (SELECT seq FROM presence_legacy_delta
+                          ORDER BY seq LIMIT batch)
+            RETURNING id
+        )
+        SELECT count(*), coalesce(array_agg(DISTINCT d.id), '{}')
+        INTO n, ids FROM d;
+        PERFORM presence_legacy_move_apply(s, ids);
+        IF n < batch THEN
+            IF to_regclass('presences_default') IS NOT NULL THEN
+                ALTER TABLE presences_default
+                    VALIDATE CONSTRAINT presences_default_legacy_move;
+            END IF;
+            FOR p IN SELECT * FROM presence_legacy_move_parts LOOP
+                EXECUTE format('ANALYZE %I', p.partition);
+            END LOOP;
+            UPDATE presence_legacy_move SET phase = 'swap';
+            RETURN 'ready (caught up ' || n || ')';
+        END IF;
+        RETURN 'caught up ' || n;
+    END IF;
+
+    IF s.phase = 'swap' THEN
+        -- After any partition creator (presence_partitions_ensure), which
+        -- must not plan a range this swap is about to fill.
+        PERFORM pg_advisory_xact_lock(8101472946116829795);
+        -- What was recorded since the last catch-up step (the DEFAULT
+        -- scan and ANALYZE took a while) is applied before the lock,
+        -- which then waits only for what arrives meanwhile.
+        WITH d AS (DELETE FROM presence_legacy_delta RETURNING id)
+        SELECT coalesce(array_agg(DISTINCT d.id), '{}') INTO ids FROM d;
+        pre := presence_legacy_move_apply(s, ids);
+        SET LOCAL lock_timeout = '1s';
+        LOCK TABLE ONLY presences IN ACCESS EXCLUSIVE MODE;
+        t0 := clock_timestamp();
+        IF NOT EXISTS (SELECT 1 FROM presence_partitions q
+                       WHERE q.partition = 'presences_legacy') THEN
+            RETURN presence_legacy_move_abandon();
+        END IF;
+        WITH d AS (DELETE FROM presence_legacy_delta RETURNING id)
+        SELECT coalesce(array_agg(DISTINCT d.id), '{}') INTO ids FROM d;
+        n := presence_legacy_move_apply(s, ids);
+        ALTER TABLE presences DETACH PARTITION presences_legacy;
+        FOR p IN SELECT * FROM presence_legacy_move_parts ORDER BY from_id LOOP
+            EXECUTE format('ALTER TABLE presences ATTACH PARTITION %I '
+                           'FOR VALUES FROM (%s) TO (%s)',
+                           p.partition, p.from_id, p.to_id);
+            EXECUTE format('ALTER TABLE %I DROP CONSTRAINT %I', p.partition,
+                           p.partition || '_move');
+        END LOOP;
+        IF to_regclass('presences_default') IS NOT NULL THEN
+            ALTER TABLE presences_default
+                DROP CONSTRAINT presences_default_legacy_move;
+        END IF;
+        DROP TABLE presences_legacy;
+        ms := extract(epoch FROM clock_timestamp() - t0) * 1000;
+        UPDATE presence_legacy_move
+        SET phase = 'done', swapped_at = now(), swap_ms = ms, swap_ids = n;
+        DELETE FROM presence_legacy_move_parts;
+        GET DIAGNOSTICS k = ROW_COUNT;
+        RETURN format('swapped: %s partitions attached, %s ids applied '
+                      'before the lock and %s under it, presences locked '
+                      '%s ms', k, pre, n, round(ms::numeric, 1));
+    END IF;
+    RETURN 'done';
+END
+$_$;
+
+--
 -- Name: presence_local_days(text, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1828,8 +2141,6 @@ FROM (
 WHERE r.before IS NULL
 $$;
 
-SET default_tablespace = '';
-
 --
 -- Name: presences; Type: TABLE; Schema: public; Owner: -
 --
@@ -2046,8 +2357,6 @@ JOIN (
 GROUP BY s.asset, d.day, d.lo, d.hi
 $$;
 
-SET default_table_access_method = heap;
-
 --
 -- Name: asset_day_spans; Type: TABLE; Schema: public; Owner: -
 --
@@ -2231,6 +2540,32 @@ ALTER TABLE ONLY public.presence_dirty ALTER COLUMN counts SET STORAGE EXTERNAL;
 ALTER TABLE ONLY public.presence_dirty ALTER COLUMN froms SET STORAGE EXTERNAL;
 
 --
+-- Name: presence_legacy_delta; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.presence_legacy_delta (
+    seq bigint NOT NULL,
+    id bigint NOT NULL
+);
+
+--
+-- Name: presence_legacy_delta_seq_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.presence_legacy_delta_seq_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
+-- Name: presence_legacy_delta_seq_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.presence_legacy_delta_seq_seq OWNED BY public.presence_legacy_delta.seq;
+
+--
 -- Name: presence_partitioning; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -2380,6 +2715,12 @@ ALTER TABLE ONLY public.presences ATTACH PARTITION public.presences_legacy FOR V
 ALTER TABLE ONLY public.asset_status_changes ALTER COLUMN seq SET DEFAULT nextval('public.asset_status_changes_seq_seq'::regclass);
 
 --
+-- Name: presence_legacy_delta seq; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.presence_legacy_delta ALTER COLUMN seq SET DEFAULT nextval('public.presence_legacy_delta_seq_seq'::regclass);
+
+--
 -- Name: asset_day_spans asset_day_spans_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -2427,6 +2768,34 @@ ALTER TABLE ONLY public.asset_status_logged
 
 ALTER TABLE ONLY public.ingest_offsets
     ADD CONSTRAINT ingest_offsets_pkey PRIMARY KEY (consumer_group, topic, partition);
+
+--
+-- Name: presence_legacy_delta presence_legacy_delta_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.presence_legacy_delta
+    ADD CONSTRAINT presence_legacy_delta_pkey PRIMARY KEY (seq);
+
+--
+-- Name: presence_legacy_move_parts presence_legacy_move_parts_from_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.presence_legacy_move_parts
+    ADD CONSTRAINT presence_legacy_move_parts_from_id_key UNIQUE (from_id);
+
+--
+-- Name: presence_legacy_move_parts presence_legacy_move_parts_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.presence_legacy_move_parts
+    ADD CONSTRAINT presence_legacy_move_parts_pkey PRIMARY KEY (partition);
+
+--
+-- Name: presence_legacy_move presence_legacy_move_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.presence_legacy_move
+    ADD CONSTRAINT presence_legacy_move_pkey PRIMARY KEY (one);
 
 --
 -- Name: presence_partitioning presence_partitioning_pkey; Type: CONSTRAINT; Schema: public; Owner: -

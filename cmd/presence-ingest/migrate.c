@@ -1,11 +1,12 @@
-/* migrate.c -- `presence-ingest migrate`: apply pending migrations, then exit
- */
+/* migrate.c -- `presence-ingest migrate [--move-legacy]`: apply pending
+ * migrations (then move presences_legacy's rows), then exit */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "cmd.h"
 #include "presence/config.h"
 #include "presence/migrate.h"
+#include "presence/partition.h"
 
 /* The migrations are compiled in; $PRESENCE_MIGRATIONS_DIR, when set, names
  * a directory of NNNN_*.sql files to apply instead (trying one out). */
@@ -38,6 +39,19 @@ int pi_cmd_migrate(int argc, char **argv)
         printf("schema at version %d (%d applied)\n", version, applied);
     else
         printf("schema at version %d (up to date, nothing applied)\n", version);
+    fflush(stdout);
+    if (cfg.move_legacy) {
+        rc = pi_legacy_move_run(cfg.pg, cfg.move_batch, stdout, &err);
+        fflush(stdout);
+        if (rc) {
+            fprintf(stderr,
+                    "presence-ingest migrate: moving presences_legacy: "
+                    "%s\n",
+                    err.msg);
+            code = pi_cmd_exit_code(rc);
+            goto cleanup;
+        }
+    }
     code = PI_EXIT_OK;
 cleanup:
     pi_config_fini(&cfg);

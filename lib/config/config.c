@@ -119,6 +119,13 @@ static const pi_opt options[] = {
      PI_CMD_RETENTION,
      "retention: keep this much, 400d, 12h (partitions whose ids and rows' "
      "times are all older go; required)"},
+    {"move-legacy", NULL, OPT_FLAG, F(move_legacy), "0", 0, 1, NULL,
+     PI_CMD_MIGRATE,
+     "migrate: then move presences_legacy's rows into their periods' "
+     "partitions, online (docs/history.md)"},
+    {"move-batch", "PRESENCE_MOVE_BATCH", OPT_INT, F(move_batch), "20000", 1,
+     10000000, NULL, PI_CMD_MIGRATE,
+     "migrate --move-legacy: rows copied per transaction"},
     {"partition-check-ms", "PRESENCE_PARTITION_CHECK_MS", OPT_INT,
      F(partition_check_ms), "3600000", 0, 86400000, NULL,
      PI_CMD_RUN | PI_CMD_REPLAY,

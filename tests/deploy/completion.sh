@@ -36,7 +36,7 @@ check "presence-ingest report --format " "csv json table "
 check "presence-ingest report --format c" "csv "
 check "presence-ingest run --log-format " "json logfmt "
 check "presence-ingest report --since " ""
-check "presence-ingest migrate --" "--config --help --log-format --log-level --pg "
+check "presence-ingest migrate --" "--config --help --log-format --log-level --move-batch --move-legacy --pg "
 check "presence-ingest run --config $dir/si" "$dir/site.conf "
 check "presence-ingest completion " "bash "
 

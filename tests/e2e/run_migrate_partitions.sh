@@ -6,7 +6,9 @@
 # own partition, which the writer makes for them since 0007),
 # `migrate` applies 0003, and `run` resumes where ingest_offsets says:
 # every presence exactly once, none of the first 6000 rewritten (same xmin),
-# offsets at the log end.
+# offsets at the log end. Then `migrate --move-legacy` (0011) moves the first
+# 6000 out of presences_legacy into their month's partition, every row as
+# it was (md5).
 source "$(dirname "$0")/lib.sh"
 
 N1=6000
@@ -56,6 +58,13 @@ drop function presence_sessions_of, presence_gaps, presence_outage_rows,
   presence_check_debounce, asset_outages_for, asset_outages, presence_periods,
   asset_availability_for, asset_availability, fleet_availability,
   fleet_timeline_for, fleet_timeline;
+-- 0011's move of presences_legacy.
+drop function presence_legacy_move_step, presence_legacy_move_abandon,
+  presence_legacy_move_apply, presence_legacy_move_part,
+  presence_legacy_move_columns, presence_legacy_delta_mark,
+  presence_legacy_move_lock_key;
+drop table presence_legacy_move, presence_legacy_move_parts,
+  presence_legacy_delta;
 alter table p2 rename to presences;
 alter table presences add primary key (id);
 create index presences_asset_type_time_idx on presences (asset, type, time, id) include (connection_id);
@@ -83,6 +92,7 @@ grep -q "applied 0006_asset_order.sql" "$WORK/migrate.log" || fail "0006 not app
 grep -q "applied 0007_history.sql" "$WORK/migrate.log" || fail "0007 not applied"
 grep -q "applied 0008_status_changes.sql" "$WORK/migrate.log" || fail "0008 not applied"
 grep -q "applied 0009_fleet_reports.sql" "$WORK/migrate.log" || fail "0009 not applied"
+grep -q "applied 0011_legacy_move.sql" "$WORK/migrate.log" || fail "0011 not applied"
 grep -q "applied 0012_rollup_probes.sql" "$WORK/migrate.log" || fail "0012 not applied"
 [ "$(sql "select relkind from pg_class where relname = 'presences'")" = p ] || fail "presences is not partitioned"
 [ "$(sql "select count(*) from presences_legacy")" = "$N1" ] || fail "the first $N1 are not in the old table"
@@ -105,3 +115,13 @@ grep -q "stored=$N2 " "$WORK/b.log" || fail "the resumed run did not store exact
   fail "the $((N2 - 2)) ids of next month are not in its partition"
 grep -q "partitions ahead" "$WORK/b.log" && fail "the keeper failed: $(grep 'partitions ahead' "$WORK/b.log")"
 log "ok: schema 2 → 3 between two runs: $N1 + $N2 exactly once, old rows untouched, offsets at the log end"
+
+# Then the old rows move into their partitions (0011): every row as it was.
+all=$(sql "select count(*) || ' ' || md5(string_agg(p::text, ',' order by id)) from presences p")
+"$PI_BINARY" migrate --pg "$PG" --move-legacy >"$WORK/move.log" 2>&1 || fail "migrate --move-legacy: $(cat "$WORK/move.log")"
+grep -q "^move-legacy: swapped" "$WORK/move.log" || fail "no swap: $(cat "$WORK/move.log")"
+[ "$(sql "select count(*) || ' ' || md5(string_agg(p::text, ',' order by id)) from presences p")" = "$all" ] || fail "the move changed rows"
+[ "$(sql "select count(*) from pg_class where relname = 'presences_legacy'")" = 0 ] || fail "presences_legacy left"
+[ "$(sql "select count(*) from presences where id < $first and tableoid::regclass::text <> 'presences_p' || to_char(date_trunc('month', presence_id_time(id) at time zone 'UTC'), 'YYYYMMDD')")" = 0 ] ||
+  fail "old rows outside their month's partition"
+log "ok: migrate --move-legacy: the first $N1 in their month's partition, every row as it was"

@@ -72,6 +72,8 @@ typedef struct pi_config {
     int64_t dry_run;
     char *retention_keep;       /* retention --keep DURATION */
     int64_t partition_check_ms; /* run: the partition keeper's period */
+    int64_t move_legacy;        /* migrate --move-legacy */
+    int64_t move_batch;         /* its rows per transaction */
     char *progress;             /* "auto" | "always" | "never" */
     /* Not an option: set by `replay` for the consumer (bounded, assigned,
      * no group). */

@@ -9,6 +9,9 @@
  *                                                          partition per
  *                                                          transaction
  *   SELECT asset_status_changes_trim(cutoff, dry)       -- retention (0008)
+ *   SELECT presence_legacy_move_step(batch)             -- migrate
+ *                                                          --move-legacy
+ *                                                          (0011)
  *
  * and read the view presence_partitions. Neither is in the path of a batch:
  * an id with no partition yet lands in presences_default, so a keeper that
@@ -45,5 +48,18 @@ void pi_partkeep_stop(pi_partkeep *k);
  * PI_ERETRY (database unreachable), PI_EFATAL with err set. */
 PI_MUST_CHECK int pi_retention_run(const char *conninfo, int64_t keep_s,
                                    int dry_run, FILE *out, pi_err *err);
+
+/* Move presences_legacy's rows into their periods' partitions, online
+ * (migration 0011): call presence_legacy_move_step(batch) on its own
+ * connection until it says 'done' -- start, copy batch rows per
+ * transaction, apply what writers changed meanwhile, then the swap, one
+ * short transaction that locks presences (a lock wait past 1 s is retried,
+ * 20 attempts). Each step commits alone, so a run killed at any point is
+ * resumed by the next; two runs at once take turns. Prints the start, the
+ * swap (with the time presences was locked), progress every 5 s and a
+ * summary to out. Nothing to do (legacy already moved, or never there):
+ * only the summary. 0, or PI_ESCHEMA, PI_ERETRY, PI_EFATAL with err set. */
+PI_MUST_CHECK int pi_legacy_move_run(const char *conninfo, int64_t batch,
+                                     FILE *out, pi_err *err);
 
 #endif
