@@ -60,7 +60,12 @@ DECLARE
                            'presence_reason_minutes', 'asset_days',
                            'asset_day_spans', 'asset_open_sessions',
                            'asset_status_changes', 'asset_status_logged',
-                           'asset_status_touched'];
+                           'asset_status_touched',
+                           -- 0010: the legacy move's state (migrate
+                           -- --move-legacy runs as the owner)
+                           'presence_legacy_move',
+                           'presence_legacy_move_parts',
+                           'presence_legacy_delta'];
     -- The report functions and the id/time helpers (0003): SQL, SECURITY
     -- INVOKER, for readers.
     reports text[] := ARRAY['sessions_in', 'uptime_ranges', 'daily_uptime',
@@ -91,7 +96,16 @@ DECLARE
                              -- 0008: the status log's triggers (SECURITY
                              -- DEFINER: they write the log as its owner)
                              'asset_status_log_lock_key',
-                             'asset_status_touch', 'asset_status_log'];
+                             'asset_status_touch', 'asset_status_log',
+                             -- 0010: the legacy move (its trigger is
+                             -- SECURITY DEFINER: it records as the owner)
+                             'presence_legacy_move_lock_key',
+                             'presence_legacy_delta_mark',
+                             'presence_legacy_move_columns',
+                             'presence_legacy_move_part',
+                             'presence_legacy_move_apply',
+                             'presence_legacy_move_abandon',
+                             'presence_legacy_move_step'];
     obj    record;
 BEGIN
     IF s IS NULL THEN

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench_legacy_move.sh -- `migrate --move-legacy` (migration 0011) on a
+# bench_legacy_move.sh -- `migrate --move-legacy` (migration 0010) on a
 # presences_legacy of ROWS rows (six months of 2025, 20 000 assets, put
 # into legacy directly: the rollup is not involved), while a probe inserts
 # one row every 20 ms through presences (into legacy's range, a month before

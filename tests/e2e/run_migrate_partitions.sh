@@ -6,7 +6,7 @@
 # own partition, which the writer makes for them since 0007),
 # `migrate` applies 0003, and `run` resumes where ingest_offsets says:
 # every presence exactly once, none of the first 6000 rewritten (same xmin),
-# offsets at the log end. Then `migrate --move-legacy` (0011) moves the first
+# offsets at the log end. Then `migrate --move-legacy` (0010) moves the first
 # 6000 out of presences_legacy into their month's partition, every row as
 # it was (md5).
 source "$(dirname "$0")/lib.sh"
@@ -58,7 +58,7 @@ drop function presence_sessions_of, presence_gaps, presence_outage_rows,
   presence_check_debounce, asset_outages_for, asset_outages, presence_periods,
   asset_availability_for, asset_availability, fleet_availability,
   fleet_timeline_for, fleet_timeline;
--- 0011's move of presences_legacy.
+-- 0010's move of presences_legacy.
 drop function presence_legacy_move_step, presence_legacy_move_abandon,
   presence_legacy_move_apply, presence_legacy_move_part,
   presence_legacy_move_columns, presence_legacy_delta_mark,
@@ -92,8 +92,8 @@ grep -q "applied 0006_asset_order.sql" "$WORK/migrate.log" || fail "0006 not app
 grep -q "applied 0007_history.sql" "$WORK/migrate.log" || fail "0007 not applied"
 grep -q "applied 0008_status_changes.sql" "$WORK/migrate.log" || fail "0008 not applied"
 grep -q "applied 0009_fleet_reports.sql" "$WORK/migrate.log" || fail "0009 not applied"
-grep -q "applied 0011_legacy_move.sql" "$WORK/migrate.log" || fail "0011 not applied"
-grep -q "applied 0012_rollup_probes.sql" "$WORK/migrate.log" || fail "0012 not applied"
+grep -q "applied 0010_legacy_move.sql" "$WORK/migrate.log" || fail "0010 not applied"
+grep -q "applied 0011_rollup_probes.sql" "$WORK/migrate.log" || fail "0011 not applied"
 [ "$(sql "select relkind from pg_class where relname = 'presences'")" = p ] || fail "presences is not partitioned"
 [ "$(sql "select count(*) from presences_legacy")" = "$N1" ] || fail "the first $N1 are not in the old table"
 [ "$(sql "select string_agg(partition || ':' || next_offset, ' ' order by partition) from ingest_offsets")" = "$offs" ] ||
@@ -116,7 +116,7 @@ grep -q "stored=$N2 " "$WORK/b.log" || fail "the resumed run did not store exact
 grep -q "partitions ahead" "$WORK/b.log" && fail "the keeper failed: $(grep 'partitions ahead' "$WORK/b.log")"
 log "ok: schema 2 → 3 between two runs: $N1 + $N2 exactly once, old rows untouched, offsets at the log end"
 
-# Then the old rows move into their partitions (0011): every row as it was.
+# Then the old rows move into their partitions (0010): every row as it was.
 all=$(sql "select count(*) || ' ' || md5(string_agg(p::text, ',' order by id)) from presences p")
 "$PI_BINARY" migrate --pg "$PG" --move-legacy >"$WORK/move.log" 2>&1 || fail "migrate --move-legacy: $(cat "$WORK/move.log")"
 grep -q "^move-legacy: swapped" "$WORK/move.log" || fail "no swap: $(cat "$WORK/move.log")"

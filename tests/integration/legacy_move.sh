@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # legacy_move.sh -- presences_legacy moved into its months' partitions
-# online (migration 0011, `migrate --move-legacy`), on a database upgraded
+# online (migration 0010, `migrate --move-legacy`), on a database upgraded
 # from schema 2 with six months of a fleet in legacy:
 #   * while a writer (`load`) writes into legacy's range (months legacy has
 #     rows of, and March 2025, before its first row: a month with no table

@@ -12,7 +12,7 @@ pi_script_test(integration partitions TIMEOUT 180 FIXTURES pg)
 pi_script_test(integration report_rollup TIMEOUT 120 FIXTURES pg)
 pi_script_test(integration rollup_property TIMEOUT 240 FIXTURES pg)
 pi_script_test(integration backfill_partitions TIMEOUT 120 FIXTURES pg)
-# presences_legacy moved online (0011, migrate --move-legacy):
+# presences_legacy moved online (0010, migrate --move-legacy):
 # legacy_move_lib.sh builds the schema-2 database both start from.
 pi_script_test(integration legacy_move TIMEOUT 120 FIXTURES pg)
 pi_script_test(integration legacy_move_kill TIMEOUT 120 FIXTURES pg)

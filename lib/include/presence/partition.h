@@ -11,7 +11,7 @@
  *   SELECT asset_status_changes_trim(cutoff, dry)       -- retention (0008)
  *   SELECT presence_legacy_move_step(batch)             -- migrate
  *                                                          --move-legacy
- *                                                          (0011)
+ *                                                          (0010)
  *
  * and read the view presence_partitions. Neither is in the path of a batch:
  * an id with no partition yet lands in presences_default, so a keeper that
@@ -50,7 +50,7 @@ PI_MUST_CHECK int pi_retention_run(const char *conninfo, int64_t keep_s,
                                    int dry_run, FILE *out, pi_err *err);
 
 /* Move presences_legacy's rows into their periods' partitions, online
- * (migration 0011): call presence_legacy_move_step(batch) on its own
+ * (migration 0010): call presence_legacy_move_step(batch) on its own
  * connection until it says 'done' -- start, copy batch rows per
  * transaction, apply what writers changed meanwhile, then the swap, one
  * short transaction that locks presences (a lock wait past 1 s is retried,

@@ -1,4 +1,4 @@
--- 0012_rollup_probes.sql -- the same reach() as 0007 (its definition and
+-- 0011_rollup_probes.sql -- the same reach() as 0007 (its definition and
 -- invariant unchanged), fenced so that the planner evaluates it once per
 -- asset. 0007's body is inlined into the catch-up's first statement, and
 -- its result, referenced by the day it starts (d0) and by the second

@@ -1,4 +1,4 @@
--- 0011_legacy_move.sql -- the rows of presences_legacy moved into their
+-- 0010_legacy_move.sql -- the rows of presences_legacy moved into their
 -- periods' partitions online: copy, then swap (presence_legacy_move_step,
 -- called in a loop by `presence-ingest migrate --move-legacy`).
 --
