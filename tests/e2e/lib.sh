@@ -106,9 +106,18 @@ wait_for() {
 }
 
 # log_end_total: sum of the topic's log-end offsets (messages produced).
+# The group's description lists no partition while it rebalances (two
+# instances joining): asked again until it does, for up to 10 s, so that a
+# test never waits for a total of 0 (every caller has produced first).
 log_end_total() {
-  bash "$PI_SUPPORT_DIR/kafka.sh" groups "$PI_SERVICES/kafka" "$GROUP" |
-    awk -v t="$TOPIC" '$2 == t { s += $5 } END { print s + 0 }'
+  local s=0
+  for _ in $(seq 50); do
+    s=$(bash "$PI_SUPPORT_DIR/kafka.sh" groups "$PI_SERVICES/kafka" "$GROUP" 2>/dev/null |
+      awk -v t="$TOPIC" '$2 == t { s += $5 } END { print s + 0 }')
+    [ "$s" != 0 ] && break
+    sleep 0.2
+  done
+  echo "$s"
 }
 
 # check_offsets_match: ingest_offsets holds, for every partition of the
