@@ -42,8 +42,7 @@ static const char begin_fmt[] =
     "SET LOCAL idle_in_transaction_session_timeout = %d;"
     "%s"
     "SELECT to_regclass('pg_temp.pi_stage') IS NOT NULL AND"
-    " to_regclass('pg_temp.pi_stage_rejects') IS NOT NULL AND"
-    " to_regclass('pg_temp.pi_fresh') IS NOT NULL";
+    " to_regclass('pg_temp.pi_stage_rejects') IS NOT NULL%s";
 
 static const char stage_sql[] =
     "SET LOCAL client_min_messages = warning;"
@@ -55,9 +54,15 @@ static const char stage_sql[] =
     "CREATE TEMP TABLE IF NOT EXISTS pi_stage_rejects ("
     " topic text, partition int4, \"offset\" int8, element int4, error text,"
     " detail text, payload bytea, key bytea)"
-    " ON COMMIT DELETE ROWS;"
-    /* The new rows again, when the writer marks the rollup itself (on
-     * Citus: rows.c). */
+    " ON COMMIT DELETE ROWS";
+
+/* The new rows again, only where the writer marks the rollup itself (on
+ * Citus: rows.c): elsewhere a third ON COMMIT DELETE ROWS table would be
+ * emptied at every commit for nothing. */
+static const char fresh_check[] =
+    " AND to_regclass('pg_temp.pi_fresh') IS NOT NULL";
+static const char fresh_sql[] =
+    "SET LOCAL client_min_messages = warning;"
     "CREATE TEMP TABLE IF NOT EXISTS pi_fresh ("
     " id int8, connection_id int8, type text, reason text, asset text,"
     " time timestamptz, time_offset_minutes int2, kafka_topic text,"
@@ -72,12 +77,13 @@ static int begin(pi_writer *w, pi_err *err)
      * worker a batch writes to, not one per shard (docs/scale-out.md). */
     static const char citus_sql[] =
         "SET LOCAL citus.max_adaptive_executor_pool_size = 1;";
-    char sql[sizeof(begin_fmt) + sizeof(citus_sql) + 32];
+    char sql[sizeof(begin_fmt) + sizeof(citus_sql) + sizeof(fresh_check) + 32];
     PGresult *res;
     int rc = 0, staged;
 
     snprintf(sql, sizeof(sql), begin_fmt, w->opts.tx_timeout_ms,
-             w->opts.tx_timeout_ms, w->marks ? citus_sql : "");
+             w->opts.tx_timeout_ms, w->marks ? citus_sql : "",
+             w->marks ? fresh_check : "");
     res = PQexec(w->conn, sql);
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         rc = pi_db_fail(err, w->conn, res, "BEGIN");
@@ -86,7 +92,10 @@ static int begin(pi_writer *w, pi_err *err)
     }
     staged = PQgetvalue(res, 0, 0)[0] == 't';
     PQclear(res);
-    return staged ? 0 : pi_db_exec(w->conn, stage_sql, err);
+    if (staged)
+        return 0;
+    rc = pi_db_exec(w->conn, stage_sql, err);
+    return rc == 0 && w->marks ? pi_db_exec(w->conn, fresh_sql, err) : rc;
 }
 
 void pi_writer_opts_init(pi_writer_opts *opts)
