@@ -65,6 +65,9 @@ drop function presence_legacy_move_step, presence_legacy_move_abandon,
   presence_legacy_move_lock_key;
 drop table presence_legacy_move, presence_legacy_move_parts,
   presence_legacy_delta;
+-- 0012's append fold.
+drop function presence_fold_marks, presence_rollup_append;
+drop table asset_fold;
 alter table p2 rename to presences;
 alter table presences add primary key (id);
 create index presences_asset_type_time_idx on presences (asset, type, time, id) include (connection_id);
@@ -94,6 +97,7 @@ grep -q "applied 0008_status_changes.sql" "$WORK/migrate.log" || fail "0008 not 
 grep -q "applied 0009_fleet_reports.sql" "$WORK/migrate.log" || fail "0009 not applied"
 grep -q "applied 0010_legacy_move.sql" "$WORK/migrate.log" || fail "0010 not applied"
 grep -q "applied 0011_rollup_probes.sql" "$WORK/migrate.log" || fail "0011 not applied"
+grep -q "applied 0012_rollup_append.sql" "$WORK/migrate.log" || fail "0012 not applied"
 [ "$(sql "select relkind from pg_class where relname = 'presences'")" = p ] || fail "presences is not partitioned"
 [ "$(sql "select count(*) from presences_legacy")" = "$N1" ] || fail "the first $N1 are not in the old table"
 [ "$(sql "select string_agg(partition || ':' || next_offset, ' ' order by partition) from ingest_offsets")" = "$offs" ] ||

@@ -29,7 +29,7 @@
 /* The schema version this build needs: the highest migration it ships. The
  * writer refuses an older database (PI_ESCHEMA). A test checks that it
  * matches the highest file in migrations/ and the highest compiled in. */
-#define PI_SCHEMA_VERSION 11
+#define PI_SCHEMA_VERSION 12
 
 /* Key of the session advisory lock held while migrating ("presence"). */
 #define PI_MIGRATE_LOCK_KEY 0x70726573656e6365LL
