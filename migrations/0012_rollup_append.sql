@@ -155,8 +155,8 @@ BEGIN
         FROM ok
         LEFT JOIN firstd d
                ON d.asset = ok.asset AND d.connection_id = ok.oconn
-        LEFT JOIN LATERAL (SELECT min(st.time) AS sup FROM starts st
-                           WHERE st.asset = ok.asset) s ON true
+        LEFT JOIN (SELECT st.asset, min(st.time) AS sup FROM starts st
+                   GROUP BY st.asset) s ON s.asset = ok.asset
         WHERE ok.oconn IS NOT NULL
         UNION ALL
         SELECT n.asset, n.connection_id, n.time, coalesce(d.fd, n.next_time),

@@ -13,19 +13,30 @@
 # pi-gen: its default shape gives almost every presence an asset of its own
 # (the rollup's worst case: each event makes an asset's rows); `--shape
 # fleet --assets 20000` is a fleet whose assets connect and disconnect over
-# and over, as a live deployment's do.
+# and over, as a live deployment's do. With BENCH_HISTORY=H, the fleet's
+# first H presences (pi-gen makes H + MESSAGES) are its past: loaded with
+# `load` and folded once into a template database that every drain starts
+# from, so that the drains measure the catch-up of a fleet the rollup
+# already knows (day 365's steady state) rather than its first fold.
 #
-#   bash tests/bench/bench_catchup.sh [MESSAGES] [ROUNDS] [PI-GEN ARGS…]
-#                                     (1000000 3)
+#   [BENCH_HISTORY=H] bash tests/bench/bench_catchup.sh [MESSAGES] [ROUNDS]
+#                                     [PI-GEN ARGS…]       (1000000 3)
 N=${1:-1000000}
 ROUNDS=${2:-3}
 shift $(($# < 2 ? $# : 2))
 source "$(dirname "$0")/bench_lib.sh"
 BIN=${PI_BINARY:-$BIN}
 trap '[ -n "${RUN_PID:-}" ] && kill -9 "$RUN_PID" 2>/dev/null; bench_cleanup' EXIT
-bench_start "$N" "$@"
+bench_start "$((N + ${BENCH_HISTORY:-0}))" "$@"
 N=$(wc -l <"$WORK/in.txt")
-echo "messages=$N pi-gen: ${*:-default shape} rounds=$ROUNDS commit=$(git -C "$root" rev-parse --short HEAD) $(nproc) cpus"
+TEMPLATE=
+if [ "${BENCH_HISTORY:-0}" -gt 0 ]; then
+  newdb history
+  "$BIN" load --pg "$PG_ADMIN dbname=history" --log-level warn <"$WORK/history.txt" >/dev/null
+  psql "$PG_ADMIN dbname=history" -XAtq -c 'select presence_rollup_refresh()' -c 'vacuum analyze' >/dev/null
+  TEMPLATE=history
+fi
+echo "messages=$N history=${BENCH_HISTORY:-0} pi-gen: ${*:-default shape} rounds=$ROUNDS commit=$(git -C "$root" rev-parse --short HEAD) $(nproc) cpus"
 PGPID=$(head -1 "$WORK/pg/pid" 2>/dev/null || cat "$WORK/pg/pid")
 hz=$(getconf CLK_TCK)
 # pg_cpu: seconds of CPU of the cluster so far.
@@ -42,14 +53,18 @@ pg_cpu() {
 # (during the final catch-up) and LEFT (statements pending at the end).
 drain() {
   local name=$1 iv=$2 c0 c1 c2
-  newdb "$name"
+  if [ -n "$TEMPLATE" ]; then
+    psql "$PG_ADMIN" -XAtq -c "create database $name template $TEMPLATE" >/dev/null
+  else
+    newdb "$name"
+  fi
   PG="$PG_ADMIN dbname=$name"
   c0=$(pg_cpu)
   "$BIN" run --brokers "$BROKERS" --topic bench --group "$name" --pg "$PG" \
     --stats-interval-ms 0 --log-level warn --http-listen off \
     --rollup-interval-ms "$iv" 2>"$WORK/$name.log" &
   RUN_PID=$!
-  while [ "$(psql "$PG" -XAtq -c 'select coalesce(sum(next_offset), 0) from ingest_offsets')" != "$N" ]; do
+  while [ "$(psql "$PG" -XAtq -c "select coalesce(sum(next_offset), 0) from ingest_offsets where topic = 'bench'")" != "$N" ]; do
     kill -0 "$RUN_PID" || { cat "$WORK/$name.log"; exit 1; }
     sleep 0.2
   done

@@ -26,14 +26,24 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
 # bench_start N [PI-GEN ARGS…]: services up, topic `bench` (4 partitions)
-# holding N messages (pi-gen N ARGS…), also in $WORK/in.txt.
+# holding N messages (pi-gen N ARGS…), also in $WORK/in.txt. With
+# BENCH_HISTORY=H (H > 0), pi-gen makes H + N messages instead (pass a
+# COUNT of H + N), the first H go to $WORK/history.txt (the past of the same
+# fleet, for the caller to load) and the rest to the topic.
 bench_start() {
   bash "$SUPPORT/pg.sh" start "$WORK/pg" >/dev/null
   bash "$SUPPORT/kafka.sh" start "$WORK/kafka" >/dev/null
   PG_ADMIN=$(cat "$WORK/pg/conninfo")
   BROKERS=$(cat "$WORK/kafka/brokers")
   bash "$SUPPORT/kafka.sh" topic "$WORK/kafka" bench 4 >/dev/null
-  "$GEN" "$@" >"$WORK/in.txt"
+  if [ "${BENCH_HISTORY:-0}" -gt 0 ]; then
+    "$GEN" "$@" >"$WORK/all.txt"
+    head -n "$BENCH_HISTORY" "$WORK/all.txt" >"$WORK/history.txt"
+    tail -n +"$((BENCH_HISTORY + 1))" "$WORK/all.txt" >"$WORK/in.txt"
+    rm "$WORK/all.txt"
+  else
+    "$GEN" "$@" >"$WORK/in.txt"
+  fi
   kcat -P -b "$BROKERS" -t bench -X sticky.partitioning.linger.ms=0 -l "$WORK/in.txt"
 }
 
