@@ -36,10 +36,18 @@
 --     the kept one plus the new sessions' union, cut: each day's parts are
 --     the kept parts and the new ones, merged (a part ending at oc joins
 --     O's), and the day's sessions are the kept ones plus the new ones;
---   * disconnect counts are by time: the days from T's UTC day on are
---     recomputed from the disconnects since an hour before that day (as
---     0007 does from its first day), every earlier day keeps them;
---   * asset_state is recomputed from indexed lookups (asset_status_of).
+--   * disconnect counts only grow: a day's count adds E's; its pair_max
+--     is the greater of the kept one and the pairs of hours ending in T's
+--     hour or later; its best one-hour window the better of the kept one
+--     and the windows that reach T (starting after T - 1 h) -- all read
+--     from the disconnects since T - 2 h, whole; a kept best window that
+--     reaches T is among those, recounted, so it never wins stale;
+--   * the status (asset_status_of) is the latest connect, open unless its
+--     connection has a disconnect, else the latest disconnect: E's when E
+--     has them, the kept asset_state's otherwise; the one case neither
+--     tells (E's connect closed by a disconnect before T while the kept
+--     status is online, so the latest disconnect is not kept) is looked
+--     up.
 -- Deleted and updated events were folded (their time <= upto) unless they
 -- were never folded, and then they are simply absent from E: either way
 -- the append path is only taken when it holds. The other paths (0007's,
@@ -93,21 +101,21 @@ DECLARE
 BEGIN
     WITH c AS MATERIALIZED (
         SELECT x.a AS asset, x.t, f.last_connection AS lastc,
-               o.connection_id AS oconn, o.connected_at AS oc,
-               date_trunc('day', x.t, 'UTC') AS dt,
-               (x.t AT TIME ZONE 'UTC')::date AS dtd
+               o.connection_id AS oconn, o.connected_at AS oc
         FROM unnest(todo, froms) x(a, t)
         JOIN asset_fold f ON f.asset = x.a
         LEFT JOIN asset_open_sessions o ON o.asset = x.a
     ), ev AS MATERIALIZED (
-        -- The connects and disconnects from an hour before T's day on (the
-        -- disconnect counts' window); new: at or after T.
-        SELECT c.asset, q.id, q.time, q.type, q.connection_id,
+        -- The connects and disconnects from two hours before T on (the
+        -- windows of the disconnect counts that reach T); new: at or after
+        -- T.
+        SELECT c.asset, q.id, q.time, q.type, q.connection_id, q.reason,
                q.time >= c.t AS new
         FROM c CROSS JOIN LATERAL (
-            SELECT p.id, p.time, p.type, p.connection_id FROM presences p
+            SELECT p.id, p.time, p.type, p.connection_id, p.reason
+            FROM presences p
             WHERE p.asset = c.asset AND p.type IN ('connect', 'disconnect')
-              AND p.time >= c.dt - interval '1 hour' OFFSET 0) q
+              AND p.time >= c.t - interval '2 hours' OFFSET 0) q
     ), conns AS MATERIALIZED (
         -- Each connection of the new events but O's, with its first connect
         -- and disconnect before T.
@@ -220,30 +228,39 @@ BEGIN
             interval '1 day') d(d)
         GROUP BY cl.asset, d.d
     ), disc AS MATERIALIZED (
-        SELECT e.asset, ok.dtd AS d0d, e.time, e.id
+        SELECT e.asset, ok.t, e.time, e.id, e.new
         FROM ev e JOIN ok ON ok.asset = e.asset
         WHERE e.type = 'disconnect'
+    ), new_days AS (
+        -- The new disconnects per day (the count is additive).
+        SELECT x.asset, (x.time AT TIME ZONE 'UTC')::date AS day,
+               count(*)::int AS n
+        FROM disc x WHERE x.new GROUP BY 1, 2
     ), hours AS (
-        SELECT x.asset, min(x.d0d) AS d0d,
+        SELECT x.asset, min(x.t) AS t,
                date_trunc('hour', x.time AT TIME ZONE 'UTC') AS h,
                count(*)::int AS n
         FROM disc x GROUP BY x.asset, 3
-    ), disconnect_days AS (
+    ), pair_days AS (
+        -- The pairs of hours that end in T's hour or later, whole (the
+        -- hour before T's is in the window): counts only grow, so the
+        -- day's pair_max is the greater of the kept one and these.
         SELECT x.asset, x.h::date AS day,
-               sum(x.n)::int AS disconnects,
                max(x.n + CASE WHEN x.ph = x.h - interval '1 hour' THEN x.pn
                               ELSE 0 END)::int AS pair_max
-        FROM (SELECT h.asset, h.d0d, h.h, h.n,
+        FROM (SELECT h.asset, h.t, h.h, h.n,
                      lag(h.h) OVER v AS ph, lag(h.n) OVER v AS pn
               FROM hours h WINDOW v AS (PARTITION BY h.asset ORDER BY h.h)) x
-        WHERE x.h::date >= x.d0d
+        WHERE x.h >= date_trunc('hour', x.t AT TIME ZONE 'UTC')
         GROUP BY x.asset, x.h::date
     ), flap_days AS (
+        -- The one-hour windows that reach T (they start after T - 1 h),
+        -- whole: the day's best is the better of the kept one and theirs.
         SELECT DISTINCT ON (v.asset, v.day) v.asset, v.day, v.n, v.time,
                v.id, v.last
         FROM (
             SELECT x.asset, (x.time AT TIME ZONE 'UTC')::date AS day,
-                   x.time, x.id, x.d0d, count(*) OVER v AS n,
+                   x.time, x.id, x.t, count(*) OVER v AS n,
                    last_value(x.time) OVER v AS last
             FROM disc x
             WINDOW v AS (PARTITION BY x.asset ORDER BY x.time
@@ -251,31 +268,28 @@ BEGIN
                                AND interval '1 hour'
                                    - interval '1 microsecond' FOLLOWING)
         ) v
-        WHERE v.day >= v.d0d
+        WHERE v.time > v.t - interval '1 hour'
           AND v.time <= (v.day + 1)::timestamp AT TIME ZONE 'UTC'
                         - interval '1 hour'
         ORDER BY v.asset, v.day, v.n DESC, v.time, v.id
     ), fresh AS MATERIALIZED (
-        -- Every day that changes, whole: the kept columns where nothing new
-        -- reaches them (the disconnect counts before T's day, the parts of
-        -- a day no new part reaches).
+        -- Every day that changes, whole: the kept columns plus what the new
+        -- events add.
         SELECT k.asset, k.day,
                coalesce(p.online_us, od.online_us, 0) AS online_us,
                coalesce(od.sessions, 0) + coalesce(sd.sessions, 0)
                    AS sessions,
                coalesce(od.carried, 0) + coalesce(sd.carried, 0) AS carried,
-               CASE WHEN k.day >= ok.dtd THEN coalesce(dd.disconnects, 0)
-                    ELSE coalesce(od.disconnects, 0) END AS disconnects,
-               CASE WHEN k.day >= ok.dtd THEN coalesce(dd.pair_max, 0)
-                    ELSE coalesce(od.pair_max, 0) END AS pair_max,
-               CASE WHEN k.day >= ok.dtd THEN fd.n::int
-                    ELSE od.flap_n END AS flap_n,
-               CASE WHEN k.day >= ok.dtd THEN fd.time
-                    ELSE od.flap_time END AS flap_time,
-               CASE WHEN k.day >= ok.dtd THEN fd.id
-                    ELSE od.flap_id END AS flap_id,
-               CASE WHEN k.day >= ok.dtd THEN fd.last
-                    ELSE od.flap_last END AS flap_last,
+               coalesce(od.disconnects, 0) + coalesce(nd.n, 0)
+                   AS disconnects,
+               greatest(coalesce(od.pair_max, 0), coalesce(pd.pair_max, 0))
+                   AS pair_max,
+               CASE WHEN fl.newer THEN fd.n::int ELSE od.flap_n END AS flap_n,
+               CASE WHEN fl.newer THEN fd.time ELSE od.flap_time END
+                   AS flap_time,
+               CASE WHEN fl.newer THEN fd.id ELSE od.flap_id END AS flap_id,
+               CASE WHEN fl.newer THEN fd.last ELSE od.flap_last END
+                   AS flap_last,
                coalesce(p.lo, os.lo, '{}') AS lo,
                coalesce(p.hi, os.hi, '{}') AS hi,
                CASE WHEN sd.asset IS NULL THEN coalesce(os.starts, '{}')
@@ -292,17 +306,89 @@ BEGIN
                                z(c, e)) END AS ends
         FROM (SELECT asset, day FROM piece_days
               UNION SELECT asset, day FROM session_days
-              UNION SELECT asset, day FROM disconnect_days) k
-        JOIN ok ON ok.asset = k.asset
+              UNION SELECT asset, day FROM new_days) k
         LEFT JOIN piece_days p ON p.asset = k.asset AND p.day = k.day
         LEFT JOIN session_days sd ON sd.asset = k.asset AND sd.day = k.day
-        LEFT JOIN disconnect_days dd
-               ON dd.asset = k.asset AND dd.day = k.day
+        LEFT JOIN new_days nd ON nd.asset = k.asset AND nd.day = k.day
+        LEFT JOIN pair_days pd ON pd.asset = k.asset AND pd.day = k.day
         LEFT JOIN flap_days fd ON fd.asset = k.asset AND fd.day = k.day
         LEFT JOIN asset_days od ON od.asset = k.asset AND od.day = k.day
         LEFT JOIN asset_day_spans os ON os.asset = k.asset AND os.day = k.day
+        CROSS JOIN LATERAL (
+            SELECT fd.n IS NOT NULL
+                   AND (od.flap_n IS NULL OR fd.n > od.flap_n
+                        OR (fd.n = od.flap_n
+                            AND (fd.time, fd.id) < (od.flap_time, od.flap_id)))
+                   AS newer) fl
+    ), lc AS (
+        SELECT DISTINCT ON (e.asset) e.asset, e.connection_id, e.time,
+               e.reason
+        FROM ev e WHERE e.new AND e.type = 'connect'
+        ORDER BY e.asset, e.time DESC, e.id DESC
+    ), ld AS (
+        SELECT DISTINCT ON (e.asset) e.asset, e.connection_id, e.time,
+               e.reason
+        FROM ev e WHERE e.new AND e.type = 'disconnect'
+        ORDER BY e.asset, e.time DESC, e.id DESC
+    ), st AS MATERIALIZED (
+        -- The §7 status (asset_status_of) from the kept one and E: the
+        -- latest connect and disconnect are E's when E has them; a
+        -- connect's connection is closed by a disconnect in E or, for one
+        -- other than O, one before T (conns). src: which row it is, null
+        -- when neither tells (E's connect closed by an old disconnect
+        -- while the kept status is online: the latest disconnect is not
+        -- kept) -- those are looked up.
+        SELECT x.asset, x.src,
+               CASE x.src WHEN 'lc' THEN 'online' WHEN 'ld' THEN 'offline'
+                          ELSE x.state END AS state,
+               CASE x.src WHEN 'lc' THEN x.lct WHEN 'ld' THEN x.ldt
+                          ELSE x.since END AS since,
+               CASE x.src WHEN 'lc' THEN x.lcr WHEN 'ld' THEN x.ldr
+                          ELSE x.reason END AS reason,
+               CASE x.src WHEN 'lc' THEN x.lcc WHEN 'ld' THEN x.ldc
+                          ELSE x.connection_id END AS connection_id
+        FROM (
+            SELECT y.*,
+                   CASE WHEN y.lcc IS NOT NULL THEN
+                             CASE WHEN NOT y.lc_closed THEN 'lc'
+                                  WHEN y.ldc IS NOT NULL THEN 'ld'
+                                  WHEN y.state = 'offline' THEN 'old' END
+                        WHEN y.ldc IS NOT NULL THEN
+                             CASE WHEN y.state = 'online'
+                                       AND NOT y.old_closed THEN 'old'
+                                  WHEN y.state IN ('online', 'offline')
+                                  THEN 'ld' END
+                        ELSE 'old' END AS src
+            FROM (
+                SELECT ok.asset, s.state, s.since, s.reason, s.connection_id,
+                       lc.connection_id AS lcc, lc.time AS lct,
+                       lc.reason AS lcr, ld.connection_id AS ldc,
+                       ld.time AS ldt, ld.reason AS ldr,
+                       lc.connection_id IS NOT NULL AND (
+                           EXISTS (SELECT 1 FROM firstd d
+                                   WHERE d.asset = ok.asset
+                                     AND d.connection_id = lc.connection_id)
+                           OR EXISTS (SELECT 1 FROM conns k
+                                      WHERE k.asset = ok.asset
+                                        AND k.connection_id = lc.connection_id
+                                        AND k.fd IS NOT NULL)) AS lc_closed,
+                       EXISTS (SELECT 1 FROM firstd d
+                               WHERE d.asset = ok.asset
+                                 AND d.connection_id = s.connection_id)
+                           AS old_closed
+                FROM ok
+                JOIN asset_state s ON s.asset = ok.asset
+                LEFT JOIN lc ON lc.asset = ok.asset
+                LEFT JOIN ld ON ld.asset = ok.asset) y) x
     ), state_fresh AS MATERIALIZED (
-        SELECT * FROM asset_status_for(ARRAY(SELECT ok.asset FROM ok))
+        SELECT st.asset, st.state, st.since, st.reason, st.connection_id
+        FROM st WHERE st.src IS NOT NULL
+        UNION ALL
+        SELECT f.* FROM asset_status_for(ARRAY(
+            SELECT ok.asset FROM ok
+            WHERE NOT EXISTS (SELECT 1 FROM st
+                              WHERE st.asset = ok.asset
+                                AND st.src IS NOT NULL))) f
     ), state AS (
         INSERT INTO asset_state AS s (asset, state, since, reason,
                                       connection_id)

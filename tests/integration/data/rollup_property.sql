@@ -94,7 +94,8 @@ BEGIN
     PERFORM presence_partitions_ensure(base - interval '1 month', base);
     TRUNCATE pi_prop_events;
     nassets := 1 + floor(random() * 3)::int;
-    nbatches := 2 + floor(random() * 6)::int;
+    nbatches := CASE WHEN seed % 5 IN (1, 2) THEN 4 + floor(random() * 8)::int
+                     ELSE 2 + floor(random() * 6)::int END;
     IF seed % 4 = 0 THEN
         retire_at := floor(random() * nbatches)::int;
     END IF;
@@ -113,9 +114,16 @@ BEGIN
                            WHEN x < 0.92 THEN 'declare_asset'
                            ELSE 'location' END;
                 -- 12 days around base, on 10-minute marks half the time
-                -- (ties), else to the second.
-                t := base - interval '5 days'
-                     + random() * interval '12 days';
+                -- (ties), else to the second; some seeds (among them half
+                -- of those in time order) pack them into 8 hours across base (several disconnects an hour:
+                -- the counts of pairs of hours and one-hour windows).
+                IF seed % 3 = 1 OR seed % 5 = 1 THEN
+                    t := base - interval '4 hours'
+                         + random() * interval '8 hours';
+                ELSE
+                    t := base - interval '5 days'
+                         + random() * interval '12 days';
+                END IF;
                 IF random() < 0.5 THEN
                     t := date_bin('10 minutes', t, base);
                 ELSE
@@ -139,14 +147,16 @@ BEGIN
         END;
     END LOOP;
     -- Two seeds of five arrive in time order, batch after batch, with a
-    -- few late events: most catch-ups take the append path (0012), the
-    -- late ones 0007's.
+    -- few late events, a catch-up after each batch: most catch-ups take
+    -- the append path (0012), the late ones 0007's.
     IF seed % 5 IN (1, 2) THEN
         UPDATE pi_prop_events e
-        SET batch = least(nbatches - 1, floor(
-            extract(epoch FROM e.time - (base - interval '5 days'))
-            / extract(epoch FROM interval '12 days') * nbatches)::int)
-        WHERE random() < 0.9;
+        SET batch = q.b
+        FROM (SELECT x.id,
+                     ((row_number() OVER (ORDER BY x.time, x.id) - 1)
+                      * nbatches / count(*) OVER ())::int AS b
+              FROM pi_prop_events x) q
+        WHERE e.id = q.id AND random() < 0.9;
     END IF;
     -- Lost disconnects: some never arrive.
     DELETE FROM pi_prop_events WHERE type = 'disconnect' AND random() < 0.15
@@ -192,7 +202,8 @@ BEGIN
                        || ' failed';
             END IF;
         END IF;
-        k := floor(random() * 4)::int;
+        k := floor(random() * CASE WHEN seed % 5 IN (1, 2) THEN 3
+                                   ELSE 4 END)::int;
         IF k = 0 THEN
             PERFORM presence_rollup_refresh(1);
         ELSIF k = 1 THEN
