@@ -22,7 +22,9 @@
 # produced while `run` drains, RATE a second (a topic of its own per round;
 # a live stream instead of a backlog). Build the release preset first.
 # BENCH_LOG_LEVEL=debug keeps run's log, with a line per catch-up round,
-# in /tmp/bench_watch_run_R.log.
+# in /tmp/bench_watch_run_R.log. BENCH_HISTORY=H: pi-gen makes H more
+# presences first, the fleet's past, loaded and folded into a template
+# each round's database starts from (a fleet the rollup already knows).
 N=${1:-200000}
 ROUNDS=${2:-3}
 ROLLUP_MS=${3:-1000}
@@ -30,14 +32,24 @@ ASSETS=${4:-20000}
 RATE=${5:-0}
 source "$(dirname "$0")/bench_lib.sh"
 trap '[ -n "${RUN_PID:-}" ] && kill -9 "$RUN_PID" 2>/dev/null; [ -n "${WATCH_PID:-}" ] && kill -9 "$WATCH_PID" 2>/dev/null; bench_cleanup' EXIT
-bench_start "$N" --shape fleet --assets "$ASSETS" --end now
+bench_start "$((N + ${BENCH_HISTORY:-0}))" --shape fleet --assets "$ASSETS" --end now
 N=$(wc -l <"$WORK/in.txt")
-echo "messages=$N assets=$ASSETS partitions=4 rounds=$ROUNDS rollup-interval-ms=$ROLLUP_MS rate=${RATE} (0: a backlog)"
+if [ "${BENCH_HISTORY:-0}" -gt 0 ]; then
+  newdb history
+  "$BIN" load --pg "$PG_ADMIN dbname=history" --log-level warn <"$WORK/history.txt" >/dev/null
+  psql "$PG_ADMIN dbname=history" -XAtq -c 'select presence_rollup_refresh()' -c 'vacuum analyze' >/dev/null
+fi
+echo "messages=$N history=${BENCH_HISTORY:-0} assets=$ASSETS partitions=4 rounds=$ROUNDS rollup-interval-ms=$ROLLUP_MS rate=${RATE} (0: a backlog)"
 
 for r in $(seq "$ROUNDS"); do
   name=w_$r
-  newdb "$name"
+  if [ "${BENCH_HISTORY:-0}" -gt 0 ]; then
+    psql "$PG_ADMIN" -XAtq -c "create database $name template history" >/dev/null
+  else
+    newdb "$name"
+  fi
   PG="$PG_ADMIN dbname=$name"
+  base=$(psql "$PG" -XAtq -c 'select coalesce(max(seq), 0) from asset_status_changes')
   # Each line of watch's JSON output, with the wall-clock time it arrived.
   "$BIN" watch --pg "$PG" --format json 2>"$WORK/watch_$r.log" > >(python3 -u -c '
 import json, sys, time
@@ -66,12 +78,12 @@ for i, line in enumerate(open(sys.argv[2])):
     --stats-interval-ms 0 --log-level "${BENCH_LOG_LEVEL:-warn}" --http-listen off \
     --rollup-interval-ms "$ROLLUP_MS" 2>"$WORK/run_$r.log" &
   RUN_PID=$!
-  while [ "$(psql "$PG" -XAtq -c 'select coalesce(sum(next_offset), 0) from ingest_offsets')" != "$N" ]; do
+  while [ "$(psql "$PG" -XAtq -c "select coalesce(sum(next_offset), 0) from ingest_offsets where topic = '$topic'")" != "$N" ]; do
     kill -0 "$RUN_PID" || { cat "$WORK/run_$r.log"; exit 1; }
     sleep 0.2
   done
   while [ "$(psql "$PG" -XAtq -c 'select count(*) from presence_dirty')" != 0 ]; do sleep 0.2; done
-  total=$(psql "$PG" -XAtq -c 'select count(*) from asset_status_changes')
+  total=$(psql "$PG" -XAtq -c "select count(*) from asset_status_changes where seq > $base")
   for _ in $(seq 100); do
     [ "$(wc -l <"$WORK/stamps_$r.csv")" -ge "$total" ] && break
     sleep 0.1
@@ -93,7 +105,7 @@ FROM stamps s JOIN asset_status_changes c USING (seq)
 CROSS JOIN LATERAL (SELECT max(p.ingested_at) AS at FROM presences p
                     WHERE p.asset = c.asset
                       AND p.ingested_at <= c.recorded_at) i;
-SELECT count(*), (SELECT count(*) FROM asset_status_changes),
+SELECT count(*), (SELECT count(*) FROM asset_status_changes WHERE seq > $base),
        round(percentile_cont(0.5) WITHIN GROUP (ORDER BY l)::numeric, 3),
        round(percentile_cont(0.99) WITHIN GROUP (ORDER BY l)::numeric, 3),
        round(max(l)::numeric, 3),
