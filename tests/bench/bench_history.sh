@@ -8,6 +8,9 @@
 # database server, ROUNDS times each (medians), and the ratio of each
 # median to the first's. With PROP_SEEDS, also runs that many more seeds of
 # the property test (tests/integration/data/rollup_property.sql).
+# HISTORY_DAYS (default 365) sets the span the history is spread over:
+# 30 against 365 compares a young database (two monthly partitions) with
+# a year's (thirteen) at the same events per asset.
 #
 #   bash tests/bench/bench_history.sh [ASSETS] [FRESH] [ROUNDS] [EVENTS...]
 #                                     (defaults 20000 10000 3 20 200)
@@ -19,6 +22,7 @@ set -euo pipefail
 ASSETS=${1:-20000}
 FRESH=${2:-10000}
 ROUNDS=${3:-3}
+DAYS=${HISTORY_DAYS:-365}
 shift 3 2>/dev/null || shift $#
 SIZES=("$@")
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(20 200)
@@ -31,7 +35,7 @@ bash "$root/tests/support/pg.sh" start "$WORK/pg" >/dev/null
 PG_ADMIN=$(cat "$WORK/pg/conninfo")
 now() { date +%s.%N; }
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-echo "assets=$ASSETS fresh=$FRESH rounds=$ROUNDS events=${SIZES[*]} commit=$(git -C "$root" rev-parse --short HEAD) $(nproc) cpus"
+echo "assets=$ASSETS fresh=$FRESH rounds=$ROUNDS events=${SIZES[*]} days=$DAYS commit=$(git -C "$root" rev-parse --short HEAD) $(nproc) cpus"
 
 # history DB EVENTS: a new migrated database with the history folded.
 history() {
@@ -51,8 +55,8 @@ SELECT ((floor(extract(epoch FROM x.t) * 1000)::bigint - 1262304000000) << 22)
        CASE x.d WHEN 0 THEN 'cold_boot' ELSE 'socket_closed' END,
        'asset' || x.a, x.t, 0
 FROM (SELECT a, k, d,
-             now() - interval '365 days'
-             + (k + 0.8 * random()) * (interval '365 days' / ($ev / 2))
+             now() - interval '$DAYS days'
+             + (k + 0.8 * random()) * (interval '$DAYS days' / ($ev / 2))
              + CASE d WHEN 1 THEN interval '10 minutes'
                                   + random() * interval '6 hours'
                       ELSE interval '0' END AS t
