@@ -65,7 +65,9 @@ DECLARE
                            -- --move-legacy runs as the owner)
                            'presence_legacy_move',
                            'presence_legacy_move_parts',
-                           'presence_legacy_delta'];
+                           'presence_legacy_delta',
+                           -- 0012: the append fold's marks
+                           'asset_fold'];
     -- The report functions and the id/time helpers (0003): SQL, SECURITY
     -- INVOKER, for readers.
     reports text[] := ARRAY['sessions_in', 'uptime_ranges', 'daily_uptime',
@@ -105,7 +107,9 @@ DECLARE
                              'presence_legacy_move_part',
                              'presence_legacy_move_apply',
                              'presence_legacy_move_abandon',
-                             'presence_legacy_move_step'];
+                             'presence_legacy_move_step',
+                             -- 0012: the append fold
+                             'presence_rollup_append', 'presence_fold_marks'];
     obj    record;
 BEGIN
     IF s IS NULL THEN
@@ -177,13 +181,14 @@ BEGIN
     -- The reports' rollup (0004): presences' statement triggers append to
     -- presence_dirty in the writer's transaction; the catch-up thread of
     -- `run` (presence_rollup_refresh) takes those rows and rewrites the
-    -- summaries (0004's two, 0005's three). Derived data only: presences itself stays insert-only.
+    -- summaries (0004's two, 0005's three, 0012's marks). Derived data only:
+    -- presences itself stays insert-only.
     EXECUTE format('GRANT SELECT, INSERT, DELETE ON %I.presence_dirty'
                    ' TO presence_writer', s);
     EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I.asset_state,'
                    ' %I.presence_reason_minutes, %I.asset_days,'
-                   ' %I.asset_day_spans, %I.asset_open_sessions'
-                   ' TO presence_writer', s, s, s, s, s);
+                   ' %I.asset_day_spans, %I.asset_open_sessions,'
+                   ' %I.asset_fold TO presence_writer', s, s, s, s, s, s);
     EXECUTE format('GRANT EXECUTE ON FUNCTION %I.presence_rollup_refresh(int)'
                    ' TO presence_writer', s);
     -- The status change log (0008): written only by asset_state's triggers
