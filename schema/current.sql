@@ -1602,44 +1602,74 @@ CREATE FUNCTION public.presence_rollup_append(todo text[], froms timestamp with 
     AS $$
 DECLARE
     rest text[];
+    ka text[];
+    kc bigint[];
+    kfc timestamptz[];
+    kfd timestamptz[];
+    oks text[];
+    okt timestamptz[];
+    n bigint;
 BEGIN
+    -- First which assets the path can take: each connection of the new
+    -- events but O's, with its first connect and disconnect before T (one
+    -- probe each); an asset whose old connection changes is left. Apart
+    -- from the fold itself, so that an asset left costs only its probes.
     WITH c AS MATERIALIZED (
+        SELECT x.a AS asset, x.t, o.connection_id AS oconn
+        FROM unnest(todo, froms) x(a, t)
+        LEFT JOIN asset_open_sessions o ON o.asset = x.a
+    ), k AS MATERIALIZED (
+        SELECT g.asset, g.connection_id, g.has_d,
+               f.first_connect AS fc, f.first_disconnect AS fd
+        FROM (SELECT c.asset, q.connection_id, min(c.t) AS t,
+                     bool_or(q.type = 'disconnect') AS has_d
+              FROM c CROSS JOIN LATERAL (
+                  SELECT p.connection_id, p.type FROM presences p
+                  WHERE p.asset = c.asset
+                    AND p.type IN ('connect', 'disconnect')
+                    AND p.time >= c.t OFFSET 0) q
+              WHERE q.connection_id IS DISTINCT FROM c.oconn
+              GROUP BY c.asset, q.connection_id) g
+        CROSS JOIN LATERAL presence_connection_firsts(g.asset, g.connection_id,
+                                                      g.t) f
+    ), bad AS (
+        SELECT DISTINCT k.asset FROM k
+        WHERE k.fc IS NOT NULL AND k.fd IS NULL AND k.has_d
+    )
+    SELECT (SELECT coalesce(array_agg(b.asset), '{}') FROM bad b),
+           (SELECT coalesce(array_agg(c.asset), '{}') FROM c
+            WHERE NOT EXISTS (SELECT 1 FROM bad b WHERE b.asset = c.asset)),
+           (SELECT coalesce(array_agg(c.t), '{}') FROM c
+            WHERE NOT EXISTS (SELECT 1 FROM bad b WHERE b.asset = c.asset)),
+           (SELECT coalesce(array_agg(k.asset), '{}') FROM k),
+           (SELECT coalesce(array_agg(k.connection_id), '{}') FROM k),
+           (SELECT coalesce(array_agg(k.fc), '{}') FROM k),
+           (SELECT coalesce(array_agg(k.fd), '{}') FROM k)
+    INTO rest, oks, okt, ka, kc, kfc, kfd;
+    IF cardinality(oks) = 0 THEN
+        RETURN rest;
+    END IF;
+
+    WITH ok AS MATERIALIZED (
         SELECT x.a AS asset, x.t, f.last_connection AS lastc,
                o.connection_id AS oconn, o.connected_at AS oc
-        FROM unnest(todo, froms) x(a, t)
+        FROM unnest(oks, okt) x(a, t)
         JOIN asset_fold f ON f.asset = x.a
         LEFT JOIN asset_open_sessions o ON o.asset = x.a
     ), ev AS MATERIALIZED (
         -- The connects and disconnects from two hours before T on (the
         -- windows of the disconnect counts that reach T); new: at or after
         -- T.
-        SELECT c.asset, q.id, q.time, q.type, q.connection_id, q.reason,
-               q.time >= c.t AS new
-        FROM c CROSS JOIN LATERAL (
+        SELECT ok.asset, q.id, q.time, q.type, q.connection_id, q.reason,
+               q.time >= ok.t AS new
+        FROM ok CROSS JOIN LATERAL (
             SELECT p.id, p.time, p.type, p.connection_id, p.reason
             FROM presences p
-            WHERE p.asset = c.asset AND p.type IN ('connect', 'disconnect')
-              AND p.time >= c.t - interval '2 hours' OFFSET 0) q
+            WHERE p.asset = ok.asset AND p.type IN ('connect', 'disconnect')
+              AND p.time >= ok.t - interval '2 hours' OFFSET 0) q
     ), conns AS MATERIALIZED (
-        -- Each connection of the new events but O's, with its first connect
-        -- and disconnect before T.
-        SELECT k.asset, k.connection_id, k.has_c, k.has_d,
-               f.first_connect AS fc, f.first_disconnect AS fd
-        FROM (SELECT e.asset, e.connection_id, min(c.t) AS t,
-                     bool_or(e.type = 'connect') AS has_c,
-                     bool_or(e.type = 'disconnect') AS has_d
-              FROM ev e JOIN c ON c.asset = e.asset
-              WHERE e.new AND e.connection_id IS DISTINCT FROM c.oconn
-              GROUP BY e.asset, e.connection_id) k
-        CROSS JOIN LATERAL presence_connection_firsts(k.asset, k.connection_id,
-                                                      k.t) f
-    ), ok AS MATERIALIZED (
-        SELECT c.* FROM c
-        WHERE NOT EXISTS (
-            SELECT 1 FROM conns k
-            WHERE k.asset = c.asset
-              AND ((k.fc IS NOT NULL AND k.fd IS NULL AND k.has_d)
-                   OR (k.fc IS NULL AND k.fd IS NOT NULL AND k.has_c)))
+        SELECT x.asset, x.connection_id, x.fc, x.fd
+        FROM unnest(ka, kc, kfc, kfd) x(asset, connection_id, fc, fd)
     ), runs AS (
         SELECT e.asset, e.connection_id, e.time, e.id,
                e.connection_id IS DISTINCT FROM coalesce(
@@ -1963,8 +1993,7 @@ BEGIN
               WHERE e.new GROUP BY e.asset) m
         WHERE f.asset = m.asset
     )
-    SELECT coalesce(array_agg(c.asset), '{}') INTO rest
-    FROM c WHERE NOT EXISTS (SELECT 1 FROM ok WHERE ok.asset = c.asset);
+    SELECT count(*) INTO n FROM ok;
     RETURN rest;
 END
 $$;
