@@ -7,8 +7,12 @@
 # every second: the highest and the median presence_rollup_lag_seconds per
 # offered rate, and whether run kept up (consumer lag at the end).
 #
-#   bash tests/bench/bench_live_lag.sh [ASSETS] [EVENTS] [SECONDS] [RATE...]
-#                                      (defaults 20000 200 60 100 300 1000)
+# LIVE_SHAPE=sessions makes the stream a fleet's instead: each asset
+# alternates a connect on a new connection and its disconnect, the events
+# of a second spread over its milliseconds.
+#
+#   [LIVE_SHAPE=random|sessions] bash tests/bench/bench_live_lag.sh
+#       [ASSETS] [EVENTS] [SECONDS] [RATE...]  (defaults 20000 200 60 100 300 1000)
 set -euo pipefail
 ASSETS=${1:-20000}
 EVENTS=${2:-200}
@@ -23,7 +27,7 @@ source "$root/tests/bench/bench_lib.sh"
 BIN=$PI_BINARY
 trap '[ -n "${RUN_PID:-}" ] && kill -9 "$RUN_PID" 2>/dev/null; bench_cleanup' EXIT
 bench_start 0
-echo "assets=$ASSETS events=$EVENTS seconds=$SECONDS_PER rates=${RATES[*]} commit=$(git -C "$root" rev-parse --short HEAD) $(nproc) cpus"
+echo "assets=$ASSETS events=$EVENTS seconds=$SECONDS_PER rates=${RATES[*]} shape=${LIVE_SHAPE:-random} commit=$(git -C "$root" rev-parse --short HEAD) $(nproc) cpus"
 newdb live
 PG="$PG_ADMIN dbname=live"
 psql "$PG" -XAtq -v ON_ERROR_STOP=1 >/dev/null <<SQL
@@ -53,19 +57,32 @@ for rate in "${RATES[@]}"; do
   : >"$WORK/lag"
   for s in $(seq "$SECONDS_PER"); do
     t0=$(date +%s.%N)
-    python3 - "$rate" "$ASSETS" "$seq_no" >"$WORK/sec.jsonl" <<'PY'
-import json, random, sys, time
+    python3 - "$rate" "$ASSETS" "$seq_no" "${LIVE_SHAPE:-random}" "$WORK/shape.json" >"$WORK/sec.jsonl" <<'PY'
+import json, os, random, sys, time
 rate, assets, base = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+shape, state_file = sys.argv[4], sys.argv[5]
+state = json.load(open(state_file)) if os.path.exists(state_file) else {}
 now = time.time()
-ms = int(now * 1000) - 1262304000000
 for i in range(rate):
     a = random.randint(1, assets)
-    kind = random.choice(["connect", "disconnect"])
-    print(json.dumps({"id_str": str((ms << 22) + (base + i) % 4194304),
-                      "connection_id_str": str(a * 100000 + 99000 + (base + i) % 900),
+    if shape == "sessions":
+        # a connect on a new connection, then its disconnect, in turn
+        k = state.get(str(a), 0)
+        state[str(a)] = k + 1
+        kind = "disconnect" if k % 2 else "connect"
+        conn = a * 100000 + 50000 + k // 2
+        t = now + i / rate
+    else:
+        kind = random.choice(["connect", "disconnect"])
+        conn = a * 100000 + 99000 + (base + i) % 900
+        t = now
+    ms = int(t * 1000)
+    print(json.dumps({"id_str": str(((ms - 1262304000000) << 22) + (base + i) % 4194304),
+                      "connection_id_str": str(conn),
                       "type": kind, "reason": "cold_boot", "asset": "asset%d" % a,
-                      "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
-                              + ".%03dZ" % (int(now * 1000) % 1000)}))
+                      "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t))
+                              + ".%03dZ" % (ms % 1000)}))
+json.dump(state, open(state_file, "w"))
 PY
     seq_no=$((seq_no + rate))
     kcat -P -b "$BROKERS" -t live -l "$WORK/sec.jsonl"
