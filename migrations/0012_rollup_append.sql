@@ -581,6 +581,15 @@ END
 $$;
 ALTER FUNCTION presence_rollup_refresh(int) SET jit = off;
 ALTER FUNCTION presence_rollup_append(text[], timestamptz[]) SET jit = off;
+-- A plan for the arrays at hand each time: PL/pgSQL switches to a generic
+-- plan after five calls of a session, and the generic plan of the fold
+-- (row estimates of unknown arrays) ran one catch-up of 2 000 assets for
+-- 11.8 s instead of 0.3 s in `run`'s long-lived connection. Planning each
+-- call costs a few milliseconds.
+ALTER FUNCTION presence_rollup_append(text[], timestamptz[])
+    SET plan_cache_mode = force_custom_plan;
+ALTER FUNCTION presence_rollup_refresh(int)
+    SET plan_cache_mode = force_custom_plan;
 
 -- 0005's clear, emptying asset_fold too.
 CREATE OR REPLACE FUNCTION presence_rollup_clear() RETURNS void

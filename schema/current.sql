@@ -1599,6 +1599,7 @@ $$;
 CREATE FUNCTION public.presence_rollup_append(todo text[], froms timestamp with time zone[]) RETURNS text[]
     LANGUAGE plpgsql
     SET jit TO 'off'
+    SET plan_cache_mode TO 'force_custom_plan'
     AS $$
 DECLARE
     rest text[];
@@ -2458,6 +2459,7 @@ $$;
 CREATE FUNCTION public.presence_rollup_refresh(max_rows integer DEFAULT NULL::integer) RETURNS bigint
     LANGUAGE plpgsql
     SET jit TO 'off'
+    SET plan_cache_mode TO 'force_custom_plan'
     AS $$
 DECLARE
     todo text[];
