@@ -298,14 +298,33 @@ static int stored_differs(pi_sbuf *sb, const PGresult *res, int r,
     return 1;
 }
 
-/* The rollup's marks of the rows just COPYed into presences (w->out still
- * holds them), when the writer records them (w->marks: Citus): the same
- * rows into the coordinator's temporary pi_fresh, then
- * presence_rollup_mark_fresh() (migrations/citus/citus.sql). Only the rows
- * inserted: a replay of stored rows marks nothing. */
-static int mark_fresh(pi_writer *w, pi_err *err)
+/* On Citus, after the COPY into presences (w->out still holds its rows):
+ * the rollup's marks, then a no-op UPDATE that enlists every shard written
+ * in the two-phase commit.
+ *
+ * The marks: the same rows into the coordinator's temporary pi_fresh, then
+ * presence_rollup_mark_fresh_ids() (migrations/citus/citus.sql), which
+ * marks them as presence_rollup_mark_fresh() does and returns one of their
+ * ids per shard of presences. Only the rows inserted: a replay of stored
+ * rows marks nothing.
+ *
+ * The UPDATE matches no row (connection_id > 0 is a CHECK). Citus 13.2.2
+ * does not count a COPY over a connection that an earlier SELECT of the
+ * transaction opened as a write: that connection is left out of the
+ * two-phase commit and committed on its own after the coordinator's, so a
+ * worker whose connection breaks before then loses the batch's rows there
+ * while ingest_offsets moves on (measured: tests/citus/run_exactly_once.sh
+ * lost 258 of 28 000 rows; docs/scale-out.md has the three-statement
+ * reproduction). A DML statement on the same placements enlists those
+ * connections: a break then fails the COMMIT, and the batch is retried.
+ * One id per shard is enough for that, and costs each shard one index
+ * lookup instead of one per row (docs/scale-out.md, measured). */
+static int mark_and_enlist(pi_writer *w, pi_err *err)
 {
-    PGresult *res;
+    const Oid types[1] = {1016}; /* int8[] */
+    const char *params[1];
+    int lengths[1], formats[1] = {1};
+    PGresult *res, *upd;
     int rc = pi_writer__send_copy(w,
                                   "COPY pi_fresh (id, connection_id, type,"
                                   " reason, asset, time, time_offset_minutes,"
@@ -315,48 +334,49 @@ static int mark_fresh(pi_writer *w, pi_err *err)
 
     if (rc)
         return rc;
-    res = PQexec(w->conn, "SELECT presence_rollup_mark_fresh()");
-    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+    res = PQexecParams(w->conn, "SELECT presence_rollup_mark_fresh_ids()", 0,
+                       NULL, NULL, NULL, NULL, 1);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         rc = pi_writer__fail(w, res, "marking the rollup", err);
+        PQclear(res);
+        return rc;
+    }
+    if (PQgetisnull(res, 0, 0)) {
+        PQclear(res);
+        return pi_err_set(err, PI_EFATAL,
+                          "marking the rollup: no shard for the rows written");
+    }
+    /* The binary int8[] back as the UPDATE's parameter, as it came. */
+    params[0] = PQgetvalue(res, 0, 0);
+    lengths[0] = PQgetlength(res, 0, 0);
+    upd = PQexecParams(w->conn,
+                       "UPDATE presences SET connection_id = connection_id"
+                       " WHERE id = ANY($1) AND connection_id < 0",
+                       1, types, params, lengths, formats, 0);
+    if (PQresultStatus(upd) != PGRES_COMMAND_OK)
+        rc = pi_writer__fail(w, upd, "enlisting the shards written", err);
+    PQclear(upd);
     PQclear(res);
     return rc;
 }
 
-/* After the COPY into presences on Citus: a no-op UPDATE of the rows just
- * written (it matches none: connection_id > 0 is a CHECK), in the same
- * transaction. Citus 13.2.2 does not count a COPY over a connection that
- * the probe's SELECT opened as a write: that connection is left out of the
- * two-phase commit and committed on its own after the coordinator's, so a
- * worker whose connection breaks before then loses the batch's rows there
- * while ingest_offsets moves on (measured: tests/citus/run_exactly_once.sh
- * lost 258 of 28 000 rows; docs/scale-out.md has the three-statement
- * reproduction). A DML statement on the same placements enlists those
- * connections: a break then fails the COMMIT, and the batch is retried. */
-static int enlist_fresh(pi_writer *w, const pi_batch *batch, pi_err *err)
+/* On Citus: w->ids_max, read from presences when not known (a fan-out:
+ * once per writer, and again after a failed attempt). */
+static int read_ids_max(pi_writer *w, pi_err *err)
 {
-    const pi_decode_result *dres = pi_batch_result(batch);
-    const Oid types[1] = {1016}; /* int8[] */
-    const char *params[1];
-    int lengths[1], formats[1] = {1};
     PGresult *res;
     int rc = 0;
 
-    w->out.len = 0;
-    pi_wbuf_i32(&w->out, 1);  /* dimensions */
-    pi_wbuf_i32(&w->out, 0);  /* no NULLs */
-    pi_wbuf_i32(&w->out, 20); /* element type: int8 */
-    pi_wbuf_i32(&w->out, (int32_t)w->n_subset);
-    pi_wbuf_i32(&w->out, 1); /* lower bound */
-    for (size_t j = 0; j < w->n_subset; j++)
-        pi_copy_i64(&w->out, dres->presences[w->staged[w->subset[j]]].id);
-    params[0] = w->out.ptr;
-    lengths[0] = (int)w->out.len;
-    res = PQexecParams(w->conn,
-                       "UPDATE presences SET connection_id = connection_id"
-                       " WHERE id = ANY($1) AND connection_id < 0",
-                       1, types, params, lengths, formats, 0);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK)
-        rc = pi_writer__fail(w, res, "enlisting the rows written", err);
+    if (w->ids_max_known)
+        return 0;
+    res = PQexecParams(w->conn, "SELECT coalesce(max(id), 0) FROM presences", 0,
+                       NULL, NULL, NULL, NULL, 1);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        rc = pi_writer__fail(w, res, "reading max(id) of presences", err);
+    } else {
+        w->ids_max = pi_be_get(PQgetvalue(res, 0, 0), 8);
+        w->ids_max_known = true;
+    }
     PQclear(res);
     return rc;
 }
@@ -381,7 +401,7 @@ int pi_writer__write_rows(pi_writer *w, const pi_batch *batch, size_t lo,
     const char *params[1];
     int lengths[1], formats[1] = {1};
     PGresult *res;
-    size_t n_found = 0, n_diff = 0;
+    size_t n_found = 0, n_diff = 0, n_probe = 0;
     int rc = 0;
 
     char slo[24], shi[24];
@@ -392,35 +412,54 @@ int pi_writer__write_rows(pi_writer *w, const pi_batch *batch, size_t lo,
     pi_grow((void **)&w->subset, &w->cap_subset, w->n_staged + 1,
             sizeof(*w->subset));
     /* The ids as a binary int8[] parameter: parsing 5000 numbers from text
-     * costs the server more than the probe itself. */
+     * costs the server more than the probe itself. On Citus only those up
+     * to w->ids_max: each shard looks up the whole array, and a batch of
+     * new time-ordered ids then needs no probe at all. */
+    if (w->marks) {
+        rc = read_ids_max(w, err);
+        if (rc)
+            return rc;
+    }
+    for (size_t k = lo; k < hi; k++) {
+        if (!w->marks || dres->presences[w->staged[k]].id <= w->ids_max)
+            n_probe++;
+    }
     w->out.len = 0;
     pi_wbuf_i32(&w->out, 1);  /* dimensions */
     pi_wbuf_i32(&w->out, 0);  /* no NULLs */
     pi_wbuf_i32(&w->out, 20); /* element type: int8 */
-    pi_wbuf_i32(&w->out, (int32_t)(hi - lo));
+    pi_wbuf_i32(&w->out, (int32_t)n_probe);
     pi_wbuf_i32(&w->out, 1); /* lower bound */
-    for (size_t k = lo; k < hi; k++)
-        pi_copy_i64(&w->out, dres->presences[w->staged[k]].id);
+    for (size_t k = lo; k < hi; k++) {
+        int64_t id = dres->presences[w->staged[k]].id;
+
+        if (!w->marks || id <= w->ids_max)
+            pi_copy_i64(&w->out, id);
+    }
     params[0] = w->out.ptr;
     lengths[0] = (int)w->out.len;
-    res = PQexecParams(
-        w->conn,
-        w->marks ? "SELECT id, connection_id, type, reason, asset, time,"
-                   " time_offset_minutes, kafka_topic, kafka_partition,"
-                   " kafka_offset FROM presences WHERE id = ANY($1)"
-                 : "SELECT id, connection_id, type, reason, asset, time,"
-                   " time_offset_minutes, kafka_topic, kafka_partition,"
-                   " kafka_offset FROM presences WHERE id = ANY(ARRAY("
-                   "SELECT i FROM unnest($1) AS i WHERE i <= (SELECT max(id)"
-                   " FROM presences)))",
-        1, types, params, lengths, formats, 1);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        rc = pi_writer__fail(w, res, "reading stored presences", err);
-        PQclear(res);
-        return rc;
+    if (n_probe == 0) {
+        res = NULL;
+    } else {
+        res = PQexecParams(
+            w->conn,
+            w->marks ? "SELECT id, connection_id, type, reason, asset, time,"
+                       " time_offset_minutes, kafka_topic, kafka_partition,"
+                       " kafka_offset FROM presences WHERE id = ANY($1)"
+                     : "SELECT id, connection_id, type, reason, asset, time,"
+                       " time_offset_minutes, kafka_topic, kafka_partition,"
+                       " kafka_offset FROM presences WHERE id = ANY(ARRAY("
+                       "SELECT i FROM unnest($1) AS i WHERE i <= (SELECT"
+                       " max(id) FROM presences)))",
+            1, types, params, lengths, formats, 1);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            rc = pi_writer__fail(w, res, "reading stored presences", err);
+            PQclear(res);
+            return rc;
+        }
     }
     w->n_subset = 0;
-    for (int r = 0; r < PQntuples(res); r++) {
+    for (int r = 0; res && r < PQntuples(res); r++) {
         long k = staged_of(w, dres, pi_be_get(PQgetvalue(res, r, 0), 8));
         pi_sbuf sb = {.len = 0};
 
@@ -498,10 +537,15 @@ int pi_writer__write_rows(pi_writer *w, const pi_batch *batch, size_t lo,
                 err->code = rc = PI_ERETRY; /* a concurrent insert */
             return rc;
         }
-        if (w->marks)
-            rc = mark_fresh(w, err);
-        if (rc == 0 && w->marks)
-            rc = enlist_fresh(w, batch, err);
+        if (w->marks) {
+            /* Ids above it are now stored (or the attempt fails). */
+            for (size_t j = 0; j < w->n_subset; j++) {
+                int64_t id = dres->presences[w->staged[w->subset[j]]].id;
+                if (id > w->ids_max)
+                    w->ids_max = id;
+            }
+            rc = mark_and_enlist(w, err);
+        }
         if (rc)
             return rc;
     }

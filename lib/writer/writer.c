@@ -420,6 +420,8 @@ static int write_batch(pi_writer *w, pi_batch *batch, pi_write_stats *stats,
             (void)pi_writer__ensure_ranges(w, batch, err);
             int64_t t0 = pi_mono_us();
             rc = write_once(w, batch, split, err);
+            if (rc)
+                w->ids_max_known = false; /* rows.c: read it again */
             if (rc == 0) {
                 w->cur.write_us = (uint64_t)(pi_mono_us() - t0);
                 w->cur.retries = attempt;

@@ -143,9 +143,16 @@ struct pi_writer {
     pi_write_stats cur; /* figures of the attempt in progress */
     bool fence_blocked; /* the last fence timed out waiting for its rows */
     /* presences has no rollup trigger (Citus): the writer records the
-     * rollup's marks of the rows it inserts or replaces, and probes
-     * without the max(id) bound (a fan-out to every shard there). */
+     * rollup's marks of the rows it inserts or replaces, and bounds its
+     * probe by ids_max instead of asking max(id) of every shard. */
     bool marks;
+    /* Citus: no stored id is above ids_max as far as this writer knows
+     * (max(id) read once, then raised by the ids it writes); ids above it
+     * are not probed. Cleared by a failed attempt: a concurrent writer's
+     * id there makes the COPY fail on the primary key, and the retry reads
+     * max(id) again. */
+    int64_t ids_max;
+    bool ids_max_known;
     uint64_t reconnects; /* connections made, the first one included */
     /* A COMMIT whose outcome was lost with the connection: its xid and the
      * figures it would have. */

@@ -80,6 +80,23 @@ BEGIN
 END
 $$;
 
+-- The same marks, returning one id of the rows per shard of presences
+-- they went to: the writer's enlisting no-op UPDATE then names each shard
+-- it wrote once instead of every row (lib/writer/rows.c,
+-- docs/scale-out.md).
+CREATE OR REPLACE FUNCTION presence_rollup_mark_fresh_ids() RETURNS int8[]
+LANGUAGE plpgsql AS $$
+DECLARE
+    ids int8[];
+BEGIN
+    SELECT array_agg(s.id) INTO ids
+    FROM (SELECT min(f.id) AS id FROM pg_temp.pi_fresh f
+          GROUP BY get_shard_id_for_distribution_column('presences', f.id)) s;
+    PERFORM presence_rollup_mark_fresh();
+    RETURN ids;
+END
+$$;
+
 -- The stored rows that pi_stage's rows [lo, hi) replace (the writer's
 -- --on-conflict replace), marked before the writer's UPDATE.
 CREATE OR REPLACE FUNCTION presence_rollup_mark_replaced(lo int, hi int)
@@ -139,6 +156,7 @@ BEGIN
                                 'presence_partition_dropping',
                                 'presence_rollup_mark_rows',
                                 'presence_rollup_mark_fresh',
+                                'presence_rollup_mark_fresh_ids',
                                 'presence_rollup_mark_replaced')
           AND obj_description(p.oid, 'pg_proc') IS DISTINCT FROM
               'citus wrapper'

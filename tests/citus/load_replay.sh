@@ -72,7 +72,9 @@ echo "ok: replace, the same summary: $out_c"
 compare_all "replace"
 
 # The writer's statements on Citus (rows.c: probe, COPY, the no-op UPDATE
-# that enlists the COPY's connections) with worker 1's backends ended just
+# that enlists the COPY's connections, on one id per shard written as
+# presence_rollup_mark_fresh_ids() returns them) with worker 1's backends
+# ended just
 # before COMMIT: the COMMIT fails and nothing of the transaction stays, the
 # coordinator's own row neither. (Without the UPDATE, Citus 13.2.2 commits
 # the rest: logged, not asserted.)
@@ -87,7 +89,11 @@ broken_commit() { # WITH_UPDATE: prints "rows local"
     echo "COPY presences (id, connection_id, type, reason, asset, time, time_offset_minutes) FROM STDIN;"
     for i in $(seq 1 100); do printf '50%05d\t1\tconnect\tcold_boot\tz%s\t2026-03-01 00:00:00+00\t0\n' "$i" "$i"; done
     echo '\.'
-    [ "$1" = 1 ] && echo "UPDATE presences SET connection_id = connection_id WHERE id = ANY ($ids) AND connection_id < 0;"
+    if [ "$1" = 1 ]; then
+      echo "SELECT array_agg(i) AS reps FROM (SELECT min(i) AS i FROM unnest($ids) i GROUP BY get_shard_id_for_distribution_column('presences', i)) s \\gset"
+      echo "SELECT cardinality(:'reps'::int8[]) AS n_reps;"
+      echo "UPDATE presences SET connection_id = connection_id WHERE id = ANY (:'reps'::int8[]) AND connection_id < 0;"
+    fi
     echo "\\! psql 'host=127.0.0.1 port=$w1 user=postgres dbname=$db' -XAtqc \"select count(pg_terminate_backend(pid)) from pg_stat_activity where datname = '$db' and pid <> pg_backend_pid() and backend_type = 'client backend'\" >/dev/null"
     echo "INSERT INTO t_local VALUES (1);"
     echo "COMMIT;"
@@ -99,5 +105,7 @@ broken_commit() { # WITH_UPDATE: prints "rows local"
 got=$(broken_commit 1)
 [ "$got" = "0 0" ] || fail "a worker connection broken before COMMIT: $got (rows, coordinator rows) stayed"
 grep -q "ERROR" "$CITUS_WORK/broken.out" || fail "the COMMIT did not fail: $(cat "$CITUS_WORK/broken.out")"
+# 100 ids over 4 shards: one id each, not 100.
+grep -qx ' *4' "$CITUS_WORK/broken.out" || fail "the enlisting UPDATE did not name one id per shard: $(cat "$CITUS_WORK/broken.out")"
 echo "ok: a worker's connection broken before COMMIT fails the whole transaction"
 echo "(without the enlisting UPDATE, Citus kept: $(broken_commit 0) (rows, coordinator rows))"
