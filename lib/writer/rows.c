@@ -381,10 +381,181 @@ static int read_ids_max(pi_writer *w, pi_err *err)
     return rc;
 }
 
-/* Write staged rows [lo, hi) and account for them. One probe fetches the
+/* The probe's statement: the stored rows of the ids in $1 (binary int8[]).
+ * One server bounds it by max(id): new ids of a time-ordered stream then
+ * cost one index descent per batch, not one per row. */
+static const char probe_sql[] =
+    "SELECT id, connection_id, type, reason, asset, time,"
+    " time_offset_minutes, kafka_topic, kafka_partition, kafka_offset"
+    " FROM presences WHERE id = ANY(ARRAY(SELECT i FROM unnest($1) AS i"
+    " WHERE i <= (SELECT max(id) FROM presences)))";
+static const char probe_sql_citus[] =
+    "SELECT id, connection_id, type, reason, asset, time,"
+    " time_offset_minutes, kafka_topic, kafka_partition, kafka_offset"
+    " FROM presences WHERE id = ANY($1)";
+
+/* Start a binary int8[] of n elements in w->out (the ids follow). */
+static void array_header(pi_writer *w, size_t n)
+{
+    pi_wbuf_i32(&w->out, 1);  /* dimensions */
+    pi_wbuf_i32(&w->out, 0);  /* no NULLs */
+    pi_wbuf_i32(&w->out, 20); /* element type: int8 */
+    pi_wbuf_i32(&w->out, (int32_t)n);
+    pi_wbuf_i32(&w->out, 1); /* lower bound */
+}
+
+/* The probe's stored rows of staged rows [lo, hi): identical → duplicate;
+ * different → a conflict (w->subset to replace, or a reject). */
+static void take_stored(pi_writer *w, const pi_decode_result *dres,
+                        const PGresult *res, size_t lo, size_t hi,
+                        size_t *n_found, size_t *n_diff)
+{
+    for (int r = 0; r < PQntuples(res); r++) {
+        long k = staged_of(w, dres, pi_be_get(PQgetvalue(res, r, 0), 8));
+        pi_sbuf sb = {.len = 0};
+
+        if (k < (long)lo || k >= (long)hi || w->found[k])
+            continue;
+        w->found[k] = 1;
+        (*n_found)++;
+        if (!stored_differs(&sb, res, r, &dres->presences[w->staged[k]]))
+            continue;
+        (*n_diff)++;
+        if (w->opts.on_conflict == PI_ON_CONFLICT_REPLACE)
+            w->subset[w->n_subset++] = (uint32_t)k;
+        else
+            pi_writer__add_xrej(w, w->staged[k], PI_REJ_ID_CONFLICT, &sb);
+    }
+}
+
+/* One server: one probe of all the ids, as a binary int8[] parameter
+ * (parsing 5000 numbers from text costs the server more than the probe
+ * itself). */
+static int probe_one(pi_writer *w, const pi_decode_result *dres, size_t lo,
+                     size_t hi, size_t *n_found, size_t *n_diff, pi_err *err)
+{
+    const Oid types[1] = {1016}; /* int8[] */
+    const char *params[1];
+    int lengths[1], formats[1] = {1};
+    PGresult *res;
+    int rc = 0;
+
+    w->out.len = 0;
+    array_header(w, hi - lo);
+    for (size_t k = lo; k < hi; k++)
+        pi_copy_i64(&w->out, dres->presences[w->staged[k]].id);
+    params[0] = w->out.ptr;
+    lengths[0] = (int)w->out.len;
+    res =
+        PQexecParams(w->conn, probe_sql, 1, types, params, lengths, formats, 1);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        rc = pi_writer__fail(w, res, "reading stored presences", err);
+    else
+        take_stored(w, dres, res, lo, hi, n_found, n_diff);
+    PQclear(res);
+    return rc;
+}
+
+/* Citus: each shard is sent the whole array of an `id = ANY($1)` and looks
+ * every id up, so the ids go in one array per shard (shards.c), each its
+ * own statement, all in one round trip (libpq's pipeline mode), and only
+ * those up to w->ids_max: a batch of new time-ordered ids needs no probe at
+ * all. Each shard then looks up its own ids, as one server looks up all. */
+static int probe_shards(pi_writer *w, const pi_decode_result *dres, size_t lo,
+                        size_t hi, size_t *n_found, size_t *n_diff, pi_err *err)
+{
+    const Oid types[1] = {1016}; /* int8[] */
+    int formats[1] = {1};
+    size_t n_groups = w->n_shards ? w->n_shards : 1, sent = 0, got = 0;
+    PGresult *res;
+    int rc = read_ids_max(w, err);
+
+    if (rc)
+        return rc;
+    pi_grow((void **)&w->shard_of, &w->cap_shard_of, w->n_staged + 1,
+            sizeof(*w->shard_of));
+    pi_grow((void **)&w->group_off, &w->cap_groups, n_groups,
+            sizeof(*w->group_off));
+    w->group_len = pi_realloc(w->group_len, w->cap_groups * sizeof(size_t));
+    memset(w->group_len, 0, n_groups * sizeof(size_t));
+    for (size_t k = lo; k < hi; k++) {
+        int64_t id = dres->presences[w->staged[k]].id;
+
+        w->shard_of[k] = UINT32_MAX;
+        if (id > w->ids_max)
+            continue;
+        w->shard_of[k] = (uint32_t)pi_writer__shard_of(w, id);
+        w->group_len[w->shard_of[k]]++;
+    }
+    w->out.len = 0;
+    for (size_t g = 0; g < n_groups; g++) {
+        size_t n = w->group_len[g];
+
+        w->group_off[g] = w->out.len;
+        if (n == 0)
+            continue;
+        array_header(w, n);
+        for (size_t k = lo; k < hi; k++) {
+            if (w->shard_of[k] == g)
+                pi_copy_i64(&w->out, dres->presences[w->staged[k]].id);
+        }
+        w->group_len[g] = w->out.len - w->group_off[g];
+    }
+    if (w->out.len == 0)
+        return 0;
+    if (!PQenterPipelineMode(w->conn))
+        return pi_writer__fail(w, NULL, "probing stored presences", err);
+    for (size_t g = 0; g < n_groups && rc == 0; g++) {
+        const char *params[1] = {w->out.ptr + w->group_off[g]};
+        int lengths[1] = {(int)w->group_len[g]};
+
+        if (w->group_len[g] == 0)
+            continue;
+        if (PQsendQueryParams(w->conn, probe_sql_citus, 1, types, params,
+                              lengths, formats, 1))
+            sent++;
+        else
+            rc = pi_writer__fail(w, NULL, "probing stored presences", err);
+    }
+    if (PQpipelineSync(w->conn) != 1 && rc == 0)
+        rc = pi_writer__fail(w, NULL, "probing stored presences", err);
+    /* Each statement's result then NULL; after them, the sync. A statement
+     * after a failed one is aborted; the first error is the one told. */
+    while (got < sent && PQstatus(w->conn) == CONNECTION_OK) {
+        res = PQgetResult(w->conn);
+        if (res == NULL) {
+            got++;
+            continue;
+        }
+        if (PQresultStatus(res) == PGRES_TUPLES_OK)
+            take_stored(w, dres, res, lo, hi, n_found, n_diff);
+        else if (rc == 0)
+            rc = pi_writer__fail(w, res, "reading stored presences", err);
+        PQclear(res);
+    }
+    while (PQstatus(w->conn) == CONNECTION_OK &&
+           (res = PQgetResult(w->conn)) != NULL) {
+        ExecStatusType st = PQresultStatus(res);
+
+        PQclear(res);
+        if (st == PGRES_PIPELINE_SYNC)
+            break;
+    }
+    if (PQstatus(w->conn) != CONNECTION_OK) {
+        if (rc == 0)
+            rc = pi_writer__fail(w, NULL, "reading stored presences", err);
+        return rc;
+    }
+    if (!PQexitPipelineMode(w->conn) && rc == 0)
+        rc = pi_writer__fail(w, NULL, "probing stored presences", err);
+    return rc;
+}
+
+/* Write staged rows [lo, hi) and account for them. The probe fetches the
  * stored rows that share an id with them (binary, by primary key; only ids
  * up to the stored maximum are looked up, so new ids of a time-ordered
- * stream cost one index descent per batch, not one per row); those are
+ * stream cost one index descent per batch, not one per row; on Citus one
+ * array per shard, bounded by w->ids_max: probe_shards); those are
  * compared here, in C: identical → duplicate, nothing written;
  * different → conflict. The others are new: one COPY straight into
  * presences, as fast as a plain COPY and with no staging. Only replace with
@@ -397,11 +568,8 @@ int pi_writer__write_rows(pi_writer *w, const pi_batch *batch, size_t lo,
 {
     const pi_decode_result *dres = pi_batch_result(batch);
     int replace = w->opts.on_conflict == PI_ON_CONFLICT_REPLACE;
-    const Oid types[1] = {1016}; /* int8[] */
-    const char *params[1];
-    int lengths[1], formats[1] = {1};
     PGresult *res;
-    size_t n_found = 0, n_diff = 0, n_probe = 0;
+    size_t n_found = 0, n_diff = 0;
     int rc = 0;
 
     char slo[24], shi[24];
@@ -411,71 +579,11 @@ int pi_writer__write_rows(pi_writer *w, const pi_batch *batch, size_t lo,
     memset(w->found, 0, w->n_staged);
     pi_grow((void **)&w->subset, &w->cap_subset, w->n_staged + 1,
             sizeof(*w->subset));
-    /* The ids as a binary int8[] parameter: parsing 5000 numbers from text
-     * costs the server more than the probe itself. On Citus only those up
-     * to w->ids_max: each shard looks up the whole array, and a batch of
-     * new time-ordered ids then needs no probe at all. */
-    if (w->marks) {
-        rc = read_ids_max(w, err);
-        if (rc)
-            return rc;
-    }
-    for (size_t k = lo; k < hi; k++) {
-        if (!w->marks || dres->presences[w->staged[k]].id <= w->ids_max)
-            n_probe++;
-    }
-    w->out.len = 0;
-    pi_wbuf_i32(&w->out, 1);  /* dimensions */
-    pi_wbuf_i32(&w->out, 0);  /* no NULLs */
-    pi_wbuf_i32(&w->out, 20); /* element type: int8 */
-    pi_wbuf_i32(&w->out, (int32_t)n_probe);
-    pi_wbuf_i32(&w->out, 1); /* lower bound */
-    for (size_t k = lo; k < hi; k++) {
-        int64_t id = dres->presences[w->staged[k]].id;
-
-        if (!w->marks || id <= w->ids_max)
-            pi_copy_i64(&w->out, id);
-    }
-    params[0] = w->out.ptr;
-    lengths[0] = (int)w->out.len;
-    if (n_probe == 0) {
-        res = NULL;
-    } else {
-        res = PQexecParams(
-            w->conn,
-            w->marks ? "SELECT id, connection_id, type, reason, asset, time,"
-                       " time_offset_minutes, kafka_topic, kafka_partition,"
-                       " kafka_offset FROM presences WHERE id = ANY($1)"
-                     : "SELECT id, connection_id, type, reason, asset, time,"
-                       " time_offset_minutes, kafka_topic, kafka_partition,"
-                       " kafka_offset FROM presences WHERE id = ANY(ARRAY("
-                       "SELECT i FROM unnest($1) AS i WHERE i <= (SELECT"
-                       " max(id) FROM presences)))",
-            1, types, params, lengths, formats, 1);
-        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-            rc = pi_writer__fail(w, res, "reading stored presences", err);
-            PQclear(res);
-            return rc;
-        }
-    }
     w->n_subset = 0;
-    for (int r = 0; res && r < PQntuples(res); r++) {
-        long k = staged_of(w, dres, pi_be_get(PQgetvalue(res, r, 0), 8));
-        pi_sbuf sb = {.len = 0};
-
-        if (k < (long)lo || k >= (long)hi || w->found[k])
-            continue;
-        w->found[k] = 1;
-        n_found++;
-        if (!stored_differs(&sb, res, r, &dres->presences[w->staged[k]]))
-            continue;
-        n_diff++;
-        if (replace)
-            w->subset[w->n_subset++] = (uint32_t)k;
-        else
-            pi_writer__add_xrej(w, w->staged[k], PI_REJ_ID_CONFLICT, &sb);
-    }
-    PQclear(res);
+    rc = w->marks ? probe_shards(w, dres, lo, hi, &n_found, &n_diff, err)
+                  : probe_one(w, dres, lo, hi, &n_found, &n_diff, err);
+    if (rc)
+        return rc;
     if (replace && w->n_subset) {
         encode_rows(w, batch, 0, 0, 1, 1);
         rc = pi_writer__send_copy(w, "COPY pi_stage FROM STDIN (FORMAT binary)",

@@ -153,6 +153,14 @@ struct pi_writer {
      * max(id) again. */
     int64_t ids_max;
     bool ids_max_known;
+    /* Citus (shards.c): the shards' lower hash bounds, ascending, and the
+     * probe's per-shard arrays in out: offset and length of each. */
+    int32_t *shard_min;
+    size_t n_shards, cap_shards;
+    uint32_t *shard_of; /* per staged row */
+    size_t cap_shard_of;
+    size_t *group_off, *group_len;
+    size_t cap_groups;
     uint64_t reconnects; /* connections made, the first one included */
     /* A COMMIT whose outcome was lost with the connection: its xid and the
      * figures it would have. */
@@ -200,6 +208,11 @@ void pi_writer__forget_lost(pi_writer *w, const pi_batch *batch);
  * the batch again), else the error of asking. */
 int pi_writer__resolve_lost(pi_writer *w, unsigned attempt, uint64_t reconnects,
                             pi_write_stats *stats, pi_err *err);
+
+/* shards.c: read the shard map of presences (Citus); which shard of it
+ * (an index in the map; 0 without one) holds id. */
+int pi_writer__read_shards(pi_writer *w, pi_err *err);
+size_t pi_writer__shard_of(const pi_writer *w, int64_t id);
 
 /* rows.c: whether the failed COPY into presences hit a primary key
  * (of presences or of one of its partitions): another writer got there

@@ -60,6 +60,20 @@ case $out_c in *" stored=0 "*) ;; *) fail "replayed load stored rows: $out_c" ;;
 load "$s" "$CITUS_WORK/in.jsonl" --writers 2 >/dev/null
 compare_all "load again"
 
+# The probe of a replay, as the coordinator sends it on (its log, with
+# citus.log_remote_commands for this load only): one statement per shard
+# per batch, each routed to its one shard -- the writer's per-shard arrays
+# (lib/writer/shards.c hashes ids as PostgreSQL's hashint8 does; a wrong
+# hash would send each array to several shards, up to 4 x 4 per batch).
+coord_log=$(cat "$PI_SERVICES/citus/coordinator/pgroot")/postgres.log
+from=$(wc -l <"$coord_log")
+load "$c options='-c citus.log_remote_commands=on -c log_min_messages=notice'" "$CITUS_WORK/in.jsonl" >/dev/null
+batches=$(( (n + 1999) / 2000 ))
+probes=$(tail -n +"$((from + 1))" "$coord_log" | grep -c 'issuing SELECT id, connection_id' || true)
+[ "$probes" = $((4 * batches)) ] ||
+  fail "the probe reached $probes shards in $batches batches (expected 4 per batch: one array per shard)"
+echo "ok: the replay's probe: $probes shard statements for $batches batches"
+
 # Replace: 300 stored presences come back with another reason (and a
 # disconnect turned into a connect every 7th), on both.
 awk 'NR % 50 == 3 { sub(/"reason":"[^"]*"/, "\"reason\":\"modem_reset\""); if (NR % 7 == 0) sub(/"type":"disconnect"/, "\"type\":\"connect\""); print }' \
