@@ -97,6 +97,59 @@ BEGIN
 END
 $$;
 
+-- Wait until the two-phase commits that Citus had prepared on the workers
+-- when this is called are resolved (committed or rolled back there), at
+-- most wait_s seconds, else raise. A batch's marks are on the coordinator,
+-- visible as soon as its transaction commits there; its rows on a worker
+-- only once that worker has run COMMIT PREPARED: a moment later, or, when
+-- the worker's connection broke in between, when Citus's recovery
+-- (citus.recover_2pc_interval, a minute) commits them. The catch-up takes
+-- the marks, then reads the rows: it calls this in between (the wrappers
+-- below), so that it never folds an asset without rows whose marks it
+-- takes (measured: citus_run_exactly_once, a worker restarted mid-drain,
+-- 5 assets' days missing before). A worker that does not answer counts as
+-- pending.
+CREATE OR REPLACE FUNCTION presence_citus_settle(wait_s int DEFAULT 90)
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    q constant text := $q$SELECT coalesce(string_agg(gid, ' '), '')
+        FROM pg_prepared_xacts
+        WHERE gid LIKE 'citus\_%' AND database = current_database()$q$;
+    first text[];
+    now_pending text[];
+    deadline timestamptz := clock_timestamp() + make_interval(secs => wait_s);
+BEGIN
+    LOOP
+        SELECT coalesce(array_agg(CASE WHEN r.success
+                                       THEN r.nodename || ':' || r.nodeport
+                                            || '/' || x
+                                       ELSE r.nodename || ':' || r.nodeport
+                                            || ' unreachable' END), '{}')
+        INTO now_pending
+        FROM run_command_on_workers(q) r
+        LEFT JOIN LATERAL unnest(string_to_array(
+            CASE WHEN r.success THEN r.result END, ' ')) x ON true
+        WHERE NOT r.success OR x IS NOT NULL;
+        IF first IS NULL THEN
+            first := now_pending;
+        END IF;
+        -- Those prepared before the call, still there (new ones are later
+        -- batches, whose marks the caller has not taken).
+        IF NOT (now_pending && first) THEN
+            RETURN;
+        END IF;
+        IF clock_timestamp() > deadline THEN
+            RAISE EXCEPTION 'two-phase commits still in doubt on the workers after % s: %',
+                wait_s, array_to_string(ARRAY(SELECT unnest(now_pending)
+                                   INTERSECT SELECT unnest(first)), ', ')
+                USING ERRCODE = 'lock_not_available';
+        END IF;
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+END
+$$;
+
 -- The stored rows that pi_stage's rows [lo, hi) replace (the writer's
 -- --on-conflict replace), marked before the writer's UPDATE.
 CREATE OR REPLACE FUNCTION presence_rollup_mark_replaced(lo int, hi int)
@@ -157,6 +210,7 @@ BEGIN
                                 'presence_rollup_mark_rows',
                                 'presence_rollup_mark_fresh',
                                 'presence_rollup_mark_fresh_ids',
+                                'presence_citus_settle',
                                 'presence_rollup_mark_replaced')
           AND obj_description(p.oid, 'pg_proc') IS DISTINCT FROM
               'citus wrapper'
@@ -185,6 +239,7 @@ DECLARE
     %s
 BEGIN
     IF own THEN
+        %s
         CREATE TEMP TABLE presences ON COMMIT DROP AS
             SELECT p.* FROM %I.presences p WHERE %s;
         CREATE INDEX ON pg_temp.presences (asset, type, time, id);
@@ -200,6 +255,9 @@ END
 $b$,
             CASE WHEN f.proretset OR f.prorettype = 'void'::regtype THEN ''
                  ELSE format('r %s;', f.result) END,
+            -- The catch-up's readers: the rows of the marks it took.
+            CASE WHEN f.proname LIKE 'presence\_rollup\_%'
+                 THEN 'PERFORM presence_citus_settle();' ELSE '' END,
             current_schema(), filter,
             CASE WHEN f.proretset
                  THEN format('RETURN QUERY SELECT * FROM %I(%s);',
