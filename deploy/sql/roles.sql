@@ -107,11 +107,13 @@ DECLARE
                              'presence_legacy_move_abandon',
                              'presence_legacy_move_step'];
     -- Citus (migrations/citus/citus.sql): the writer records the rollup's
-    -- marks itself with these (SECURITY INVOKER).
+    -- marks itself with these (SECURITY INVOKER), and its catch-up waits
+    -- for in-doubt two-phase commits with the last.
     marks text[] := ARRAY['presence_rollup_mark_rows',
                           'presence_rollup_mark_fresh',
                           'presence_rollup_mark_fresh_ids',
-                          'presence_rollup_mark_replaced'];
+                          'presence_rollup_mark_replaced',
+                          'presence_citus_settle'];
     -- A Citus coordinator (migrations/citus/citus.sql laid it out).
     citus  boolean := EXISTS (SELECT 1 FROM pg_extension
                               WHERE extname = 'citus');
@@ -153,11 +155,12 @@ BEGIN
         FROM pg_proc p
         WHERE p.pronamespace = s::regnamespace
           AND (p.proname = ANY (reports || definer || internal)
-               -- Citus: the bodies citus.sql renamed <name>__local behind
-               -- their wrappers, and the writer's marks functions.
-               OR (citus AND (left(p.proname, -7) = ANY (reports || definer
-                                                       || internal)
-                              AND p.proname LIKE '%\_\_local'
+               -- Citus: what citus.sql makes (its wrappers, the bodies it
+               -- renamed <name>__local behind them, the writer's marks
+               -- functions), which it replaces at every migrate.
+               OR (citus AND (p.proname LIKE '%\_\_local'
+                              OR obj_description(p.oid, 'pg_proc')
+                                 = 'citus wrapper'
                               OR p.proname = ANY (marks))))
         UNION ALL
         -- The partitions of presences (0003): ALTER TABLE … OWNER does not

@@ -26,6 +26,12 @@
 --    function that reads presences runs on the coordinator over a copy of
 --    the rows it may read (the wrappers below).
 
+-- Every function here runs on the coordinator only: none is sent to the
+-- workers (Citus would otherwise propagate each CREATE, and a later
+-- CREATE OR REPLACE by presence_owner would then fail on a worker where
+-- the function's owner is still the one that created it).
+SELECT set_config('citus.enable_ddl_propagation', 'off', true);
+
 -- The marks of a set of changed rows, as presence_rollup_mark() (0007)
 -- records them for an UPDATE or DELETE: rows is a query returning (sign,
 -- asset, type, reason, time, connection_id), sign 1 for a row added, -1
@@ -183,12 +189,32 @@ BEGIN
     -- "presences" then names (pg_temp is searched first), so the body runs
     -- on the coordinator unchanged, as on one server. Only the asset's rows
     -- when the function takes one (a) or a list (assets, todo; null: all),
-    -- else all of them (the window reports: docs/scale-out.md, the cost).
+    -- the window's for presences_in and reason_counts, else all of them
+    -- (the other window reports: docs/scale-out.md, the cost).
     -- Nested calls reuse the outer call's copy, so the functions that take
     -- a list of assets are wrapped too (one copy for the catch-up's list,
     -- not one per asset). DDL stays on the
     -- coordinator: the workers need none of these functions.
     PERFORM set_config('citus.enable_ddl_propagation', 'off', true);
+    -- A wrapper made before this file's current version (a catch-up
+    -- wrapper without presence_citus_settle(), a window function's copying
+    -- every row): its body back under its name, to be wrapped again below.
+    FOR f IN
+        SELECT p.oid, p.proname,
+               pg_get_function_identity_arguments(p.oid) AS ident
+        FROM pg_proc p
+        JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname = current_schema()
+          AND obj_description(p.oid, 'pg_proc') = 'citus wrapper'
+          AND (p.proname LIKE 'presence\_rollup\_%'
+               AND p.prosrc NOT LIKE '%presence_citus_settle%'
+               OR p.proname IN ('presences_in', 'reason_counts')
+               AND p.prosrc NOT LIKE '%p.time >= $1%')
+    LOOP
+        EXECUTE format('DROP FUNCTION %s', f.oid::regprocedure);
+        EXECUTE format('ALTER FUNCTION %I(%s) RENAME TO %I',
+                       f.proname || '__local', f.ident, f.proname);
+    END LOOP;
     FOR f IN
         SELECT p.oid, p.proname, p.proretset, p.prorettype,
                pg_get_function_arguments(p.oid) AS args,
@@ -229,6 +255,13 @@ BEGIN
                                  i);
             END IF;
         END LOOP;
+        -- The window functions whose bodies read only rows with time in
+        -- [since, until) (no session look-back): only those rows, each
+        -- shard scanning its partitions' BRIN index on time.
+        IF f.proname IN ('presences_in', 'reason_counts')
+           AND f.names[1] = 'since' AND f.names[2] = 'until' THEN
+            filter := 'p.time >= $1 AND p.time < $2';
+        END IF;
         EXECUTE format('DROP FUNCTION IF EXISTS %I(%s)', f.proname || '__local',
                        pg_get_function_identity_arguments(f.oid));
         EXECUTE format('ALTER FUNCTION %s RENAME TO %I', f.oid::regprocedure,

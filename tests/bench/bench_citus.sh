@@ -148,3 +148,34 @@ tail -n +"$((from + 1))" "$coord_log" | grep -o 'issuing [A-Z]*\( [A-Z]*\)\?' | 
   awk '{ k = $1; if ($1 == "COMMIT" || $1 == "PREPARE" || $1 == "ROLLBACK") k = $0; n[k]++ } END { for (k in n) printf "  %-20s %8.2f\n", k, n[k] / '"$batches"' }' | sort
 echo "client round trips per batch (the writer, Citus mode): BEGIN+settings, [probe: one pipelined statement per shard, skipped when every id is above the writer's max], COPY presences, COPY pi_fresh, marks, enlisting UPDATE, COMMIT = 6-7 (one server: 3)"
 echo "rows on the workers: $(worker_rows "$ci")"
+
+# The window reports on the cluster (issue 26, "What is left"): reason_counts
+# and presences_in copy only the window's rows to the coordinator; the
+# baseline, in the same database and run, is the copy of every row (what
+# their wrappers did before: a copy made first is the one a nested call
+# uses), and one server's answer time.
+s1=$(newdb single b_win)
+"$BIN" load --pg "$s1" --batch-size "$BATCH" "$WORK/fleet.jsonl" >/dev/null 2>>"$WORK/load.err"
+for db in "$ci" "$s1"; do psql "$db" -XAtq -c "select presence_rollup_refresh()" >/dev/null; done
+day=$(psql "$ci" -XAtq -c "select date_trunc('day', min(time) + (max(time) - min(time)) / 2) from presences")
+secs() { # CONNINFO SQL: seconds of one psql call
+  local t0 t1
+  t0=$(date +%s.%N)
+  psql "$1" -XAtq -v ON_ERROR_STOP=1 -c "$2" >/dev/null
+  t1=$(date +%s.%N)
+  echo "$t1 - $t0" | bc -l
+}
+W="'$day', timestamptz '$day' + interval '1 day'"
+for r in $(seq "$RUNS"); do
+  secs "$ci" "select count(*) from reason_counts($W)" >>"$WORK/win.citus"
+  secs "$ci" "begin; create temp table presences on commit drop as select * from public.presences; select count(*) from reason_counts($W); commit" >>"$WORK/win.all"
+  secs "$s1" "select count(*) from reason_counts($W)" >>"$WORK/win.single"
+done
+echo
+echo "reason_counts over one day of the 30 ($day), seconds, median of $RUNS:"
+ws=$(median <"$WORK/win.single")
+for k in single all citus; do
+  printf '  %-28s %8.3f  %6.2f x one server   runs: %s\n' \
+    "$(case $k in single) echo "one server" ;; all) echo "cluster, copying every row" ;; citus) echo "cluster, the window's rows" ;; esac)" \
+    "$(median <"$WORK/win.$k")" "$(echo "$(median <"$WORK/win.$k") / $ws" | bc -l)" "$(xargs printf '%.3f ' <"$WORK/win.$k")"
+done

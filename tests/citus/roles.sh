@@ -25,6 +25,13 @@ for db in "$c" "$c" "$s"; do
     { cat "$CITUS_WORK/roles.out" >&2; fail "roles.sql on $db"; }
 done
 echo "ok: roles.sql runs on the cluster, twice"
+# migrate again: it now runs as presence_owner (SET ROLE), and citus.sql
+# replaces its functions and wrappers, which roles.sql gave that role.
+"$PI_BINARY" migrate --pg "$c" >"$CITUS_WORK/migrate.again" 2>&1 ||
+  { cat "$CITUS_WORK/migrate.again" >&2; fail "migrate after roles.sql on the cluster"; }
+psql "$c" -XAtq -v ON_ERROR_STOP=1 -f "$PI_SOURCE_DIR/deploy/sql/roles.sql" >"$CITUS_WORK/roles.out" 2>&1 ||
+  { cat "$CITUS_WORK/roles.out" >&2; fail "roles.sql after migrate on the cluster"; }
+echo "ok: migrate after roles.sql, then roles.sql again"
 # Login roles: Citus makes them on the workers too.
 for db in "$c" "$s"; do
   q "$db" "create role $W login in role presence_writer; create role $R login in role presence_reader" >/dev/null
