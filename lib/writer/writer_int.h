@@ -6,9 +6,10 @@
  * (one per id, probe and compare, COPY); split.c the bisection of a
  * batch PostgreSQL refused; rejects.c the rejects; statement.c sends COPY
  * data and records why the server refused a statement; stats.c adds up
- * the figures; enc.c the encoders (binary COPY, details, JSON). Calls go
- * one way: writer.c on top, then split.c, rows.c, rejects.c, fence.c,
- * commit.c, and statement.c, stats.c and enc.c below them all. Not a
+ * the figures; enc.c the encoders (binary COPY, details, JSON); shards.c
+ * which shard of presences holds an id (Citus). Calls go one way: writer.c
+ * on top, then split.c, rows.c, rejects.c, fence.c, commit.c, then
+ * shards.c, and statement.c, stats.c and enc.c below them all. Not a
  * public module.
  */
 #ifndef PRESENCE_WRITER_INT_H
