@@ -97,8 +97,10 @@ log "ok: $N presences exactly once through $CHUNKS kill -9 and a worker restart"
 # A replay of the whole topic writes nothing and rewrites nothing.
 xmins=$(sql "select md5(string_agg(xmin::text, ',' order by id)) from presences")
 dirty=$(sql "select count(*) from presence_dirty")
+# (No catch-up during the replay: presence_dirty then changes only by
+# the replay's own marks, which must be none.)
 out=$("$PI_BINARY" replay --brokers "$BROKERS" --topic "$TOPIC" --pg "$PG" \
-  --stats-interval-ms 0 --progress never 2>>"$WORK/replay.log")
+  --stats-interval-ms 0 --progress never --rollup-interval-ms 0 2>>"$WORK/replay.log")
 case $out in
   "messages=$N stored=0 duplicates=$N conflicts=0 rejected=0 skipped="*) ;;
   *) fail "replay: $out" ;;
@@ -131,5 +133,14 @@ done
 q "$PG" "$ROLLUP" >"$WORK/c.rollup"
 q "$s" "$ROLLUP" >"$WORK/s.rollup"
 [ -s "$WORK/s.rollup" ] || fail "empty rollup"
+if ! diff -q "$WORK/c.rollup" "$WORK/s.rollup" >/dev/null; then
+  for a in $(diff "$WORK/c.rollup" "$WORK/s.rollup" | grep '^[<>]' | cut -d'|' -f2 | sort -u | head -3); do
+    log "DIAG asset $a rows: $(q "$PG" "select string_agg(id || ' ' || connection_id || ' ' || type || ' ' || time || ' p' || kafka_partition || '@' || kafka_offset || ' ' || ingested_at, '; ' order by id) from presences where asset = '$a'")"
+    log "DIAG state c: $(q "$PG" "select * from asset_state where asset = '$a'") s: $(q "$s" "select * from asset_state where asset = '$a'")"
+    log "DIAG days c: $(q "$PG" "select * from asset_days where asset = '$a'") s: $(q "$s" "select * from asset_days where asset = '$a'")"
+    log "DIAG days now c: $(q "$PG" "select asset, day, online_us, sessions, disconnects from asset_days_for(array['$a'])")"
+  done
+  grep -h 'level=warn' "$WORK"/run*.log | grep -v 'attempt' | head -5 >&2 || true
+fi
 same "the rollup" "$WORK/c.rollup" "$WORK/s.rollup"
 log "ok: the rollup ($(wc -l <"$WORK/s.rollup") rows) the same as one server's"
