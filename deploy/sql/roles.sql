@@ -110,10 +110,28 @@ DECLARE
                              'presence_legacy_move_step',
                              -- 0012: the append fold
                              'presence_rollup_append', 'presence_fold_marks'];
+    -- Citus (migrations/citus/citus.sql): the writer records the rollup's
+    -- marks itself with these (SECURITY INVOKER), and its catch-up waits
+    -- for in-doubt two-phase commits with the last.
+    marks text[] := ARRAY['presence_rollup_mark_rows',
+                          'presence_rollup_mark_fresh',
+                          'presence_rollup_mark_fresh_ids',
+                          'presence_rollup_mark_replaced',
+                          'presence_citus_settle'];
+    -- A Citus coordinator (migrations/citus/citus.sql laid it out).
+    citus  boolean := EXISTS (SELECT 1 FROM pg_extension
+                              WHERE extname = 'citus');
     obj    record;
 BEGIN
     IF s IS NULL THEN
         RAISE EXCEPTION 'no schema_migrations table here: run presence-ingest migrate first, in this database';
+    END IF;
+    IF citus THEN
+        -- Citus propagates the grants and owners to the workers; changing
+        -- a function's owner after a grant on the distributed presences
+        -- needs one connection per worker for the whole transaction.
+        PERFORM set_config('citus.multi_shard_modify_mode', 'sequential',
+                           true);
     END IF;
     EXECUTE format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO presence_owner,'
                    ' presence_writer', current_database());
@@ -140,7 +158,14 @@ BEGIN
                p.proowner <> 'presence_owner'::regrole
         FROM pg_proc p
         WHERE p.pronamespace = s::regnamespace
-          AND p.proname = ANY (reports || definer || internal)
+          AND (p.proname = ANY (reports || definer || internal)
+               -- Citus: what citus.sql makes (its wrappers, the bodies it
+               -- renamed <name>__local behind them, the writer's marks
+               -- functions), which it replaces at every migrate.
+               OR (citus AND (p.proname LIKE '%\_\_local'
+                              OR obj_description(p.oid, 'pg_proc')
+                                 = 'citus wrapper'
+                              OR p.proname = ANY (marks))))
         UNION ALL
         -- The partitions of presences (0003): ALTER TABLE … OWNER does not
         -- reach them, and retention drops them as presence_owner.
@@ -150,12 +175,22 @@ BEGIN
         JOIN pg_class c ON c.oid = i.inhrelid
         WHERE i.inhparent = to_regclass(format('%I.presences', s))
     LOOP
+        -- Citus: a function's owner and grants stay on the coordinator
+        -- (the workers run none of these; citus.sql renamed some there
+        -- only), a table's reach its shards.
+        IF citus THEN
+            PERFORM set_config('citus.enable_ddl_propagation',
+                               (obj.what LIKE 'TABLE %')::text, true);
+        END IF;
         IF obj.foreign THEN
             EXECUTE format('ALTER %s OWNER TO presence_owner', obj.what);
         END IF;
         EXECUTE format('REVOKE ALL ON %s FROM presence_writer, presence_reader',
                        obj.what);
     END LOOP;
+    IF citus THEN
+        PERFORM set_config('citus.enable_ddl_propagation', 'true', true);
+    END IF;
 
     -- The writer. The schema version check at start:
     EXECUTE format('GRANT SELECT ON %I.schema_migrations TO presence_writer', s);
@@ -201,7 +236,8 @@ BEGIN
 
     -- The reader: the tables and views, read-only, and the report functions.
     -- (`watch` reads asset_status_changes and LISTENs on presence_status:
-    -- LISTEN needs no privilege.)
+    -- LISTEN needs no privilege.) From here on Citus propagates only the
+    -- tables' grants (as above).
     FOR obj IN
         SELECT format('TABLE %I.%I', s, c.relname) AS what
         FROM pg_class c
@@ -211,9 +247,51 @@ BEGIN
         FROM pg_proc p
         WHERE p.pronamespace = s::regnamespace AND p.proname = ANY (reports)
     LOOP
+        IF citus THEN
+            PERFORM set_config('citus.enable_ddl_propagation',
+                               (obj.what LIKE 'TABLE %')::text, true);
+        END IF;
         EXECUTE format('GRANT %s ON %s TO presence_reader',
                        CASE WHEN obj.what LIKE 'TABLE %' THEN 'SELECT'
                             ELSE 'EXECUTE' END, obj.what);
     END LOOP;
+
+    -- On Citus (docs/scale-out.md), beside the above:
+    IF citus THEN
+        PERFORM set_config('citus.enable_ddl_propagation', 'false', true);
+        -- the reports' wrappers copy the rows they read into a temporary
+        -- table, and run the body, <name>__local;
+        EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO presence_reader',
+                       current_database());
+        FOR obj IN
+            SELECT format('FUNCTION %s', p.oid::regprocedure) AS what
+            FROM pg_proc p
+            WHERE p.pronamespace = s::regnamespace
+              AND p.proname LIKE '%\_\_local'
+              AND left(p.proname, -7) = ANY (reports)
+        LOOP
+            EXECUTE format('GRANT EXECUTE ON %s TO presence_reader', obj.what);
+        END LOOP;
+        -- the writer marks the rollup itself (no trigger on a distributed
+        -- table), its catch-up runs presence_rollup_refresh's body, and it
+        -- enlists the shards it wrote with a no-op UPDATE of connection_id;
+        FOR obj IN
+            SELECT format('FUNCTION %s', p.oid::regprocedure) AS what
+            FROM pg_proc p
+            WHERE p.pronamespace = s::regnamespace
+              AND (p.proname = ANY (marks)
+                   OR p.proname = 'presence_rollup_refresh__local')
+        LOOP
+            EXECUTE format('GRANT EXECUTE ON %s TO presence_writer', obj.what);
+        END LOOP;
+        PERFORM set_config('citus.enable_ddl_propagation', 'true', true);
+        EXECUTE format('GRANT UPDATE (connection_id) ON %I.presences'
+                       ' TO presence_writer', s);
+        -- the coordinator runs a statement on the workers as the role that
+        -- runs it: presence_partitions_ensure() and retention's drops run
+        -- as presence_owner (SECURITY DEFINER), which must log in there
+        -- (Citus's node-to-node authentication, e.g. pg_dist_authinfo).
+        ALTER ROLE presence_owner LOGIN;
+    END IF;
 END
 $grants$;

@@ -298,14 +298,33 @@ static int stored_differs(pi_sbuf *sb, const PGresult *res, int r,
     return 1;
 }
 
-/* The rollup's marks of the rows just COPYed into presences (w->out still
- * holds them), when the writer records them (w->marks: Citus): the same
- * rows into the coordinator's temporary pi_fresh, then
- * presence_rollup_mark_fresh() (migrations/citus/citus.sql). Only the rows
- * inserted: a replay of stored rows marks nothing. */
-static int mark_fresh(pi_writer *w, pi_err *err)
+/* On Citus, after the COPY into presences (w->out still holds its rows):
+ * the rollup's marks, then a no-op UPDATE that enlists every shard written
+ * in the two-phase commit.
+ *
+ * The marks: the same rows into the coordinator's temporary pi_fresh, then
+ * presence_rollup_mark_fresh_ids() (migrations/citus/citus.sql), which
+ * marks them as presence_rollup_mark_fresh() does and returns one of their
+ * ids per shard of presences. Only the rows inserted: a replay of stored
+ * rows marks nothing.
+ *
+ * The UPDATE matches no row (connection_id > 0 is a CHECK). Citus 13.2.2
+ * does not count a COPY over a connection that an earlier SELECT of the
+ * transaction opened as a write: that connection is left out of the
+ * two-phase commit and committed on its own after the coordinator's, so a
+ * worker whose connection breaks before then loses the batch's rows there
+ * while ingest_offsets moves on (measured: tests/citus/run_exactly_once.sh
+ * lost 258 of 28 000 rows; docs/scale-out.md has the three-statement
+ * reproduction). A DML statement on the same placements enlists those
+ * connections: a break then fails the COMMIT, and the batch is retried.
+ * One id per shard is enough for that, and costs each shard one index
+ * lookup instead of one per row (docs/scale-out.md, measured). */
+static int mark_and_enlist(pi_writer *w, pi_err *err)
 {
-    PGresult *res;
+    const Oid types[1] = {1016}; /* int8[] */
+    const char *params[1];
+    int lengths[1], formats[1] = {1};
+    PGresult *res, *upd;
     int rc = pi_writer__send_copy(w,
                                   "COPY pi_fresh (id, connection_id, type,"
                                   " reason, asset, time, time_offset_minutes,"
@@ -315,26 +334,106 @@ static int mark_fresh(pi_writer *w, pi_err *err)
 
     if (rc)
         return rc;
-    res = PQexec(w->conn, "SELECT presence_rollup_mark_fresh()");
-    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+    res = PQexecParams(w->conn, "SELECT presence_rollup_mark_fresh_ids()", 0,
+                       NULL, NULL, NULL, NULL, 1);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         rc = pi_writer__fail(w, res, "marking the rollup", err);
+        PQclear(res);
+        return rc;
+    }
+    if (PQgetisnull(res, 0, 0)) {
+        PQclear(res);
+        return pi_err_set(err, PI_EFATAL,
+                          "marking the rollup: no shard for the rows written");
+    }
+    /* The binary int8[] back as the UPDATE's parameter, as it came. */
+    params[0] = PQgetvalue(res, 0, 0);
+    lengths[0] = PQgetlength(res, 0, 0);
+    upd = PQexecParams(w->conn,
+                       "UPDATE presences SET connection_id = connection_id"
+                       " WHERE id = ANY($1) AND connection_id < 0",
+                       1, types, params, lengths, formats, 0);
+    if (PQresultStatus(upd) != PGRES_COMMAND_OK)
+        rc = pi_writer__fail(w, upd, "enlisting the shards written", err);
+    PQclear(upd);
     PQclear(res);
     return rc;
 }
 
-/* After the COPY into presences on Citus: a no-op UPDATE of the rows just
- * written (it matches none: connection_id > 0 is a CHECK), in the same
- * transaction. Citus 13.2.2 does not count a COPY over a connection that
- * the probe's SELECT opened as a write: that connection is left out of the
- * two-phase commit and committed on its own after the coordinator's, so a
- * worker whose connection breaks before then loses the batch's rows there
- * while ingest_offsets moves on (measured: tests/citus/run_exactly_once.sh
- * lost 258 of 28 000 rows; docs/scale-out.md has the three-statement
- * reproduction). A DML statement on the same placements enlists those
- * connections: a break then fails the COMMIT, and the batch is retried. */
-static int enlist_fresh(pi_writer *w, const pi_batch *batch, pi_err *err)
+/* On Citus: w->ids_max, read from presences when not known (a fan-out:
+ * once per writer, and again after a failed attempt). */
+static int read_ids_max(pi_writer *w, pi_err *err)
 {
-    const pi_decode_result *dres = pi_batch_result(batch);
+    PGresult *res;
+    int rc = 0;
+
+    if (w->ids_max_known)
+        return 0;
+    res = PQexecParams(w->conn, "SELECT coalesce(max(id), 0) FROM presences", 0,
+                       NULL, NULL, NULL, NULL, 1);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        rc = pi_writer__fail(w, res, "reading max(id) of presences", err);
+    } else {
+        w->ids_max = pi_be_get(PQgetvalue(res, 0, 0), 8);
+        w->ids_max_known = true;
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* The probe's statement: the stored rows of the ids in $1 (binary int8[]).
+ * One server bounds it by max(id): new ids of a time-ordered stream then
+ * cost one index descent per batch, not one per row. */
+static const char probe_sql[] =
+    "SELECT id, connection_id, type, reason, asset, time,"
+    " time_offset_minutes, kafka_topic, kafka_partition, kafka_offset"
+    " FROM presences WHERE id = ANY(ARRAY(SELECT i FROM unnest($1) AS i"
+    " WHERE i <= (SELECT max(id) FROM presences)))";
+static const char probe_sql_citus[] =
+    "SELECT id, connection_id, type, reason, asset, time,"
+    " time_offset_minutes, kafka_topic, kafka_partition, kafka_offset"
+    " FROM presences WHERE id = ANY($1)";
+
+/* Start a binary int8[] of n elements in w->out (the ids follow). */
+static void array_header(pi_writer *w, size_t n)
+{
+    pi_wbuf_i32(&w->out, 1);  /* dimensions */
+    pi_wbuf_i32(&w->out, 0);  /* no NULLs */
+    pi_wbuf_i32(&w->out, 20); /* element type: int8 */
+    pi_wbuf_i32(&w->out, (int32_t)n);
+    pi_wbuf_i32(&w->out, 1); /* lower bound */
+}
+
+/* The probe's stored rows of staged rows [lo, hi): identical → duplicate;
+ * different → a conflict (w->subset to replace, or a reject). */
+static void take_stored(pi_writer *w, const pi_decode_result *dres,
+                        const PGresult *res, size_t lo, size_t hi,
+                        size_t *n_found, size_t *n_diff)
+{
+    for (int r = 0; r < PQntuples(res); r++) {
+        long k = staged_of(w, dres, pi_be_get(PQgetvalue(res, r, 0), 8));
+        pi_sbuf sb = {.len = 0};
+
+        if (k < (long)lo || k >= (long)hi || w->found[k])
+            continue;
+        w->found[k] = 1;
+        (*n_found)++;
+        if (!stored_differs(&sb, res, r, &dres->presences[w->staged[k]]))
+            continue;
+        (*n_diff)++;
+        if (w->opts.on_conflict == PI_ON_CONFLICT_REPLACE)
+            w->subset[w->n_subset++] = (uint32_t)k;
+        else
+            pi_writer__add_xrej(w, w->staged[k], PI_REJ_ID_CONFLICT, &sb);
+    }
+}
+
+/* One server: one probe of all the ids, as a binary int8[] parameter
+ * (parsing 5000 numbers from text costs the server more than the probe
+ * itself). */
+static int probe_one(pi_writer *w, const pi_decode_result *dres, size_t lo,
+                     size_t hi, size_t *n_found, size_t *n_diff, pi_err *err)
+{
     const Oid types[1] = {1016}; /* int8[] */
     const char *params[1];
     int lengths[1], formats[1] = {1};
@@ -342,29 +441,121 @@ static int enlist_fresh(pi_writer *w, const pi_batch *batch, pi_err *err)
     int rc = 0;
 
     w->out.len = 0;
-    pi_wbuf_i32(&w->out, 1);  /* dimensions */
-    pi_wbuf_i32(&w->out, 0);  /* no NULLs */
-    pi_wbuf_i32(&w->out, 20); /* element type: int8 */
-    pi_wbuf_i32(&w->out, (int32_t)w->n_subset);
-    pi_wbuf_i32(&w->out, 1); /* lower bound */
-    for (size_t j = 0; j < w->n_subset; j++)
-        pi_copy_i64(&w->out, dres->presences[w->staged[w->subset[j]]].id);
+    array_header(w, hi - lo);
+    for (size_t k = lo; k < hi; k++)
+        pi_copy_i64(&w->out, dres->presences[w->staged[k]].id);
     params[0] = w->out.ptr;
     lengths[0] = (int)w->out.len;
-    res = PQexecParams(w->conn,
-                       "UPDATE presences SET connection_id = connection_id"
-                       " WHERE id = ANY($1) AND connection_id < 0",
-                       1, types, params, lengths, formats, 0);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK)
-        rc = pi_writer__fail(w, res, "enlisting the rows written", err);
+    res =
+        PQexecParams(w->conn, probe_sql, 1, types, params, lengths, formats, 1);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        rc = pi_writer__fail(w, res, "reading stored presences", err);
+    else
+        take_stored(w, dres, res, lo, hi, n_found, n_diff);
     PQclear(res);
     return rc;
 }
 
-/* Write staged rows [lo, hi) and account for them. One probe fetches the
+/* Citus: each shard is sent the whole array of an `id = ANY($1)` and looks
+ * every id up, so the ids go in one array per shard (shards.c), each its
+ * own statement, all in one round trip (libpq's pipeline mode), and only
+ * those up to w->ids_max: a batch of new time-ordered ids needs no probe at
+ * all. Each shard then looks up its own ids, as one server looks up all. */
+static int probe_shards(pi_writer *w, const pi_decode_result *dres, size_t lo,
+                        size_t hi, size_t *n_found, size_t *n_diff, pi_err *err)
+{
+    const Oid types[1] = {1016}; /* int8[] */
+    int formats[1] = {1};
+    size_t n_groups = w->n_shards ? w->n_shards : 1, sent = 0, got = 0;
+    PGresult *res;
+    int rc = read_ids_max(w, err);
+
+    if (rc)
+        return rc;
+    pi_grow((void **)&w->shard_of, &w->cap_shard_of, w->n_staged + 1,
+            sizeof(*w->shard_of));
+    pi_grow((void **)&w->group_off, &w->cap_groups, n_groups,
+            sizeof(*w->group_off));
+    w->group_len = pi_realloc(w->group_len, w->cap_groups * sizeof(size_t));
+    memset(w->group_len, 0, n_groups * sizeof(size_t));
+    for (size_t k = lo; k < hi; k++) {
+        int64_t id = dres->presences[w->staged[k]].id;
+
+        w->shard_of[k] = UINT32_MAX;
+        if (id > w->ids_max)
+            continue;
+        w->shard_of[k] = (uint32_t)pi_writer__shard_of(w, id);
+        w->group_len[w->shard_of[k]]++;
+    }
+    w->out.len = 0;
+    for (size_t g = 0; g < n_groups; g++) {
+        size_t n = w->group_len[g];
+
+        w->group_off[g] = w->out.len;
+        if (n == 0)
+            continue;
+        array_header(w, n);
+        for (size_t k = lo; k < hi; k++) {
+            if (w->shard_of[k] == g)
+                pi_copy_i64(&w->out, dres->presences[w->staged[k]].id);
+        }
+        w->group_len[g] = w->out.len - w->group_off[g];
+    }
+    if (w->out.len == 0)
+        return 0;
+    if (!PQenterPipelineMode(w->conn))
+        return pi_writer__fail(w, NULL, "probing stored presences", err);
+    for (size_t g = 0; g < n_groups && rc == 0; g++) {
+        const char *params[1] = {w->out.ptr + w->group_off[g]};
+        int lengths[1] = {(int)w->group_len[g]};
+
+        if (w->group_len[g] == 0)
+            continue;
+        if (PQsendQueryParams(w->conn, probe_sql_citus, 1, types, params,
+                              lengths, formats, 1))
+            sent++;
+        else
+            rc = pi_writer__fail(w, NULL, "probing stored presences", err);
+    }
+    if (PQpipelineSync(w->conn) != 1 && rc == 0)
+        rc = pi_writer__fail(w, NULL, "probing stored presences", err);
+    /* Each statement's result then NULL; after them, the sync. A statement
+     * after a failed one is aborted; the first error is the one told. */
+    while (got < sent && PQstatus(w->conn) == CONNECTION_OK) {
+        res = PQgetResult(w->conn);
+        if (res == NULL) {
+            got++;
+            continue;
+        }
+        if (PQresultStatus(res) == PGRES_TUPLES_OK)
+            take_stored(w, dres, res, lo, hi, n_found, n_diff);
+        else if (rc == 0)
+            rc = pi_writer__fail(w, res, "reading stored presences", err);
+        PQclear(res);
+    }
+    while (PQstatus(w->conn) == CONNECTION_OK &&
+           (res = PQgetResult(w->conn)) != NULL) {
+        ExecStatusType st = PQresultStatus(res);
+
+        PQclear(res);
+        if (st == PGRES_PIPELINE_SYNC)
+            break;
+    }
+    if (PQstatus(w->conn) != CONNECTION_OK) {
+        if (rc == 0)
+            rc = pi_writer__fail(w, NULL, "reading stored presences", err);
+        return rc;
+    }
+    if (!PQexitPipelineMode(w->conn) && rc == 0)
+        rc = pi_writer__fail(w, NULL, "probing stored presences", err);
+    return rc;
+}
+
+/* Write staged rows [lo, hi) and account for them. The probe fetches the
  * stored rows that share an id with them (binary, by primary key; only ids
  * up to the stored maximum are looked up, so new ids of a time-ordered
- * stream cost one index descent per batch, not one per row); those are
+ * stream cost one index descent per batch, not one per row; on Citus one
+ * array per shard, bounded by w->ids_max: probe_shards); those are
  * compared here, in C: identical → duplicate, nothing written;
  * different → conflict. The others are new: one COPY straight into
  * presences, as fast as a plain COPY and with no staging. Only replace with
@@ -377,9 +568,6 @@ int pi_writer__write_rows(pi_writer *w, const pi_batch *batch, size_t lo,
 {
     const pi_decode_result *dres = pi_batch_result(batch);
     int replace = w->opts.on_conflict == PI_ON_CONFLICT_REPLACE;
-    const Oid types[1] = {1016}; /* int8[] */
-    const char *params[1];
-    int lengths[1], formats[1] = {1};
     PGresult *res;
     size_t n_found = 0, n_diff = 0;
     int rc = 0;
@@ -391,52 +579,11 @@ int pi_writer__write_rows(pi_writer *w, const pi_batch *batch, size_t lo,
     memset(w->found, 0, w->n_staged);
     pi_grow((void **)&w->subset, &w->cap_subset, w->n_staged + 1,
             sizeof(*w->subset));
-    /* The ids as a binary int8[] parameter: parsing 5000 numbers from text
-     * costs the server more than the probe itself. */
-    w->out.len = 0;
-    pi_wbuf_i32(&w->out, 1);  /* dimensions */
-    pi_wbuf_i32(&w->out, 0);  /* no NULLs */
-    pi_wbuf_i32(&w->out, 20); /* element type: int8 */
-    pi_wbuf_i32(&w->out, (int32_t)(hi - lo));
-    pi_wbuf_i32(&w->out, 1); /* lower bound */
-    for (size_t k = lo; k < hi; k++)
-        pi_copy_i64(&w->out, dres->presences[w->staged[k]].id);
-    params[0] = w->out.ptr;
-    lengths[0] = (int)w->out.len;
-    res = PQexecParams(
-        w->conn,
-        w->marks ? "SELECT id, connection_id, type, reason, asset, time,"
-                   " time_offset_minutes, kafka_topic, kafka_partition,"
-                   " kafka_offset FROM presences WHERE id = ANY($1)"
-                 : "SELECT id, connection_id, type, reason, asset, time,"
-                   " time_offset_minutes, kafka_topic, kafka_partition,"
-                   " kafka_offset FROM presences WHERE id = ANY(ARRAY("
-                   "SELECT i FROM unnest($1) AS i WHERE i <= (SELECT max(id)"
-                   " FROM presences)))",
-        1, types, params, lengths, formats, 1);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        rc = pi_writer__fail(w, res, "reading stored presences", err);
-        PQclear(res);
-        return rc;
-    }
     w->n_subset = 0;
-    for (int r = 0; r < PQntuples(res); r++) {
-        long k = staged_of(w, dres, pi_be_get(PQgetvalue(res, r, 0), 8));
-        pi_sbuf sb = {.len = 0};
-
-        if (k < (long)lo || k >= (long)hi || w->found[k])
-            continue;
-        w->found[k] = 1;
-        n_found++;
-        if (!stored_differs(&sb, res, r, &dres->presences[w->staged[k]]))
-            continue;
-        n_diff++;
-        if (replace)
-            w->subset[w->n_subset++] = (uint32_t)k;
-        else
-            pi_writer__add_xrej(w, w->staged[k], PI_REJ_ID_CONFLICT, &sb);
-    }
-    PQclear(res);
+    rc = w->marks ? probe_shards(w, dres, lo, hi, &n_found, &n_diff, err)
+                  : probe_one(w, dres, lo, hi, &n_found, &n_diff, err);
+    if (rc)
+        return rc;
     if (replace && w->n_subset) {
         encode_rows(w, batch, 0, 0, 1, 1);
         rc = pi_writer__send_copy(w, "COPY pi_stage FROM STDIN (FORMAT binary)",
@@ -498,10 +645,15 @@ int pi_writer__write_rows(pi_writer *w, const pi_batch *batch, size_t lo,
                 err->code = rc = PI_ERETRY; /* a concurrent insert */
             return rc;
         }
-        if (w->marks)
-            rc = mark_fresh(w, err);
-        if (rc == 0 && w->marks)
-            rc = enlist_fresh(w, batch, err);
+        if (w->marks) {
+            /* Ids above it are now stored (or the attempt fails). */
+            for (size_t j = 0; j < w->n_subset; j++) {
+                int64_t id = dres->presences[w->staged[w->subset[j]]].id;
+                if (id > w->ids_max)
+                    w->ids_max = id;
+            }
+            rc = mark_and_enlist(w, err);
+        }
         if (rc)
             return rc;
     }

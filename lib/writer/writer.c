@@ -213,6 +213,8 @@ int pi_writer_new(pi_writer **out, const pi_writer_opts *opts, pi_err *err)
         rc = pi_migrate_check(w->conn, err);
     if (rc == 0)
         rc = detect_marks(w, err);
+    if (rc == 0 && w->marks)
+        rc = pi_writer__read_shards(w, err);
     if (rc) {
         pi_writer_destroy(w);
         return rc;
@@ -236,6 +238,10 @@ void pi_writer_destroy(pi_writer *w)
     free(w->order);
     free(w->slots);
     free(w->found);
+    free(w->shard_min);
+    free(w->shard_of);
+    free(w->group_off);
+    free(w->group_len);
     free(w->subset);
     free(w->xrejs);
     free(w->topics);
@@ -420,6 +426,8 @@ static int write_batch(pi_writer *w, pi_batch *batch, pi_write_stats *stats,
             (void)pi_writer__ensure_ranges(w, batch, err);
             int64_t t0 = pi_mono_us();
             rc = write_once(w, batch, split, err);
+            if (rc)
+                w->ids_max_known = false; /* rows.c: read it again */
             if (rc == 0) {
                 w->cur.write_us = (uint64_t)(pi_mono_us() - t0);
                 w->cur.retries = attempt;

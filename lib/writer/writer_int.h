@@ -6,9 +6,10 @@
  * (one per id, probe and compare, COPY); split.c the bisection of a
  * batch PostgreSQL refused; rejects.c the rejects; statement.c sends COPY
  * data and records why the server refused a statement; stats.c adds up
- * the figures; enc.c the encoders (binary COPY, details, JSON). Calls go
- * one way: writer.c on top, then split.c, rows.c, rejects.c, fence.c,
- * commit.c, and statement.c, stats.c and enc.c below them all. Not a
+ * the figures; enc.c the encoders (binary COPY, details, JSON); shards.c
+ * which shard of presences holds an id (Citus). Calls go one way: writer.c
+ * on top, then split.c, rows.c, rejects.c, fence.c, commit.c, then
+ * shards.c, and statement.c, stats.c and enc.c below them all. Not a
  * public module.
  */
 #ifndef PRESENCE_WRITER_INT_H
@@ -143,9 +144,24 @@ struct pi_writer {
     pi_write_stats cur; /* figures of the attempt in progress */
     bool fence_blocked; /* the last fence timed out waiting for its rows */
     /* presences has no rollup trigger (Citus): the writer records the
-     * rollup's marks of the rows it inserts or replaces, and probes
-     * without the max(id) bound (a fan-out to every shard there). */
+     * rollup's marks of the rows it inserts or replaces, and bounds its
+     * probe by ids_max instead of asking max(id) of every shard. */
     bool marks;
+    /* Citus: no stored id is above ids_max as far as this writer knows
+     * (max(id) read once, then raised by the ids it writes); ids above it
+     * are not probed. Cleared by a failed attempt: a concurrent writer's
+     * id there makes the COPY fail on the primary key, and the retry reads
+     * max(id) again. */
+    int64_t ids_max;
+    bool ids_max_known;
+    /* Citus (shards.c): the shards' lower hash bounds, ascending, and the
+     * probe's per-shard arrays in out: offset and length of each. */
+    int32_t *shard_min;
+    size_t n_shards, cap_shards;
+    uint32_t *shard_of; /* per staged row */
+    size_t cap_shard_of;
+    size_t *group_off, *group_len;
+    size_t cap_groups;
     uint64_t reconnects; /* connections made, the first one included */
     /* A COMMIT whose outcome was lost with the connection: its xid and the
      * figures it would have. */
@@ -193,6 +209,11 @@ void pi_writer__forget_lost(pi_writer *w, const pi_batch *batch);
  * the batch again), else the error of asking. */
 int pi_writer__resolve_lost(pi_writer *w, unsigned attempt, uint64_t reconnects,
                             pi_write_stats *stats, pi_err *err);
+
+/* shards.c: read the shard map of presences (Citus); which shard of it
+ * (an index in the map; 0 without one) holds id. */
+int pi_writer__read_shards(pi_writer *w, pi_err *err);
+size_t pi_writer__shard_of(const pi_writer *w, int64_t id);
 
 /* rows.c: whether the failed COPY into presences hit a primary key
  * (of presences or of one of its partitions): another writer got there

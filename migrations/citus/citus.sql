@@ -26,6 +26,12 @@
 --    function that reads presences runs on the coordinator over a copy of
 --    the rows it may read (the wrappers below).
 
+-- Every function here runs on the coordinator only: none is sent to the
+-- workers (Citus would otherwise propagate each CREATE, and a later
+-- CREATE OR REPLACE by presence_owner would then fail on a worker where
+-- the function's owner is still the one that created it).
+SELECT set_config('citus.enable_ddl_propagation', 'off', true);
+
 -- The marks of a set of changed rows, as presence_rollup_mark() (0007)
 -- records them for an UPDATE or DELETE: rows is a query returning (sign,
 -- asset, type, reason, time, connection_id), sign 1 for a row added, -1
@@ -80,6 +86,81 @@ BEGIN
 END
 $$;
 
+-- The same marks, returning one id of the rows per shard of presences
+-- they went to: the writer's enlisting no-op UPDATE then names each shard
+-- it wrote once instead of every row (lib/writer/rows.c,
+-- docs/scale-out.md).
+CREATE OR REPLACE FUNCTION presence_rollup_mark_fresh_ids() RETURNS int8[]
+LANGUAGE plpgsql AS $$
+DECLARE
+    ids int8[];
+BEGIN
+    SELECT array_agg(s.id) INTO ids
+    FROM (SELECT min(f.id) AS id FROM pg_temp.pi_fresh f
+          GROUP BY get_shard_id_for_distribution_column('presences', f.id)) s;
+    PERFORM presence_rollup_mark_fresh();
+    RETURN ids;
+END
+$$;
+
+-- Wait until the two-phase commits that Citus had prepared on the workers
+-- when this is called are resolved (committed or rolled back there), at
+-- most wait_s seconds, else raise. A batch's marks are on the coordinator,
+-- visible as soon as its transaction commits there; its rows on a worker
+-- only once that worker has run COMMIT PREPARED: a moment later, or, when
+-- the worker's connection broke in between, when Citus's recovery
+-- (citus.recover_2pc_interval, a minute) commits them. The catch-up takes
+-- the marks, then reads the rows: it calls this in between (the wrappers
+-- below), so that it never folds an asset without rows whose marks it
+-- takes (measured: citus_run_exactly_once, a worker restarted mid-drain,
+-- 5 assets' days missing before). A worker that does not answer counts as
+-- pending.
+CREATE OR REPLACE FUNCTION presence_citus_settle(wait_s int DEFAULT 90)
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    q constant text := $q$SELECT coalesce(string_agg(gid, ' '), '')
+        FROM pg_prepared_xacts
+        WHERE gid LIKE 'citus\_%' AND database = current_database()$q$;
+    first text[];
+    now_pending text[];
+    deadline timestamptz := clock_timestamp() + make_interval(secs => wait_s);
+BEGIN
+    LOOP
+        SELECT coalesce(array_agg(CASE WHEN r.success
+                                       THEN r.nodename || ':' || r.nodeport
+                                            || '/' || x
+                                       ELSE r.nodename || ':' || r.nodeport
+                                            || ' unreachable' END), '{}')
+        INTO now_pending
+        FROM run_command_on_workers(q) r
+        LEFT JOIN LATERAL unnest(string_to_array(
+            CASE WHEN r.success THEN r.result END, ' ')) x ON true
+        -- Every one, not only those pg_dist_transaction records as
+        -- committed on the coordinator: that narrower wait still let one
+        -- run of 13 fold an asset without rows (cause not found), this
+        -- one none in 10 (docs/scale-out.md). A prepared transaction that
+        -- will be rolled back is waited for until Citus's recovery.
+        WHERE NOT r.success OR x IS NOT NULL;
+        IF first IS NULL THEN
+            first := now_pending;
+        END IF;
+        -- Those prepared before the call, still there (new ones are later
+        -- batches, whose marks the caller has not taken).
+        IF NOT (now_pending && first) THEN
+            RETURN;
+        END IF;
+        IF clock_timestamp() > deadline THEN
+            RAISE EXCEPTION 'two-phase commits still in doubt on the workers after % s: %',
+                wait_s, array_to_string(ARRAY(SELECT unnest(now_pending)
+                                   INTERSECT SELECT unnest(first)), ', ')
+                USING ERRCODE = 'lock_not_available';
+        END IF;
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+END
+$$;
+
 -- The stored rows that pi_stage's rows [lo, hi) replace (the writer's
 -- --on-conflict replace), marked before the writer's UPDATE.
 CREATE OR REPLACE FUNCTION presence_rollup_mark_replaced(lo int, hi int)
@@ -113,12 +194,32 @@ BEGIN
     -- "presences" then names (pg_temp is searched first), so the body runs
     -- on the coordinator unchanged, as on one server. Only the asset's rows
     -- when the function takes one (a) or a list (assets, todo; null: all),
-    -- else all of them (the window reports: docs/scale-out.md, the cost).
+    -- the window's for presences_in and reason_counts, else all of them
+    -- (the other window reports: docs/scale-out.md, the cost).
     -- Nested calls reuse the outer call's copy, so the functions that take
     -- a list of assets are wrapped too (one copy for the catch-up's list,
     -- not one per asset). DDL stays on the
     -- coordinator: the workers need none of these functions.
     PERFORM set_config('citus.enable_ddl_propagation', 'off', true);
+    -- A wrapper made before this file's current version (a catch-up
+    -- wrapper without presence_citus_settle(), a window function's copying
+    -- every row): its body back under its name, to be wrapped again below.
+    FOR f IN
+        SELECT p.oid, p.proname,
+               pg_get_function_identity_arguments(p.oid) AS ident
+        FROM pg_proc p
+        JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname = current_schema()
+          AND obj_description(p.oid, 'pg_proc') = 'citus wrapper'
+          AND (p.proname LIKE 'presence\_rollup\_%'
+               AND p.prosrc NOT LIKE '%presence_citus_settle%'
+               OR p.proname IN ('presences_in', 'reason_counts')
+               AND p.prosrc NOT LIKE '%p.time >= $1%')
+    LOOP
+        EXECUTE format('DROP FUNCTION %s', f.oid::regprocedure);
+        EXECUTE format('ALTER FUNCTION %I(%s) RENAME TO %I',
+                       f.proname || '__local', f.ident, f.proname);
+    END LOOP;
     FOR f IN
         SELECT p.oid, p.proname, p.proretset, p.prorettype,
                pg_get_function_arguments(p.oid) AS args,
@@ -139,6 +240,8 @@ BEGIN
                                 'presence_partition_dropping',
                                 'presence_rollup_mark_rows',
                                 'presence_rollup_mark_fresh',
+                                'presence_rollup_mark_fresh_ids',
+                                'presence_citus_settle',
                                 'presence_rollup_mark_replaced')
           AND obj_description(p.oid, 'pg_proc') IS DISTINCT FROM
               'citus wrapper'
@@ -157,6 +260,13 @@ BEGIN
                                  i);
             END IF;
         END LOOP;
+        -- The window functions whose bodies read only rows with time in
+        -- [since, until) (no session look-back): only those rows, each
+        -- shard scanning its partitions' BRIN index on time.
+        IF f.proname IN ('presences_in', 'reason_counts')
+           AND f.names[1] = 'since' AND f.names[2] = 'until' THEN
+            filter := 'p.time >= $1 AND p.time < $2';
+        END IF;
         EXECUTE format('DROP FUNCTION IF EXISTS %I(%s)', f.proname || '__local',
                        pg_get_function_identity_arguments(f.oid));
         EXECUTE format('ALTER FUNCTION %s RENAME TO %I', f.oid::regprocedure,
@@ -167,6 +277,7 @@ DECLARE
     %s
 BEGIN
     IF own THEN
+        %s
         CREATE TEMP TABLE presences ON COMMIT DROP AS
             SELECT p.* FROM %I.presences p WHERE %s;
         CREATE INDEX ON pg_temp.presences (asset, type, time, id);
@@ -182,6 +293,9 @@ END
 $b$,
             CASE WHEN f.proretset OR f.prorettype = 'void'::regtype THEN ''
                  ELSE format('r %s;', f.result) END,
+            -- The catch-up's readers: the rows of the marks it took.
+            CASE WHEN f.proname LIKE 'presence\_rollup\_%'
+                 THEN 'PERFORM presence_citus_settle();' ELSE '' END,
             current_schema(), filter,
             CASE WHEN f.proretset
                  THEN format('RETURN QUERY SELECT * FROM %I(%s);',

@@ -10,11 +10,13 @@
 #
 # Prints, per target, the median of RUNS `load`s of the same fleet file
 # into a fresh database (new rows), then of loading it again (all
-# duplicates), and the ratio to the single server; then, from one
-# instrumented load into the cluster (citus.log_remote_commands), the
-# statements the coordinator sent to the workers per batch by kind (the
-# round trips, the PREPAREs = two-phase commits), and per node the CPU
-# seconds per 100 000 rows (postmaster + exited backends, /proc).
+# duplicates), and the ratio to the single server; per node the CPU
+# seconds per 100 000 rows of each of those loads (a worker's per 100 000
+# rows it holds: the issue's per-row work on each worker), medians and
+# ratios to one server; then, from one instrumented load into the cluster
+# (citus.log_remote_commands), the statements the coordinator sent to the
+# workers per batch by kind (the round trips, the PREPAREs = two-phase
+# commits).
 set -euo pipefail
 ROWS=${1:-100000}
 RUNS=${2:-3}
@@ -65,13 +67,48 @@ rate() { # CONNINFO: rows/s of one load of the file
   echo "$rows / ($t1 - $t0)" | bc -l
 }
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# CPU seconds of a node: its postmaster with its exited children, and its
+# live children (Citus's cached connections and daemons live on).
+cpu() { # NODE
+  local pm
+  pm=$(cat "$WORK/$1/pid")
+  { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v pm="$pm" -v hz="$(getconf CLK_TCK)" '
+    $1 == pm { t += $14 + $15 + $16 + $17 } $4 == pm { t += $14 + $15 }
+    END { printf "%.3f\n", t / hz }'
+}
+# Rows stored on each worker of a cluster database (its placements).
+worker_rows() { # CONNINFO: "rows_on_worker1 rows_on_worker2"
+  local p1
+  p1=$(cat "$WORK/citus/worker1/port")
+  psql "$1" -XAtq -c "select coalesce(sum(result::bigint) filter (where nodeport = $p1), 0),
+    coalesce(sum(result::bigint) filter (where nodeport <> $p1), 0)
+    from run_command_on_placements('presences', 'select count(*) from %s')" | tr '|' ' '
+}
+declare -A C0
+snap() { for n in "${NODES[@]}"; do C0[$n]=$(cpu "$n"); done; }
+since() { echo "$(cpu "$1") - ${C0[$1]}" | bc -l; } # NODE: CPU s since snap
 
+# Per run and target: a load of new rows, then the same again (all
+# duplicates); CPU per 100 000 rows on each node around each (the load's
+# connections closed: sleep). A worker's CPU is divided by the rows it
+# holds (about half), the issue's "per-row work on each worker".
 declare -A NEW DUP
 for r in $(seq "$RUNS"); do
   for target in single citus; do # alternate: the same noise for both
     ci=$(newdb "$target" "b_${target}_$r")
-    rate "$ci" >>"$WORK/new.$target"
-    rate "$ci" >>"$WORK/dup.$target"
+    for phase in new dup; do
+      snap
+      rate "$ci" >>"$WORK/$phase.$target"
+      sleep 1
+      if [ "$target" = single ]; then
+        echo "$(since pg) * 100000 / $rows" | bc -l >>"$WORK/cpu.$phase.single"
+      else
+        read -r n1 n2 <<<"$(worker_rows "$ci")"
+        echo "$(since citus/coordinator) * 100000 / $rows" | bc -l >>"$WORK/cpu.$phase.coordinator"
+        echo "$(since citus/worker1) * 100000 / $n1" | bc -l >>"$WORK/cpu.$phase.worker1"
+        echo "$(since citus/worker2) * 100000 / $n2" | bc -l >>"$WORK/cpu.$phase.worker2"
+      fi
+    done
   done
 done
 for target in single citus; do
@@ -85,35 +122,60 @@ for target in single citus; do
     "$(echo "${DUP[$target]} / ${DUP[single]}" | bc -l)" \
     "$(xargs printf '%.0f ' <"$WORK/new.$target")" "$(xargs printf '%.0f ' <"$WORK/dup.$target")"
 done
+echo
+echo "CPU seconds per 100 000 rows (a worker: per 100 000 rows it holds), median of $RUNS runs, and the ratio to one server"
+printf '  %-12s %10s %7s %12s %7s   runs (new)\n' node new ratio duplicates ratio
+base_new=$(median <"$WORK/cpu.new.single")
+base_dup=$(median <"$WORK/cpu.dup.single")
+for n in single coordinator worker1 worker2; do
+  mn=$(median <"$WORK/cpu.new.$n")
+  md=$(median <"$WORK/cpu.dup.$n")
+  printf '  %-12s %10.2f %7.2f %12.2f %7.2f   %s\n' "$n" "$mn" "$(echo "$mn / $base_new" | bc -l)" \
+    "$md" "$(echo "$md / $base_dup" | bc -l)" "$(xargs printf '%.2f ' <"$WORK/cpu.new.$n")"
+done
 
 # One instrumented load into the cluster: the coordinator's statements to
-# the workers, and each node's CPU.
-cpu() { # NODE: CPU seconds of its postmaster and its exited children
-  awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15 + $16 + $17) / hz }' \
-    "/proc/$(cat "$WORK/$1/pid")/stat"
-}
+# the workers per batch.
 ci=$(newdb citus b_instr)
-s1=$(newdb single b_instr)
-declare -A C0 C1
-for n in "${NODES[@]}"; do C0[$n]=$(cpu "$n"); done
 coord_log=$(cat "$WORK/citus/coordinator/pgroot")/postgres.log
 from=$(wc -l <"$coord_log")
 "$BIN" load --pg "$ci options='-c citus.log_remote_commands=on -c log_min_messages=notice'" \
   --batch-size "$BATCH" "$WORK/fleet.jsonl" >/dev/null 2>>"$WORK/load.err"
-"$BIN" load --pg "$s1" --batch-size "$BATCH" "$WORK/fleet.jsonl" >/dev/null 2>>"$WORK/load.err"
-sleep 2 # the backends exit, their CPU goes to the postmaster's children
-for n in "${NODES[@]}"; do C1[$n]=$(cpu "$n"); done
 batches=$(( (rows + BATCH - 1) / BATCH ))
 echo
 echo "one load into the cluster, $batches batches: statements from the coordinator to the workers per batch"
 tail -n +"$((from + 1))" "$coord_log" | grep -o 'issuing [A-Z]*\( [A-Z]*\)\?' | sed 's/issuing //' |
   awk '{ k = $1; if ($1 == "COMMIT" || $1 == "PREPARE" || $1 == "ROLLBACK") k = $0; n[k]++ } END { for (k in n) printf "  %-20s %8.2f\n", k, n[k] / '"$batches"' }' | sort
-echo "client round trips per batch (the writer, Citus mode): BEGIN+settings, probe, COPY presences, COPY pi_fresh, mark, enlisting UPDATE, COMMIT = 7 (one server: 3)"
-echo
-echo "CPU seconds per 100 000 rows, per node (the same load into each target)"
-for n in "${NODES[@]}"; do
-  printf '  %-18s %8.2f\n' "$n" "$(echo "(${C1[$n]} - ${C0[$n]}) * 100000 / $rows" | bc -l)"
+echo "client round trips per batch (the writer, Citus mode): BEGIN+settings, [probe: one pipelined statement per shard, skipped when every id is above the writer's max], COPY presences, COPY pi_fresh, marks, enlisting UPDATE, COMMIT = 6-7 (one server: 3)"
+echo "rows on the workers: $(worker_rows "$ci")"
+
+# The window reports on the cluster (issue 26, "What is left"): reason_counts
+# and presences_in copy only the window's rows to the coordinator; the
+# baseline, in the same database and run, is the copy of every row (what
+# their wrappers did before: a copy made first is the one a nested call
+# uses), and one server's answer time.
+s1=$(newdb single b_win)
+"$BIN" load --pg "$s1" --batch-size "$BATCH" "$WORK/fleet.jsonl" >/dev/null 2>>"$WORK/load.err"
+for db in "$ci" "$s1"; do psql "$db" -XAtq -c "select presence_rollup_refresh()" >/dev/null; done
+day=$(psql "$ci" -XAtq -c "select date_trunc('day', min(time) + (max(time) - min(time)) / 2) from presences")
+secs() { # CONNINFO SQL: seconds of one psql call
+  local t0 t1
+  t0=$(date +%s.%N)
+  psql "$1" -XAtq -v ON_ERROR_STOP=1 -c "$2" >/dev/null
+  t1=$(date +%s.%N)
+  echo "$t1 - $t0" | bc -l
+}
+W="'$day', timestamptz '$day' + interval '1 day'"
+for r in $(seq "$RUNS"); do
+  secs "$ci" "select count(*) from reason_counts($W)" >>"$WORK/win.citus"
+  secs "$ci" "begin; create temp table presences on commit drop as select * from public.presences; select count(*) from reason_counts($W); commit" >>"$WORK/win.all"
+  secs "$s1" "select count(*) from reason_counts($W)" >>"$WORK/win.single"
 done
-for n in citus/worker1 citus/worker2; do
-  printf '  rows on %-10s %8s\n' "${n#citus/}" "$(psql "$(cat "$WORK/$n/conninfo") dbname=b_instr" -XAtq -c "set citus.override_table_visibility = off" -c "select coalesce(sum(n_live_tup), 0) from pg_stat_user_tables where relname ~ '^presences_.*_[0-9]+\$'")"
+echo
+echo "reason_counts over one day of the 30 ($day), seconds, median of $RUNS:"
+ws=$(median <"$WORK/win.single")
+for k in single all citus; do
+  printf '  %-28s %8.3f  %6.2f x one server   runs: %s\n' \
+    "$(case $k in single) echo "one server" ;; all) echo "cluster, copying every row" ;; citus) echo "cluster, the window's rows" ;; esac)" \
+    "$(median <"$WORK/win.$k")" "$(echo "$(median <"$WORK/win.$k") / $ws" | bc -l)" "$(xargs printf '%.3f ' <"$WORK/win.$k")"
 done

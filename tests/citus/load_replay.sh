@@ -60,6 +60,20 @@ case $out_c in *" stored=0 "*) ;; *) fail "replayed load stored rows: $out_c" ;;
 load "$s" "$CITUS_WORK/in.jsonl" --writers 2 >/dev/null
 compare_all "load again"
 
+# The probe of a replay, as the coordinator sends it on (its log, with
+# citus.log_remote_commands for this load only): one statement per shard
+# per batch, each routed to its one shard -- the writer's per-shard arrays
+# (lib/writer/shards.c hashes ids as PostgreSQL's hashint8 does; a wrong
+# hash would send each array to several shards, up to 4 x 4 per batch).
+coord_log=$(cat "$PI_SERVICES/citus/coordinator/pgroot")/postgres.log
+from=$(wc -l <"$coord_log")
+load "$c options='-c citus.log_remote_commands=on -c log_min_messages=notice'" "$CITUS_WORK/in.jsonl" >/dev/null
+batches=$(( (n + 1999) / 2000 ))
+probes=$(tail -n +"$((from + 1))" "$coord_log" | grep -c 'issuing SELECT id, connection_id' || true)
+[ "$probes" = $((4 * batches)) ] ||
+  fail "the probe reached $probes shards in $batches batches (expected 4 per batch: one array per shard)"
+echo "ok: the replay's probe: $probes shard statements for $batches batches"
+
 # Replace: 300 stored presences come back with another reason (and a
 # disconnect turned into a connect every 7th), on both.
 awk 'NR % 50 == 3 { sub(/"reason":"[^"]*"/, "\"reason\":\"modem_reset\""); if (NR % 7 == 0) sub(/"type":"disconnect"/, "\"type\":\"connect\""); print }' \
@@ -72,7 +86,9 @@ echo "ok: replace, the same summary: $out_c"
 compare_all "replace"
 
 # The writer's statements on Citus (rows.c: probe, COPY, the no-op UPDATE
-# that enlists the COPY's connections) with worker 1's backends ended just
+# that enlists the COPY's connections, on one id per shard written as
+# presence_rollup_mark_fresh_ids() returns them) with worker 1's backends
+# ended just
 # before COMMIT: the COMMIT fails and nothing of the transaction stays, the
 # coordinator's own row neither. (Without the UPDATE, Citus 13.2.2 commits
 # the rest: logged, not asserted.)
@@ -87,7 +103,11 @@ broken_commit() { # WITH_UPDATE: prints "rows local"
     echo "COPY presences (id, connection_id, type, reason, asset, time, time_offset_minutes) FROM STDIN;"
     for i in $(seq 1 100); do printf '50%05d\t1\tconnect\tcold_boot\tz%s\t2026-03-01 00:00:00+00\t0\n' "$i" "$i"; done
     echo '\.'
-    [ "$1" = 1 ] && echo "UPDATE presences SET connection_id = connection_id WHERE id = ANY ($ids) AND connection_id < 0;"
+    if [ "$1" = 1 ]; then
+      echo "SELECT array_agg(i) AS reps FROM (SELECT min(i) AS i FROM unnest($ids) i GROUP BY get_shard_id_for_distribution_column('presences', i)) s \\gset"
+      echo "SELECT cardinality(:'reps'::int8[]) AS n_reps;"
+      echo "UPDATE presences SET connection_id = connection_id WHERE id = ANY (:'reps'::int8[]) AND connection_id < 0;"
+    fi
     echo "\\! psql 'host=127.0.0.1 port=$w1 user=postgres dbname=$db' -XAtqc \"select count(pg_terminate_backend(pid)) from pg_stat_activity where datname = '$db' and pid <> pg_backend_pid() and backend_type = 'client backend'\" >/dev/null"
     echo "INSERT INTO t_local VALUES (1);"
     echo "COMMIT;"
@@ -99,5 +119,7 @@ broken_commit() { # WITH_UPDATE: prints "rows local"
 got=$(broken_commit 1)
 [ "$got" = "0 0" ] || fail "a worker connection broken before COMMIT: $got (rows, coordinator rows) stayed"
 grep -q "ERROR" "$CITUS_WORK/broken.out" || fail "the COMMIT did not fail: $(cat "$CITUS_WORK/broken.out")"
+# 100 ids over 4 shards: one id each, not 100.
+grep -qx ' *4' "$CITUS_WORK/broken.out" || fail "the enlisting UPDATE did not name one id per shard: $(cat "$CITUS_WORK/broken.out")"
 echo "ok: a worker's connection broken before COMMIT fails the whole transaction"
 echo "(without the enlisting UPDATE, Citus kept: $(broken_commit 0) (rows, coordinator rows))"

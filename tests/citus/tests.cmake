@@ -16,8 +16,12 @@ set_tests_properties(service_citus_stop PROPERTIES FIXTURES_CLEANUP citus
 
 pi_script_test(citus report TIMEOUT 300 FIXTURES "pg;citus")
 pi_script_test(citus load_replay TIMEOUT 300 FIXTURES "pg;citus")
+pi_script_test(citus roles TIMEOUT 300 FIXTURES "pg;citus")
+pi_script_test(citus retention_watch TIMEOUT 300 FIXTURES "pg;citus")
 # Restarts one of the cluster's workers: nothing else on the cluster beside it.
 pi_script_test(citus run_exactly_once TIMEOUT 400 FIXTURES "pg;kafka;citus"
                SERIAL)
-set_tests_properties(citus_report citus_load_replay citus_run_exactly_once
+set_tests_properties(citus_report citus_load_replay citus_roles
+                     citus_retention_watch
+                     citus_run_exactly_once
                      PROPERTIES SKIP_RETURN_CODE 77)

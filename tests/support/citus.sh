@@ -112,11 +112,15 @@ cmd_start() {
     [ ! -e "$dir" ] || cmd_stop "$dir"
     mkdir -p "$dir"
     trap 'log "start failed; cleaning up"; cmd_stop "$dir" || true' EXIT
+    # Citus starts a maintenance worker per database (it recovers in-doubt
+    # two-phase commits): the tests' databases at once need more than
+    # PostgreSQL's default 8 background workers.
     for name in coordinator worker1 worker2; do
         PI_PG_EXTRA_CONF="shared_preload_libraries = 'citus'
 citus.enable_create_database_propagation = off
 max_prepared_transactions = 200
 citus.max_client_connections = 150
+max_worker_processes = 32
 " bash "$here/pg.sh" start "$dir/$name" >/dev/null
     done
     : >"$dir/workers"

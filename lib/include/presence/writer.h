@@ -39,11 +39,14 @@
  * On a Citus coordinator (presences distributed, its rollup triggers gone:
  * docs/scale-out.md) the writer takes the trigger's place, detected once at
  * startup: SET LOCAL citus.max_adaptive_executor_pool_size = 1 rides on
- * BEGIN; the probe has no max(id) bound; after the COPY into presences the
- * same rows go into pi_fresh, SELECT presence_rollup_mark_fresh() marks the
- * rollup, and a no-op UPDATE of the new ids enlists the COPY's connections
- * in Citus's two-phase commit; replace calls presence_rollup_mark_replaced
- * before its UPDATE.
+ * BEGIN; the probe is one statement per shard (its ids only), all in one
+ * round trip (pipeline mode), and only of ids up to the highest the writer
+ * knows is stored (max(id) read once, and again after a failed attempt; none
+ * above: no probe); after the COPY into presences the same rows go into
+ * pi_fresh, SELECT presence_rollup_mark_fresh_ids() marks the rollup and
+ * returns one of their ids per shard, and a no-op UPDATE of those ids
+ * enlists the COPY's connections in Citus's two-phase commit; replace calls
+ * presence_rollup_mark_replaced before its UPDATE.
  *
  * pi_stage, pi_stage_rejects and pi_fresh are TEMP tables, ON COMMIT DELETE
  * ROWS, created once per connection. Figures are exact: the probe and the COPY
