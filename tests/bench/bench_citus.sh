@@ -16,7 +16,8 @@
 # ratios to one server; then, from one instrumented load into the cluster
 # (citus.log_remote_commands), the statements the coordinator sent to the
 # workers per batch by kind (the round trips, the PREPAREs = two-phase
-# commits).
+# commits); and the rate of `run` draining a Kafka topic of the same rows
+# into each target (median of RUNS, the same Kafka 4 broker for both).
 set -euo pipefail
 ROWS=${1:-100000}
 RUNS=${2:-3}
@@ -29,6 +30,7 @@ GEN=${PI_GEN:-$root/build/release/tests/pi-gen}
 bash "$root/tests/support/citus.sh" available || exit 77
 WORK=$(mktemp -d /tmp/bench_citus.XXXXXX)
 cleanup() {
+  bash "$root/tests/support/kafka.sh" stop "$WORK/kafka" >/dev/null 2>&1 || true
   bash "$root/tests/support/citus.sh" stop "$WORK/citus" >/dev/null 2>&1 || true
   bash "$root/tests/support/pg.sh" stop "$WORK/pg" >/dev/null 2>&1 || true
   rm -rf "$WORK"
@@ -133,6 +135,38 @@ for n in single coordinator worker1 worker2; do
   printf '  %-12s %10.2f %7.2f %12.2f %7.2f   %s\n' "$n" "$mn" "$(echo "$mn / $base_new" | bc -l)" \
     "$md" "$(echo "$md / $base_dup" | bc -l)" "$(xargs printf '%.2f ' <"$WORK/cpu.new.$n")"
 done
+
+# `run` draining a 4-partition topic of the same file into a fresh
+# database of each target (the catch-up on, as deployed; the targets
+# alternated): rows/s from start to the offsets at the log end.
+bash "$root/tests/support/kafka.sh" start "$WORK/kafka" >/dev/null 2>&1
+BROKERS=$(cat "$WORK/kafka/brokers")
+bash "$root/tests/support/kafka.sh" topic "$WORK/kafka" fleet 4 >/dev/null
+kcat -P -b "$BROKERS" -t fleet -X sticky.partitioning.linger.ms=0 -l "$WORK/fleet.jsonl"
+for r in $(seq "$RUNS"); do
+  for target in single citus; do
+    ci=$(newdb "$target" "r_${target}_$r")
+    t0=$(date +%s.%N)
+    "$BIN" run --pg "$ci" --brokers "$BROKERS" --topic fleet --group "r_${target}_$r" \
+      --batch-size "$BATCH" --http-listen off --stats-interval-ms 0 --log-level warn \
+      2>>"$WORK/run.err" &
+    pid=$!
+    while [ "$(psql "$ci" -XAtq -c "select coalesce(sum(next_offset), 0) from ingest_offsets")" != "$rows" ]; do
+      kill -0 "$pid" 2>/dev/null || { cat "$WORK/run.err" >&2; exit 1; }
+      sleep 0.1
+    done
+    t1=$(date +%s.%N)
+    kill -TERM "$pid"; wait "$pid" || true
+    echo "$rows / ($t1 - $t0)" | bc -l >>"$WORK/run.$target"
+  done
+done
+bash "$root/tests/support/kafka.sh" stop "$WORK/kafka" >/dev/null 2>&1 || true
+echo
+rs=$(median <"$WORK/run.single")
+rc=$(median <"$WORK/run.citus")
+echo "run draining a 4-partition topic of the same rows, rows/s, median of $RUNS:"
+printf '  %-8s %10.0f  runs: %s\n' single "$rs" "$(xargs printf '%.0f ' <"$WORK/run.single")"
+printf '  %-8s %10.0f  %.2f x one server   runs: %s\n' citus "$rc" "$(echo "$rc / $rs" | bc -l)" "$(xargs printf '%.0f ' <"$WORK/run.citus")"
 
 # One instrumented load into the cluster: the coordinator's statements to
 # the workers per batch.
