@@ -324,18 +324,7 @@ BEGIN
                    AS flap_last,
                coalesce(p.lo, os.lo, '{}') AS lo,
                coalesce(p.hi, os.hi, '{}') AS hi,
-               CASE WHEN sd.asset IS NULL THEN coalesce(os.starts, '{}')
-                    ELSE (SELECT array_agg(z.c ORDER BY z.c, z.e)
-                          FROM (SELECT * FROM unnest(os.starts, os.ends)
-                                UNION ALL
-                                SELECT * FROM unnest(sd.starts, sd.ends))
-                               z(c, e)) END AS starts,
-               CASE WHEN sd.asset IS NULL THEN coalesce(os.ends, '{}')
-                    ELSE (SELECT array_agg(z.e ORDER BY z.c, z.e)
-                          FROM (SELECT * FROM unnest(os.starts, os.ends)
-                                UNION ALL
-                                SELECT * FROM unnest(sd.starts, sd.ends))
-                               z(c, e)) END AS ends
+               se.starts, se.ends
         FROM (SELECT asset, day FROM piece_days
               UNION SELECT asset, day FROM session_days
               UNION SELECT asset, day FROM new_days) k
@@ -346,6 +335,13 @@ BEGIN
         LEFT JOIN flap_days fd ON fd.asset = k.asset AND fd.day = k.day
         LEFT JOIN asset_days od ON od.asset = k.asset AND od.day = k.day
         LEFT JOIN asset_day_spans os ON os.asset = k.asset AND os.day = k.day
+        CROSS JOIN LATERAL (
+            -- the kept closed sessions and the new ones, sorted once
+            SELECT coalesce(array_agg(z.c ORDER BY z.c, z.e), '{}') AS starts,
+                   coalesce(array_agg(z.e ORDER BY z.c, z.e), '{}') AS ends
+            FROM (SELECT * FROM unnest(os.starts, os.ends)
+                  UNION ALL
+                  SELECT * FROM unnest(sd.starts, sd.ends)) z(c, e)) se
         CROSS JOIN LATERAL (
             SELECT fd.n IS NOT NULL
                    AND (od.flap_n IS NULL OR fd.n > od.flap_n
